@@ -1,0 +1,1 @@
+//! The Region's hub (see docs/ARCHITECTURE.md).

@@ -1,0 +1,65 @@
+//! Property tests of the frame decoder: arbitrary bytes, truncations and bit flips of valid
+//! frames give an error or a message — never a panic, never an unbounded allocation. The CI
+//! bound is proptest's default case count; `PROPTEST_CASES` raises it.
+
+use proptest::prelude::*;
+use siso_shared::wire::*;
+
+#[path = "wire_golden.rs"]
+#[allow(dead_code)]
+mod golden;
+
+fn valid_frames() -> Vec<Vec<u8>> {
+    golden::samples()
+        .into_iter()
+        .map(|(_, m)| encode(&m).unwrap())
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = decode_frame(&bytes);
+        let _ = decode_body(&bytes);
+    }
+
+    #[test]
+    fn mutated_frames_never_panic(idx in 0usize..12, flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8), cut in any::<usize>()) {
+        let frames = valid_frames();
+        let mut f = frames[idx % frames.len()].clone();
+        for (pos, val) in flips {
+            let n = f.len();
+            f[pos % n] ^= val;
+        }
+        let _ = decode_frame(&f);
+        let _ = decode_body(&f[4.min(f.len())..]);
+        let c = cut % (f.len() + 1);
+        let _ = decode_frame(&f[..c]);
+    }
+
+    #[test]
+    fn huge_inner_lengths_are_refused(idx in 0usize..12, pos in any::<usize>()) {
+        // Write 0xFF.. over 8 bytes somewhere in the body: any length field it hits announces
+        // an enormous container, which must be refused without allocating it.
+        let frames = valid_frames();
+        let mut f = frames[idx % frames.len()].clone();
+        let body_len = f.len() - 4;
+        if body_len >= 8 {
+            let p = 4 + pos % (body_len - 7);
+            f[p..p + 8].copy_from_slice(&[0xff; 8]);
+            let _ = decode_frame(&f);
+        }
+    }
+}
+
+#[test]
+fn every_sample_round_trips() {
+    for (name, m) in golden::samples() {
+        let f = encode(&m).unwrap();
+        let (back, used) = decode_frame(&f).unwrap().unwrap();
+        assert_eq!(used, f.len(), "{name}");
+        assert_eq!(back, m, "{name}");
+    }
+}

@@ -1,0 +1,254 @@
+//! Golden hex fixtures: the exact bytes of one sample of every message. A change to any message
+//! layout fails here and must come with a protocol version bump and new fixtures
+//! (`SISO_BLESS=1 cargo test -p siso-shared --test wire_golden` rewrites them; review the diff).
+
+use std::path::PathBuf;
+
+use siso_shared::fingerprint::Fingerprint;
+use siso_shared::vocab::{AgeBand, AreaBisogno, HouseholdType, Role, TipoIntervento};
+use siso_shared::wire::*;
+use siso_shared::MemberId;
+use time::macros::date;
+
+fn fp(b: u8) -> Fingerprint {
+    Fingerprint([b; 32])
+}
+
+fn comune() -> MemberId {
+    MemberId::comune("054039").unwrap()
+}
+
+/// One sample of every message, named.
+pub fn samples() -> Vec<(&'static str, Message)> {
+    let batch = BatchId([7; 16]);
+    vec![
+        (
+            "hello",
+            Message::Hello(Hello {
+                protocol_version: PROTOCOL_VERSION,
+                software_version: "0.1.0".into(),
+                member: comune(),
+            }),
+        ),
+        (
+            "hello_ack",
+            Message::HelloAck(HelloAck {
+                protocol_version: PROTOCOL_VERSION,
+                software_version: "0.1.0".into(),
+                member: comune(),
+                role: Role::Comune,
+            }),
+        ),
+        (
+            "submit_batch",
+            Message::SubmitBatch(SubmitBatch {
+                member: comune(),
+                epoch: 2026,
+                batch_id: batch,
+                snapshot: true,
+                add: vec![HouseholdRecord {
+                    key: fp(1),
+                    persons: vec![fp(2), fp(3)],
+                    interventions: vec![InterventionSummary {
+                        kind: TipoIntervento::SostegnoAffitto,
+                        start: date!(2026 - 01 - 15),
+                        end: Some(date!(2026 - 06 - 30)),
+                    }],
+                    flags: RecordFlags {
+                        latent_need: false,
+                        non_resident: true,
+                    },
+                }],
+                remove: vec![fp(4)],
+            }),
+        ),
+        (
+            "ack",
+            Message::Ack(Ack {
+                batch_id: batch,
+                duplicate: false,
+                stored: 42,
+            }),
+        ),
+        (
+            "submit_aggregates",
+            Message::SubmitAggregates(SubmitAggregates {
+                member: comune(),
+                epoch: 2026,
+                batch_id: batch,
+                periods: vec![PeriodAggregates {
+                    month: 3,
+                    cells: vec![
+                        AggregateCell {
+                            breakdown: Breakdown::Area(AreaBisogno::Poverta),
+                            measure: Measure::Accessi,
+                            value: 12,
+                        },
+                        AggregateCell {
+                            breakdown: Breakdown::AgeBand(AgeBand::Anziani),
+                            measure: Measure::Eligible("adi".into()),
+                            value: 3,
+                        },
+                        AggregateCell {
+                            breakdown: Breakdown::HouseholdType(HouseholdType::Alone65),
+                            measure: Measure::ExpenditureCents,
+                            value: 150_000,
+                        },
+                    ],
+                }],
+            }),
+        ),
+        (
+            "fetch_overlaps",
+            Message::FetchOverlaps(FetchOverlaps {
+                member: comune(),
+                epoch: 2026,
+            }),
+        ),
+        (
+            "overlaps",
+            Message::Overlaps(OverlapsReply {
+                epoch: 2026,
+                notices: vec![OverlapNotice {
+                    household: fp(1),
+                    others_count: 1,
+                    others: vec![OtherSupport {
+                        member: MemberId::ets("caritas-perugia").unwrap(),
+                        role: Role::Ets,
+                        zona: None,
+                        kinds: vec![TipoIntervento::PaccoAlimentare],
+                    }],
+                    double_economic_support: false,
+                    unsupported_need: false,
+                }],
+            }),
+        ),
+        (
+            "stats_query",
+            Message::StatsQuery(StatsQuery {
+                epoch: 2026,
+                level: Level::Zona,
+                by: Some(Dimension::TipoIntervento),
+                month: Some(4),
+            }),
+        ),
+        (
+            "stats",
+            Message::Stats(StatsReply {
+                json: "{\"epoch\":2026}".into(),
+            }),
+        ),
+        (
+            "overlap_matrix_query",
+            Message::OverlapMatrixQuery(OverlapMatrixQuery { epoch: 2026 }),
+        ),
+        (
+            "overlap_matrix",
+            Message::OverlapMatrix(OverlapMatrix {
+                epoch: 2026,
+                pairs: vec![OverlapPair {
+                    a: comune(),
+                    b: MemberId::ets("caritas-perugia").unwrap(),
+                    households: 12,
+                }],
+                double_economic_support: 4,
+                unsupported_need: 5,
+            }),
+        ),
+        (
+            "error",
+            Message::Error(WireError::new(ErrorCode::Forbidden, "role ets may not query statistics")),
+        ),
+    ]
+}
+
+#[test]
+fn golden_fixtures() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let bless = std::env::var_os("SISO_BLESS").is_some();
+    let samples = samples();
+    assert_eq!(samples.len(), 12, "one sample per Message variant");
+    for (name, msg) in samples {
+        let frame = encode(&msg).unwrap();
+        let hex_now = hex::encode(&frame);
+        let path = dir.join(format!("{name}.hex"));
+        if bless {
+            std::fs::write(&path, format!("{hex_now}\n")).unwrap();
+        }
+        let want = std::fs::read_to_string(&path)
+            .unwrap_or_else(|_| panic!("missing fixture {}", path.display()));
+        assert_eq!(hex_now, want.trim(), "fixture {name} changed");
+        // And the fixture decodes back to the sample.
+        let bytes = hex::decode(want.trim()).unwrap();
+        let (decoded, used) = decode_frame(&bytes).unwrap().unwrap();
+        assert_eq!(used, bytes.len());
+        assert_eq!(decoded, msg, "fixture {name} decodes differently");
+    }
+}
+
+#[test]
+fn header_is_big_endian_length() {
+    let frame = encode(&Message::OverlapMatrixQuery(OverlapMatrixQuery { epoch: 2026 })).unwrap();
+    // Variant index 9 (u32 BE), then epoch 2026 (u16 BE).
+    assert_eq!(hex::encode(&frame), "000000060000000907ea");
+}
+
+#[test]
+fn rejects_oversized_header_before_allocating() {
+    let mut buf = ((MAX_FRAME + 1) as u32).to_be_bytes().to_vec();
+    buf.extend_from_slice(&[0; 8]);
+    assert!(matches!(decode_frame(&buf), Err(CodecError::TooLarge { .. })));
+    assert!(frame_len(u32::MAX.to_be_bytes()).is_err());
+    assert_eq!(frame_len(16u32.to_be_bytes()), Ok(16));
+}
+
+#[test]
+fn incomplete_and_trailing() {
+    let frame = encode(&Message::FetchOverlaps(FetchOverlaps {
+        member: comune(),
+        epoch: 2026,
+    }))
+    .unwrap();
+    assert_eq!(decode_frame(&frame[..3]), Ok(None));
+    assert_eq!(decode_frame(&frame[..frame.len() - 1]), Ok(None));
+    let mut body = frame[4..].to_vec();
+    body.push(0);
+    assert_eq!(decode_body(&body), Err(CodecError::TrailingBytes(1)));
+}
+
+#[test]
+fn semantic_validation() {
+    // A member id that is not one.
+    let mut bad = encode(&Message::FetchOverlaps(FetchOverlaps {
+        member: comune(),
+        epoch: 2026,
+    }))
+    .unwrap();
+    // Body: variant u32, string len u64, "054039", epoch u16: corrupt a digit into a letter.
+    let pos = 4 + 4 + 8;
+    bad[pos] = b'x';
+    assert!(matches!(decode_frame(&bad), Err(CodecError::Malformed(_))));
+    // Epoch out of range.
+    let frame = encode(&Message::OverlapMatrixQuery(OverlapMatrixQuery { epoch: 1 })).unwrap();
+    assert!(matches!(decode_frame(&frame), Err(CodecError::Malformed(_))));
+    // A household record without persons.
+    let frame = encode(&Message::SubmitBatch(SubmitBatch {
+        member: comune(),
+        epoch: 2026,
+        batch_id: BatchId([0; 16]),
+        snapshot: false,
+        add: vec![HouseholdRecord {
+            key: fp(1),
+            persons: vec![],
+            interventions: vec![],
+            flags: RecordFlags::default(),
+        }],
+        remove: vec![],
+    }))
+    .unwrap();
+    assert!(matches!(decode_frame(&frame), Err(CodecError::Malformed(_))));
+    // Unknown error codes survive as Other.
+    let e = Message::Error(WireError::new(ErrorCode::Other(999), "x"));
+    let f = encode(&e).unwrap();
+    assert_eq!(decode_frame(&f).unwrap().unwrap().0, e);
+}
