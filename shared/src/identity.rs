@@ -178,6 +178,47 @@ impl TryFrom<String> for MemberId {
     }
 }
 
+/// Why a certificate carries no usable identity.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CertIdentityError {
+    /// The bytes are not an X.509 certificate.
+    #[error("not an X.509 certificate: {0}")]
+    NotCertificate(String),
+    /// No `urn:siso:` SAN URI.
+    #[error("certificate carries no urn:siso: identity")]
+    Missing,
+    /// More than one `urn:siso:` SAN URI.
+    #[error("certificate carries more than one urn:siso: identity")]
+    Ambiguous,
+    /// A malformed identity URI.
+    #[error(transparent)]
+    Malformed(#[from] IdentityError),
+}
+
+/// Reads the member identity from a DER certificate: exactly one `urn:siso:` SAN URI. The one
+/// function the hub (on every connection) and the node (at `init`) use.
+pub fn member_of_cert_der(der: &[u8]) -> Result<MemberId, CertIdentityError> {
+    use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+    let (_, cert) = X509Certificate::from_der(der)
+        .map_err(|e| CertIdentityError::NotCertificate(e.to_string()))?;
+    let san = cert
+        .subject_alternative_name()
+        .map_err(|e| CertIdentityError::NotCertificate(e.to_string()))?
+        .ok_or(CertIdentityError::Missing)?;
+    let mut found = None;
+    for name in &san.value.general_names {
+        if let GeneralName::URI(u) = name {
+            if u.starts_with(URI_PREFIX) {
+                if found.is_some() {
+                    return Err(CertIdentityError::Ambiguous);
+                }
+                found = Some(MemberId::from_uri(u)?);
+            }
+        }
+    }
+    found.ok_or(CertIdentityError::Missing)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
