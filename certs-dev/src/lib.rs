@@ -127,7 +127,7 @@ pub fn normalise_serial(s: &str) -> Result<String> {
     if hexits.is_empty() || !hexits.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(CertsError::BadSerial(s.to_owned()));
     }
-    let padded = if hexits.len() % 2 == 1 {
+    let padded = if !hexits.len().is_multiple_of(2) {
         format!("0{hexits}")
     } else {
         hexits
@@ -283,8 +283,13 @@ impl Ca {
         not_after: OffsetDateTime,
     ) -> Result<Issued> {
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-        let (cert_pem, serial) =
-            self.sign(member_params(member)?, &key, &member.to_string(), not_before, not_after)?;
+        let (cert_pem, serial) = self.sign(
+            member_params(member)?,
+            &key,
+            &member.to_string(),
+            not_before,
+            not_after,
+        )?;
         Ok(Issued {
             cert_pem,
             key_pem: Some(key.serialize_pem()),
@@ -293,8 +298,17 @@ impl Ca {
     }
 
     /// Issues a member's client certificate valid from `now` for `days`.
-    pub fn issue_member(&self, member: &MemberId, now: OffsetDateTime, days: i64) -> Result<Issued> {
-        self.issue_member_window(member, now - Duration::minutes(5), now + Duration::days(days))
+    pub fn issue_member(
+        &self,
+        member: &MemberId,
+        now: OffsetDateTime,
+        days: i64,
+    ) -> Result<Issued> {
+        self.issue_member_window(
+            member,
+            now - Duration::minutes(5),
+            now + Duration::days(days),
+        )
     }
 
     /// Signs a member's CSR. The identity comes from `member`, never from the CSR; a CSR that
@@ -392,7 +406,10 @@ impl Ca {
         } else {
             String::new()
         };
-        if !revoked.lines().any(|l| l.split('\t').next() == Some(&serial)) {
+        if !revoked
+            .lines()
+            .any(|l| l.split('\t').next() == Some(&serial))
+        {
             revoked.push_str(&format!("{serial}\t{}\n", now.unix_timestamp()));
             write_file(&path, revoked.as_bytes(), 0o644)?;
         }
@@ -442,7 +459,7 @@ impl Ca {
 }
 
 fn hex_to_bytes(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

@@ -11,7 +11,11 @@ use siso_shared::MemberId;
 use time::OffsetDateTime;
 
 #[derive(Parser)]
-#[command(name = "siso-certs", version, about = "Development PKI for a siso federation: regional CA, hub and member certificates, CRL, fingerprint secret")]
+#[command(
+    name = "siso-certs",
+    version,
+    about = "Development PKI for a siso federation: regional CA, hub and member certificates, CRL, fingerprint secret"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -224,7 +228,11 @@ fn run(cli: Cli) -> Result<()> {
             match out {
                 Some(path) => {
                     siso_certs_dev::write_file(&path, issued.cert_pem.as_bytes(), 0o644)?;
-                    eprintln!("{member}: serial {} written to {}", issued.serial, path.display());
+                    eprintln!(
+                        "{member}: serial {} written to {}",
+                        issued.serial,
+                        path.display()
+                    );
                 }
                 None => print!("{}", issued.cert_pem),
             }

@@ -1,5 +1,7 @@
 //! The development PKI: files, modes, identities, CSR signing, revocation.
 
+#![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
+
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
@@ -24,7 +26,13 @@ fn init_writes_the_layout() {
     let now = OffsetDateTime::now_utc();
     let report = init(dir.path(), &small(), now).unwrap();
     assert_eq!(report.members.len(), 2 + 2 + 1);
-    for f in ["ca/ca.pem", "ca/ca.key", "hub/cert.pem", "hub/key.pem", "fingerprint.key"] {
+    for f in [
+        "ca/ca.pem",
+        "ca/ca.key",
+        "hub/cert.pem",
+        "hub/key.pem",
+        "fingerprint.key",
+    ] {
         assert!(dir.path().join(f).exists(), "{f}");
     }
     assert_eq!(mode(&dir.path().join("ca/ca.key")), 0o600);
@@ -97,8 +105,8 @@ fn revocation_writes_a_crl_with_the_serial() {
     ca.revoke(&serial, now, 30, false).unwrap();
     let crl_pem = std::fs::read_to_string(dir.path().join("ca/crl.pem")).unwrap();
     let (_, pem) = x509_parser::pem::parse_x509_pem(crl_pem.as_bytes()).unwrap();
-    let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(&pem.contents)
-        .unwrap();
+    let (_, crl) =
+        x509_parser::revocation_list::CertificateRevocationList::from_der(&pem.contents).unwrap();
     let serials: Vec<String> = crl
         .iter_revoked_certificates()
         .map(|r| format!("{:X}", r.user_certificate))
@@ -145,16 +153,25 @@ fn cli_help_and_usage_errors() {
     for sub in ["init", "issue", "sign-csr", "revoke"] {
         assert!(text.contains(sub), "{sub}");
     }
-    let out = Command::new(bin).args(["issue", "--member", "bad id"]).output().unwrap();
+    let out = Command::new(bin)
+        .args(["issue", "--member", "bad id"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     // A real run through the binary, JSON summary alone on stdout.
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(bin)
-        .args(["init", "--comuni", "054039", "--ets", "none", "--format", "json", "--out"])
+        .args([
+            "init", "--comuni", "054039", "--ets", "none", "--format", "json", "--out",
+        ])
         .arg(dir.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["members"].as_array().unwrap().len(), 2);
     // A second init without --force fails with exit 1 and a clear message.

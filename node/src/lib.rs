@@ -1,1 +1,7 @@
-//! node
+//! `siso-node`: the service a Comune (or an accredited third-sector entity) runs on its own
+//! premises. See docs/ARCHITECTURE.md for the codemap.
+//!
+//! **Invariant:** personal data (codici fiscali, names, addresses) stays on the node; only
+//! fingerprints and aggregates leave it.
+
+pub mod check_cf;

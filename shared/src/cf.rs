@@ -113,7 +113,10 @@ fn is_numeric_position(i: usize) -> bool {
 }
 
 fn omocodia_digit(c: u8) -> Option<u8> {
-    OMOCODIA_LETTERS.iter().position(|&l| l == c).map(|p| p as u8)
+    OMOCODIA_LETTERS
+        .iter()
+        .position(|&l| l == c)
+        .map(|p| p as u8)
 }
 
 /// The digit value of a numeric-position character (a digit or an omocodia letter).
@@ -245,12 +248,7 @@ impl CodiceFiscale {
         let birth_date = Date::from_calendar_date(year, month, day)
             .or_else(|_| Date::from_calendar_date(year - 100, month, day))
             .map_err(|_| impossible)?;
-        let place = [
-            c[11],
-            b'0' + digit(12),
-            b'0' + digit(13),
-            b'0' + digit(14),
-        ];
+        let place = [c[11], b'0' + digit(12), b'0' + digit(13), b'0' + digit(14)];
         if !belfiore::exists(&place) {
             return Err(CfError::UnknownBirthplace(
                 String::from_utf8_lossy(&place).into_owned(),
@@ -439,18 +437,25 @@ mod tests {
 
     #[test]
     fn computes_codes() {
-        let cf =
-            CodiceFiscale::compute("Rossi", "Mario", Sex::M, date!(1980 - 01 - 01), "H501").unwrap();
+        let cf = CodiceFiscale::compute("Rossi", "Mario", Sex::M, date!(1980 - 01 - 01), "H501")
+            .unwrap();
         assert_eq!(cf.as_str(), "RSSMRA80A01H501U");
-        let cf =
-            CodiceFiscale::compute("Rossi", "Maria", Sex::F, date!(1980 - 01 - 01), "a475").unwrap();
+        let cf = CodiceFiscale::compute("Rossi", "Maria", Sex::F, date!(1980 - 01 - 01), "a475")
+            .unwrap();
         assert_eq!(cf.as_str(), "RSSMRA80A41A475H");
         // Four or more consonants in the name: 1st, 3rd, 4th.
-        let cf = CodiceFiscale::compute("D'Angelo", "Gianfranco", Sex::M, date!(1975 - 12 - 31), "G478")
-            .unwrap();
+        let cf = CodiceFiscale::compute(
+            "D'Angelo",
+            "Gianfranco",
+            Sex::M,
+            date!(1975 - 12 - 31),
+            "G478",
+        )
+        .unwrap();
         assert_eq!(&cf.as_str()[..6], "DNGGFR");
         // Short names padded with X; accents dropped.
-        let cf = CodiceFiscale::compute("Fo", "Nicolò", Sex::M, date!(2001 - 06 - 15), "L117").unwrap();
+        let cf =
+            CodiceFiscale::compute("Fo", "Nicolò", Sex::M, date!(2001 - 06 - 15), "L117").unwrap();
         assert_eq!(&cf.as_str()[..6], "FOXNCL");
         assert_eq!(
             CodiceFiscale::compute("", "Mario", Sex::M, date!(1980 - 01 - 01), "H501"),
@@ -493,7 +498,11 @@ mod tests {
         let s = std::str::from_utf8(&c).unwrap();
         assert!(matches!(
             CodiceFiscale::parse(s, REF),
-            Err(CfError::ImpossibleDate { day: 30, month: 2, .. })
+            Err(CfError::ImpossibleDate {
+                day: 30,
+                month: 2,
+                ..
+            })
         ));
         let mut c = *b"RSSMRA80A01Z000X";
         c[15] = check_character(&c[..15]) as u8;

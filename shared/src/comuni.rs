@@ -142,8 +142,14 @@ mod tests {
     #[test]
     fn counts() {
         assert_eq!(all().len(), 92);
-        assert_eq!(all().iter().filter(|c| c.province == Province::PG).count(), 59);
-        assert_eq!(all().iter().filter(|c| c.province == Province::TR).count(), 33);
+        assert_eq!(
+            all().iter().filter(|c| c.province == Province::PG).count(),
+            59
+        );
+        assert_eq!(
+            all().iter().filter(|c| c.province == Province::TR).count(),
+            33
+        );
         assert_eq!(zone().len(), 12);
         for z in zone() {
             assert!(in_zona(z.number).count() > 0, "zona {} is empty", z.number);
@@ -164,7 +170,11 @@ mod tests {
         assert!(by_istat("999999").is_none());
         // Every Comune's cadastral code is a known birthplace code.
         for c in all() {
-            assert!(crate::belfiore::exists(c.catastale.as_bytes()), "{}", c.name);
+            assert!(
+                crate::belfiore::exists(c.catastale.as_bytes()),
+                "{}",
+                c.name
+            );
         }
     }
 }

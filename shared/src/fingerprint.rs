@@ -22,7 +22,9 @@ const HOUSEHOLD_DOMAIN: &[u8] = b"siso/household/v1\0";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretError {
     /// Not 64 hexadecimal characters.
-    #[error("fingerprint secret must be 64 hexadecimal characters (32 bytes), found {0} characters")]
+    #[error(
+        "fingerprint secret must be 64 hexadecimal characters (32 bytes), found {0} characters"
+    )]
     BadLength(usize),
     /// A character that is not hexadecimal.
     #[error("fingerprint secret is not hexadecimal")]
@@ -121,7 +123,9 @@ impl EpochKey {
 }
 
 /// A 32-byte pseudonym. `Debug` and `Display` show an 8-hex-digit prefix only.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Fingerprint(pub [u8; 32]);
 
 impl Fingerprint {
@@ -183,10 +187,7 @@ mod tests {
     fn golden_fingerprint() {
         // Pins the derivation: changing the context, domain or layout is a protocol change.
         let k = secret().epoch_key(2026);
-        assert_eq!(
-            k.person(&cf("RSSMRA80A01H501U")).to_hex(),
-            GOLDEN_PERSON
-        );
+        assert_eq!(k.person(&cf("RSSMRA80A01H501U")).to_hex(), GOLDEN_PERSON);
     }
 
     // Cross-checked with the Python `blake3` package (derive_key_context, then keyed hash).
@@ -208,7 +209,10 @@ mod tests {
         let s = secret();
         assert!(!format!("{s:?}").contains("ab"));
         assert!(!format!("{:?}", s.epoch_key(2026)).contains("ab"));
-        assert_eq!(FingerprintSecret::from_hex(&s.to_hex()).unwrap().to_hex(), s.to_hex());
+        assert_eq!(
+            FingerprintSecret::from_hex(&s.to_hex()).unwrap().to_hex(),
+            s.to_hex()
+        );
         assert_eq!(
             FingerprintSecret::from_hex("abc").unwrap_err(),
             SecretError::BadLength(3)

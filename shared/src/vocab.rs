@@ -238,8 +238,14 @@ mod tests {
         assert_eq!(HouseholdType::classify(&[40]), HouseholdType::OnePerson);
         assert_eq!(HouseholdType::classify(&[80]), HouseholdType::Alone65);
         assert_eq!(HouseholdType::classify(&[40, 38]), HouseholdType::Couple);
-        assert_eq!(HouseholdType::classify(&[40, 10]), HouseholdType::OneParentWithMinors);
-        assert_eq!(HouseholdType::classify(&[40, 38, 3]), HouseholdType::WithMinors);
+        assert_eq!(
+            HouseholdType::classify(&[40, 10]),
+            HouseholdType::OneParentWithMinors
+        );
+        assert_eq!(
+            HouseholdType::classify(&[40, 38, 3]),
+            HouseholdType::WithMinors
+        );
         assert_eq!(HouseholdType::classify(&[40, 38, 19]), HouseholdType::Other);
         assert_eq!(HouseholdType::classify(&[16]), HouseholdType::WithMinors);
     }

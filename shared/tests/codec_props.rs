@@ -2,6 +2,8 @@
 //! frames give an error or a message — never a panic, never an unbounded allocation. The CI
 //! bound is proptest's default case count; `PROPTEST_CASES` raises it.
 
+#![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
+
 use proptest::prelude::*;
 use siso_shared::wire::*;
 

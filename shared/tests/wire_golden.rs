@@ -2,6 +2,8 @@
 //! layout fails here and must come with a protocol version bump and new fixtures
 //! (`SISO_BLESS=1 cargo test -p siso-shared --test wire_golden` rewrites them; review the diff).
 
+#![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
+
 use std::path::PathBuf;
 
 use siso_shared::fingerprint::Fingerprint;
@@ -157,7 +159,10 @@ pub fn samples() -> Vec<(&'static str, Message)> {
         ),
         (
             "error",
-            Message::Error(WireError::new(ErrorCode::Forbidden, "role ets may not query statistics")),
+            Message::Error(WireError::new(
+                ErrorCode::Forbidden,
+                "role ets may not query statistics",
+            )),
         ),
     ]
 }
@@ -188,7 +193,10 @@ fn golden_fixtures() {
 
 #[test]
 fn header_is_big_endian_length() {
-    let frame = encode(&Message::OverlapMatrixQuery(OverlapMatrixQuery { epoch: 2026 })).unwrap();
+    let frame = encode(&Message::OverlapMatrixQuery(OverlapMatrixQuery {
+        epoch: 2026,
+    }))
+    .unwrap();
     // Variant index 9 (u32 BE), then epoch 2026 (u16 BE).
     assert_eq!(hex::encode(&frame), "000000060000000907ea");
 }
@@ -197,7 +205,10 @@ fn header_is_big_endian_length() {
 fn rejects_oversized_header_before_allocating() {
     let mut buf = ((MAX_FRAME + 1) as u32).to_be_bytes().to_vec();
     buf.extend_from_slice(&[0; 8]);
-    assert!(matches!(decode_frame(&buf), Err(CodecError::TooLarge { .. })));
+    assert!(matches!(
+        decode_frame(&buf),
+        Err(CodecError::TooLarge { .. })
+    ));
     assert!(frame_len(u32::MAX.to_be_bytes()).is_err());
     assert_eq!(frame_len(16u32.to_be_bytes()), Ok(16));
 }
@@ -229,8 +240,14 @@ fn semantic_validation() {
     bad[pos] = b'x';
     assert!(matches!(decode_frame(&bad), Err(CodecError::Malformed(_))));
     // Epoch out of range.
-    let frame = encode(&Message::OverlapMatrixQuery(OverlapMatrixQuery { epoch: 1 })).unwrap();
-    assert!(matches!(decode_frame(&frame), Err(CodecError::Malformed(_))));
+    let frame = encode(&Message::OverlapMatrixQuery(OverlapMatrixQuery {
+        epoch: 1,
+    }))
+    .unwrap();
+    assert!(matches!(
+        decode_frame(&frame),
+        Err(CodecError::Malformed(_))
+    ));
     // A household record without persons.
     let frame = encode(&Message::SubmitBatch(SubmitBatch {
         member: comune(),
@@ -246,7 +263,10 @@ fn semantic_validation() {
         remove: vec![],
     }))
     .unwrap();
-    assert!(matches!(decode_frame(&frame), Err(CodecError::Malformed(_))));
+    assert!(matches!(
+        decode_frame(&frame),
+        Err(CodecError::Malformed(_))
+    ));
     // Unknown error codes survive as Other.
     let e = Message::Error(WireError::new(ErrorCode::Other(999), "x"));
     let f = encode(&e).unwrap();

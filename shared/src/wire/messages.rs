@@ -132,7 +132,11 @@ fn check_epoch(e: u16) -> Result<(), String> {
     if EPOCHS.contains(&e) {
         Ok(())
     } else {
-        Err(format!("epoch {e} out of {}..={}", EPOCHS.start(), EPOCHS.end()))
+        Err(format!(
+            "epoch {e} out of {}..={}",
+            EPOCHS.start(),
+            EPOCHS.end()
+        ))
     }
 }
 
