@@ -1,1 +1,130 @@
-//! The Region's hub (see docs/ARCHITECTURE.md).
+//! `siso-hub`: the Region's hub. Receives pseudonymous household records and aggregates from
+//! member nodes over mutual-TLS QUIC, detects overlaps, and serves analysts over HTTP.
+//!
+//! **Invariant:** the hub never receives or stores a codice fiscale, a name or an address, and
+//! never reads the fingerprint secret.
+//!
+//! Entry point for binaries and tests: [`start`] binds both servers (port 0 works) and returns
+//! their addresses; cancelling the token shuts them down.
+
+pub mod audit;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod overlap;
+pub mod server;
+pub mod service;
+pub mod stats;
+pub mod store;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::HubConfig;
+use crate::service::{Clock, Hub};
+
+/// Startup errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Configuration problem.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// TLS material problem.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// Store problem.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// Service startup problem.
+    #[error(transparent)]
+    Hub(#[from] service::HubError),
+    /// Socket or file problem.
+    #[error("{what}: {source}")]
+    Io {
+        /// What failed.
+        what: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// A running hub.
+#[derive(Debug)]
+pub struct Running {
+    /// The QUIC endpoint's address.
+    pub quic_addr: SocketAddr,
+    /// The HTTP server's address.
+    pub http_addr: SocketAddr,
+    /// The service.
+    pub hub: Arc<Hub>,
+    /// The QUIC endpoint (to swap TLS configuration on SIGHUP).
+    pub endpoint: quinn::Endpoint,
+    /// Completes when both servers have stopped and the store is flushed.
+    pub done: tokio::task::JoinHandle<()>,
+}
+
+/// Opens the store, binds the QUIC endpoint and the HTTP server, and serves until `shutdown`.
+pub async fn start(
+    cfg: &HubConfig,
+    clock: Arc<dyn Clock>,
+    shutdown: CancellationToken,
+) -> Result<Running, StartError> {
+    cfg.check()?;
+    let token =
+        std::fs::read_to_string(&cfg.analyst_token_file).map_err(|source| StartError::Io {
+            what: format!("reading {}", cfg.analyst_token_file.display()),
+            source,
+        })?;
+    let store = store::Store::open(&cfg.store_dir())?;
+    let hub = Arc::new(Hub::open(store, cfg.access.clone(), cfg.stats.k, clock)?);
+    let server_config = tls::server_config(cfg)?;
+    let endpoint =
+        quinn::Endpoint::server(server_config, cfg.listen).map_err(|source| StartError::Io {
+            what: format!("binding QUIC endpoint on {}", cfg.listen),
+            source,
+        })?;
+    let quic_addr = endpoint.local_addr().map_err(|source| StartError::Io {
+        what: "QUIC endpoint address".into(),
+        source,
+    })?;
+    let listener = tokio::net::TcpListener::bind(cfg.http)
+        .await
+        .map_err(|source| StartError::Io {
+            what: format!("binding HTTP server on {}", cfg.http),
+            source,
+        })?;
+    let http_addr = listener.local_addr().map_err(|source| StartError::Io {
+        what: "HTTP server address".into(),
+        source,
+    })?;
+    let state = http::HttpState {
+        hub: hub.clone(),
+        token_hash: blake3::hash(token.trim().as_bytes()),
+    };
+    let quic = tokio::spawn(server::run(
+        endpoint.clone(),
+        hub.clone(),
+        cfg.limits.clone(),
+        shutdown.clone(),
+    ));
+    let web = tokio::spawn(http::run(listener, state, shutdown.clone()));
+    tracing::info!(%quic_addr, %http_addr, "hub serving");
+    let done = tokio::spawn(async move {
+        let _ = quic.await;
+        match web.await {
+            Ok(Err(e)) => tracing::error!(error = %e, "HTTP server failed"),
+            Err(e) => tracing::error!(error = %e, "HTTP server task failed"),
+            Ok(Ok(())) => {}
+        }
+    });
+    Ok(Running {
+        quic_addr,
+        http_addr,
+        hub,
+        endpoint,
+        done,
+    })
+}

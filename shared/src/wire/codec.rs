@@ -91,6 +91,22 @@ pub fn decode_body(body: &[u8]) -> Result<Message, CodecError> {
     Ok(msg)
 }
 
+/// Encodes any value with the protocol's bincode options: stores use this so that the whole
+/// system has one set of options.
+pub fn encode_value<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, CodecError> {
+    bincode::serde::encode_to_vec(v, config()).map_err(|e| CodecError::Encode(e.to_string()))
+}
+
+/// Decodes a value written by [`encode_value`]; the whole slice must be one value.
+pub fn decode_value<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    let (v, used): (T, usize) = bincode::serde::decode_from_slice(bytes, config())
+        .map_err(|e| CodecError::Malformed(e.to_string()))?;
+    if used != bytes.len() {
+        return Err(CodecError::TrailingBytes(bytes.len() - used));
+    }
+    Ok(v)
+}
+
 /// Decodes one frame from the start of `buf` (header and body), mini-redis style. Returns
 /// `Ok(None)` if `buf` does not yet hold a whole frame, or the message and the bytes consumed.
 pub fn decode_frame(buf: &[u8]) -> Result<Option<(Message, usize)>, CodecError> {

@@ -8,7 +8,9 @@
 pub mod codec;
 pub mod messages;
 
-pub use codec::{decode_body, decode_frame, encode, frame_len, CodecError};
+pub use codec::{
+    decode_body, decode_frame, decode_value, encode, encode_value, frame_len, CodecError,
+};
 pub use messages::*;
 
 /// ALPN protocol id negotiated in the TLS handshake.

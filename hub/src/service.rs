@@ -1,0 +1,500 @@
+//! The hub's protocol logic, separate from I/O (quinn style): a decoded request and the caller's
+//! certificate identity in, a reply out. The QUIC server and the tests both drive [`Hub::handle`].
+//!
+//! **Invariant:** the caller's identity comes from its certificate ([`Caller`]); a body naming
+//! another member is refused. **Invariant:** `Ack` is sent only after the batch is durable.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use siso_shared::wire::{
+    self, Ack, ErrorCode, HelloAck, Message, OverlapMatrix, OverlapPair, OverlapsReply, StatsReply,
+    SubmitAggregates, SubmitBatch, WireError, PROTOCOL_VERSION,
+};
+use siso_shared::{MemberId, Role};
+use time::OffsetDateTime;
+
+use crate::audit::{AuditLog, Entry};
+use crate::config::Access;
+use crate::metrics::Metrics;
+use crate::overlap::{EpochState, Members, Summary};
+use crate::store::{LedgerEntry, Store, StoreError, StoredBatch};
+
+/// A source of the current time (injectable for tests).
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Now.
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// From the certificate's SAN URI.
+    pub member: MemberId,
+}
+
+/// A delta history longer than this is compacted into one snapshot.
+const COMPACT_AFTER: usize = 64;
+
+/// In-memory state rebuilt from the store at start.
+#[derive(Debug, Default)]
+pub struct State {
+    /// Member interning.
+    pub members: Members,
+    /// Records per epoch.
+    pub epochs: BTreeMap<u16, EpochState>,
+}
+
+impl State {
+    fn apply(&mut self, epoch: u16, member: &MemberId, b: &StoredBatch) {
+        let m = self.members.intern(member);
+        let st = self.epochs.entry(epoch).or_default();
+        if b.snapshot {
+            st.clear_member(m);
+        } else {
+            for k in &b.remove {
+                st.remove(m, k);
+            }
+        }
+        for r in &b.add {
+            st.upsert(m, r);
+        }
+    }
+
+    /// Records of a member after applying `b`, without applying it.
+    fn count_after(&self, epoch: u16, member: &MemberId, b: &StoredBatch) -> u64 {
+        let existing: BTreeSet<siso_shared::Fingerprint> =
+            match (self.members.get(member), self.epochs.get(&epoch)) {
+                (Some(m), Some(st)) if !b.snapshot => {
+                    st.member_set(m).into_iter().map(|r| r.key).collect()
+                }
+                _ => BTreeSet::new(),
+            };
+        let mut keys = existing;
+        if !b.snapshot {
+            for k in &b.remove {
+                keys.remove(k);
+            }
+        }
+        keys.extend(b.add.iter().map(|r| r.key));
+        keys.len() as u64
+    }
+
+    /// Records stored, all epochs.
+    pub fn records(&self) -> u64 {
+        self.epochs.values().map(|e| e.records() as u64).sum()
+    }
+}
+
+/// Hub errors outside the protocol (startup).
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The hub service.
+#[derive(Debug)]
+pub struct Hub {
+    store: Store,
+    state: RwLock<State>,
+    ingest: tokio::sync::Mutex<()>,
+    audit: AuditLog,
+    access: Access,
+    clock: Arc<dyn Clock>,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Statistics suppression threshold.
+    pub k: u32,
+}
+
+fn err(code: ErrorCode, msg: impl Into<String>) -> Message {
+    Message::Error(WireError::new(code, msg))
+}
+
+fn records_in(msg: &Message) -> u64 {
+    match msg {
+        Message::SubmitBatch(b) => (b.add.len() + b.remove.len()) as u64,
+        Message::SubmitAggregates(a) => a.periods.iter().map(|p| p.cells.len() as u64).sum(),
+        _ => 0,
+    }
+}
+
+impl Hub {
+    /// Opens the service on a store, replaying every stored batch into memory.
+    pub fn open(
+        store: Store,
+        access: Access,
+        k: u32,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Hub, HubError> {
+        let mut state = State::default();
+        let n = store.replay(|epoch, member, b| state.apply(epoch, member, &b))?;
+        tracing::info!(batches = n, records = state.records(), "store replayed");
+        let audit = AuditLog::open(&store)?;
+        Ok(Hub {
+            store,
+            state: RwLock::new(state),
+            ingest: tokio::sync::Mutex::new(()),
+            audit,
+            access,
+            clock,
+            metrics: Metrics::default(),
+            k,
+        })
+    }
+
+    /// The store (for flushing at shutdown and for statistics).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn read_state(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_state(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records stored, all epochs.
+    pub fn records(&self) -> u64 {
+        self.read_state().records()
+    }
+
+    /// The region-wide overlap summary of an epoch.
+    pub fn summary(&self, epoch: u16) -> Summary {
+        let mut st = self.write_state();
+        let State { members, epochs } = &mut *st;
+        epochs
+            .get_mut(&epoch)
+            .map(|e| e.summary(members))
+            .unwrap_or_default()
+    }
+
+    /// Runs `f` with read access to the state (statistics).
+    pub fn with_state<T>(&self, f: impl FnOnce(&State) -> T) -> T {
+        f(&self.read_state())
+    }
+
+    /// Handles one request frame body from `caller`. Returns the reply and whether the request
+    /// counts as a bad one (for the per-connection abuse limit).
+    pub async fn handle(&self, caller: &Caller, body: &[u8]) -> (Message, bool) {
+        let (kind, records, reply, bad) = match wire::decode_body(body) {
+            Err(e) => (
+                "malformed",
+                0,
+                err(ErrorCode::Malformed, e.to_string()),
+                true,
+            ),
+            Ok(msg) => {
+                let kind = msg.kind();
+                let records = records_in(&msg);
+                let (reply, bad) = self.dispatch(caller, msg).await;
+                (kind, records, reply, bad)
+            }
+        };
+        self.record(caller, kind, records, &reply, body);
+        (reply, bad)
+    }
+
+    /// Counts, logs and appends to the message log one request and its reply.
+    pub(crate) fn record(
+        &self,
+        caller: &Caller,
+        kind: &'static str,
+        records: u64,
+        reply: &Message,
+        body: &[u8],
+    ) {
+        let outcome: &'static str = match reply {
+            Message::Error(e) => e.code.as_str(),
+            Message::Ack(a) if a.duplicate => "duplicate",
+            _ => "ok",
+        };
+        self.metrics.request(kind, outcome);
+        let member = caller.member.to_string();
+        if let Err(e) = self.audit.append(
+            &self.store,
+            Entry {
+                time: self.clock.now().unix_timestamp(),
+                member: &member,
+                kind,
+                records,
+                outcome,
+                payload: body,
+            },
+        ) {
+            tracing::error!(error = %e, "message log append failed");
+        }
+        match reply {
+            Message::Error(e) => {
+                tracing::warn!(kind, code = e.code.as_str(), reason = %e.message, "request refused")
+            }
+            _ => tracing::debug!(kind, records, outcome, "request served"),
+        }
+    }
+
+    /// Records a request refused before it could be decoded (bad framing).
+    pub(crate) fn log_refusal(&self, caller: &Caller, reply: &Message) {
+        self.record(caller, "frame", 0, reply, b"");
+    }
+
+    fn allowed(&self, m: &MemberId) -> bool {
+        let id = m.to_string();
+        if self.access.deny.contains(&id) {
+            return false;
+        }
+        self.access.allow.is_empty() || self.access.allow.contains(&id)
+    }
+
+    async fn dispatch(&self, caller: &Caller, msg: Message) -> (Message, bool) {
+        if !msg.is_request() {
+            return (
+                err(
+                    ErrorCode::Unexpected,
+                    format!("{} is not a request", msg.kind()),
+                ),
+                true,
+            );
+        }
+        if !self.allowed(&caller.member) {
+            return (
+                err(
+                    ErrorCode::NotAllowed,
+                    format!("member {} is not allowed on this hub", caller.member),
+                ),
+                false,
+            );
+        }
+        if let Some(claimed) = msg.claimed_member() {
+            if claimed != &caller.member {
+                return (
+                    err(
+                        ErrorCode::IdentityMismatch,
+                        format!(
+                            "the request names member {claimed} but the certificate is {}",
+                            caller.member
+                        ),
+                    ),
+                    true,
+                );
+            }
+        }
+        let role = caller.member.role();
+        let forbidden = |what: &str| {
+            (
+                err(ErrorCode::Forbidden, format!("role {role} may not {what}")),
+                true,
+            )
+        };
+        match msg {
+            Message::Hello(h) => {
+                if h.protocol_version != PROTOCOL_VERSION {
+                    return (
+                        err(
+                            ErrorCode::UnsupportedVersion,
+                            format!(
+                                "protocol version {} not supported; this hub speaks {PROTOCOL_VERSION}",
+                                h.protocol_version
+                            ),
+                        ),
+                        false,
+                    );
+                }
+                (
+                    Message::HelloAck(HelloAck {
+                        protocol_version: PROTOCOL_VERSION,
+                        software_version: siso_shared::SOFTWARE_VERSION.into(),
+                        member: caller.member.clone(),
+                        role,
+                    }),
+                    false,
+                )
+            }
+            Message::SubmitBatch(b) => match role {
+                Role::Comune | Role::Ets => (self.submit_batch(b).await, false),
+                Role::Region => forbidden("submit household records"),
+            },
+            Message::SubmitAggregates(a) => match role {
+                Role::Comune => (self.submit_aggregates(a).await, false),
+                _ => forbidden("submit aggregates"),
+            },
+            Message::FetchOverlaps(f) => match role {
+                Role::Comune | Role::Ets => {
+                    let st = self.read_state();
+                    let notices = match (st.members.get(&caller.member), st.epochs.get(&f.epoch)) {
+                        (Some(m), Some(e)) => e.notices_for(m, &st.members, role == Role::Comune),
+                        _ => Vec::new(),
+                    };
+                    (
+                        Message::Overlaps(OverlapsReply {
+                            epoch: f.epoch,
+                            notices,
+                        }),
+                        false,
+                    )
+                }
+                Role::Region => forbidden("fetch household overlaps (it has no households)"),
+            },
+            Message::StatsQuery(q) => match role {
+                Role::Comune | Role::Region => match crate::stats::stats_json(self, &q) {
+                    Ok(json) => (Message::Stats(StatsReply { json }), false),
+                    Err(e) => (err(ErrorCode::Unavailable, e.to_string()), false),
+                },
+                Role::Ets => forbidden("query statistics beyond the public summary"),
+            },
+            Message::OverlapMatrixQuery(q) => match role {
+                Role::Region => {
+                    let s = self.summary(q.epoch);
+                    (
+                        Message::OverlapMatrix(OverlapMatrix {
+                            epoch: q.epoch,
+                            pairs: s
+                                .pairs
+                                .into_iter()
+                                .map(|(a, b, households)| OverlapPair { a, b, households })
+                                .collect(),
+                            double_economic_support: s.double_economic_support,
+                            unsupported_need: s.unsupported_need,
+                        }),
+                        false,
+                    )
+                }
+                _ => forbidden("read the overlap matrix"),
+            },
+            // Replies were refused above.
+            other => (
+                err(
+                    ErrorCode::Unexpected,
+                    format!("{} is not a request", other.kind()),
+                ),
+                true,
+            ),
+        }
+    }
+
+    async fn submit_batch(&self, b: SubmitBatch) -> Message {
+        let started = Instant::now();
+        let stored = StoredBatch {
+            snapshot: b.snapshot,
+            add: b.add,
+            remove: b.remove,
+        };
+        let result: Result<(bool, u64), StoreError> = async {
+            let guard = self.ingest.lock().await;
+            if let Some(e) = self.store.ledger_get(b.epoch, &b.member, &b.batch_id)? {
+                drop(guard);
+                // Make sure what was applied before is durable before acknowledging again.
+                self.store.flush().await?;
+                return Ok((true, e.stored));
+            }
+            let count = self.read_state().count_after(b.epoch, &b.member, &stored);
+            self.store.put_batch(
+                b.epoch,
+                &b.member,
+                Some((
+                    &b.batch_id,
+                    LedgerEntry {
+                        seq: 0,
+                        stored: count,
+                    },
+                )),
+                &stored,
+            )?;
+            {
+                let mut st = self.write_state();
+                st.apply(b.epoch, &b.member, &stored);
+            }
+            if self.store.batch_count(b.epoch, &b.member) > COMPACT_AFTER {
+                let set = {
+                    let st = self.read_state();
+                    match (st.members.get(&b.member), st.epochs.get(&b.epoch)) {
+                        (Some(m), Some(e)) => e.member_set(m),
+                        _ => Vec::new(),
+                    }
+                };
+                self.store.put_batch(
+                    b.epoch,
+                    &b.member,
+                    None,
+                    &StoredBatch {
+                        snapshot: true,
+                        add: set,
+                        remove: Vec::new(),
+                    },
+                )?;
+            }
+            drop(guard);
+            self.store.flush().await?;
+            Ok((false, count))
+        }
+        .await;
+        match result {
+            Ok((duplicate, count)) => {
+                self.metrics.ingest(started.elapsed());
+                Message::Ack(Ack {
+                    batch_id: b.batch_id,
+                    duplicate,
+                    stored: count,
+                })
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "batch not stored");
+                err(
+                    ErrorCode::Unavailable,
+                    "the hub could not store the batch; retry later",
+                )
+            }
+        }
+    }
+
+    async fn submit_aggregates(&self, a: SubmitAggregates) -> Message {
+        let result: Result<(bool, u64), StoreError> = async {
+            let guard = self.ingest.lock().await;
+            if let Some(e) = self.store.ledger_get(a.epoch, &a.member, &a.batch_id)? {
+                drop(guard);
+                self.store.flush().await?;
+                return Ok((true, e.stored));
+            }
+            let mut periods: HashMap<u8, Vec<wire::AggregateCell>> = HashMap::new();
+            for p in a.periods {
+                periods.entry(p.month).or_default().extend(p.cells);
+            }
+            let periods: Vec<(u8, Vec<wire::AggregateCell>)> = periods.into_iter().collect();
+            let cells: u64 = periods.iter().map(|(_, c)| c.len() as u64).sum();
+            self.store
+                .put_aggregates(a.epoch, &a.member, &a.batch_id, &periods, cells)?;
+            drop(guard);
+            self.store.flush().await?;
+            Ok((false, cells))
+        }
+        .await;
+        match result {
+            Ok((duplicate, stored)) => Message::Ack(Ack {
+                batch_id: a.batch_id,
+                duplicate,
+                stored,
+            }),
+            Err(e) => {
+                tracing::error!(error = %e, "aggregates not stored");
+                err(
+                    ErrorCode::Unavailable,
+                    "the hub could not store the aggregates; retry later",
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,462 @@
+//! The hub's store: the only module that touches sled.
+//!
+//! Trees (every key big-endian; `M` is a member id as one length byte and its bytes):
+//! - `meta`: `schema_version` → u32.
+//! - `batches`: `epoch u16 ‖ M ‖ seq u64` → an acknowledged batch (adds, removes, snapshot flag).
+//!   A member's current set is the replay of its batches in `seq` order; a snapshot deletes the
+//!   member's earlier batches in the same transaction, and long histories are compacted into one
+//!   snapshot. One value per batch keeps ingest far cheaper than one sled key per fingerprint.
+//! - `ledger`: `epoch u16 ‖ M ‖ batch id [16]` → (seq, stored): batches already applied, so a
+//!   retried batch is acknowledged again and not applied twice.
+//! - `aggregates`: `epoch u16 ‖ M ‖ month u8` → a Comune's aggregate cells for that period.
+//! - `audit`: `seq u64` → a chained message-log record (no payloads).
+//!
+//! **Invariant:** nothing personal is stored: records hold only fingerprints, intervention kinds
+//! and dates. **Invariant:** the service acknowledges only after [`Store::flush`] returns.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use siso_shared::wire::{decode_value, encode_value, AggregateCell, BatchId, HouseholdRecord};
+use siso_shared::{Fingerprint, MemberId};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+/// The schema version this build reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Store errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled failed.
+    #[error("store: {0}")]
+    Sled(#[from] sled::Error),
+    /// A value could not be decoded.
+    #[error("store: corrupt value: {0}")]
+    Corrupt(String),
+    /// The store was written by another schema version.
+    #[error("store schema version {found}, this hub reads version {SCHEMA_VERSION}; migrate or use a matching release")]
+    Schema {
+        /// The version found.
+        found: u32,
+    },
+    /// No store where one was expected.
+    #[error("no hub store in {0}; run `siso-hub init` first")]
+    Missing(String),
+}
+
+impl From<TransactionError<StoreError>> for StoreError {
+    fn from(e: TransactionError<StoreError>) -> Self {
+        match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => StoreError::Sled(e),
+        }
+    }
+}
+
+/// A batch as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredBatch {
+    /// Replaces the member's previous set.
+    pub snapshot: bool,
+    /// Records added or replaced.
+    pub add: Vec<HouseholdRecord>,
+    /// Household keys removed.
+    pub remove: Vec<Fingerprint>,
+}
+
+/// What the ledger remembers of an applied batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// Sequence number of the batch (0 for aggregates).
+    pub seq: u64,
+    /// Records (or cells) stored for the member after it was applied.
+    pub stored: u64,
+}
+
+/// A message-log record as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Position in the log, from 0.
+    pub seq: u64,
+    /// Unix time, seconds.
+    pub time: i64,
+    /// The caller's member id (from its certificate), or `-` if unknown.
+    pub member: String,
+    /// Request kind.
+    pub kind: String,
+    /// Records (or cells) in the request.
+    pub records: u64,
+    /// Outcome: `ok`, `duplicate`, or an error code name.
+    pub outcome: String,
+    /// BLAKE3 of the request frame body.
+    pub payload_hash: [u8; 32],
+    /// Hash of the previous record (zeros for the first).
+    pub prev: [u8; 32],
+}
+
+impl AuditRecord {
+    /// This record's hash: BLAKE3 over its encoding (which includes `prev`).
+    pub fn hash(&self) -> Result<[u8; 32], StoreError> {
+        let bytes = encode_value(self).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(*blake3::hash(&bytes).as_bytes())
+    }
+}
+
+/// The hub store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: sled::Db,
+    meta: sled::Tree,
+    batches: sled::Tree,
+    ledger: sled::Tree,
+    aggregates: sled::Tree,
+    audit: sled::Tree,
+}
+
+fn prefix(epoch: u16, member: &MemberId) -> Vec<u8> {
+    let m = member.to_string();
+    let mut k = Vec::with_capacity(3 + m.len() + 16);
+    k.extend_from_slice(&epoch.to_be_bytes());
+    k.push(m.len() as u8);
+    k.extend_from_slice(m.as_bytes());
+    k
+}
+
+fn parse_prefix(key: &[u8]) -> Option<(u16, MemberId, &[u8])> {
+    let epoch = u16::from_be_bytes([*key.first()?, *key.get(1)?]);
+    let len = usize::from(*key.get(2)?);
+    let m = std::str::from_utf8(key.get(3..3 + len)?).ok()?;
+    Some((epoch, m.parse().ok()?, key.get(3 + len..)?))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, StoreError> {
+    decode_value(b).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+    encode_value(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl Store {
+    /// Creates a new store (or opens an existing one of this schema).
+    pub fn create(dir: &Path) -> Result<Store, StoreError> {
+        Self::open_inner(dir, true)
+    }
+
+    /// Opens an existing store, checking its schema version.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        if !dir.join("conf").exists() {
+            return Err(StoreError::Missing(dir.display().to_string()));
+        }
+        Self::open_inner(dir, false)
+    }
+
+    fn open_inner(dir: &Path, create: bool) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .mode(sled::Mode::HighThroughput)
+            .open()?;
+        let meta = db.open_tree("meta")?;
+        match meta.get("schema_version")? {
+            Some(v) => {
+                let found = v
+                    .as_ref()
+                    .try_into()
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt("schema_version".into()))?;
+                if found != SCHEMA_VERSION {
+                    return Err(StoreError::Schema { found });
+                }
+            }
+            None if create => {
+                meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
+                db.flush()?;
+            }
+            None => return Err(StoreError::Missing(dir.display().to_string())),
+        }
+        Ok(Store {
+            batches: db.open_tree("batches")?,
+            ledger: db.open_tree("ledger")?,
+            aggregates: db.open_tree("aggregates")?,
+            audit: db.open_tree("audit")?,
+            meta,
+            db,
+        })
+    }
+
+    /// Makes every write so far durable.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// The ledger entry of a batch already applied.
+    pub fn ledger_get(
+        &self,
+        epoch: u16,
+        member: &MemberId,
+        batch: &BatchId,
+    ) -> Result<Option<LedgerEntry>, StoreError> {
+        let mut k = prefix(epoch, member);
+        k.extend_from_slice(&batch.0);
+        self.ledger.get(k)?.map(|v| decode(&v)).transpose()
+    }
+
+    /// Batches stored for a member in an epoch.
+    pub fn batch_count(&self, epoch: u16, member: &MemberId) -> usize {
+        self.batches.scan_prefix(prefix(epoch, member)).count()
+    }
+
+    /// Stores an applied batch and its ledger entry in one transaction. A snapshot (or a
+    /// compaction, `ledger: None`) deletes the member's earlier batches in the same transaction.
+    pub fn put_batch(
+        &self,
+        epoch: u16,
+        member: &MemberId,
+        ledger: Option<(&BatchId, LedgerEntry)>,
+        batch: &StoredBatch,
+    ) -> Result<u64, StoreError> {
+        let p = prefix(epoch, member);
+        let existing: Vec<sled::IVec> = self
+            .batches
+            .scan_prefix(&p)
+            .keys()
+            .collect::<Result<_, _>>()?;
+        let seq = match existing.last() {
+            Some(k) => {
+                let tail = k.get(p.len()..).and_then(|t| <[u8; 8]>::try_from(t).ok());
+                tail.map(u64::from_be_bytes)
+                    .ok_or_else(|| StoreError::Corrupt("batch key".into()))?
+                    + 1
+            }
+            None => 0,
+        };
+        let mut key = p.clone();
+        key.extend_from_slice(&seq.to_be_bytes());
+        let value = encode(batch)?;
+        let ledger_kv = match ledger {
+            Some((id, entry)) => {
+                let mut lk = p.clone();
+                lk.extend_from_slice(&id.0);
+                Some((
+                    lk,
+                    encode(&LedgerEntry {
+                        seq,
+                        stored: entry.stored,
+                    })?,
+                ))
+            }
+            None => None,
+        };
+        (&self.batches, &self.ledger).transaction(|(b, l)| {
+            if batch.snapshot {
+                for k in &existing {
+                    b.remove(k)?;
+                }
+            }
+            b.insert(key.as_slice(), value.as_slice())?;
+            if let Some((lk, lv)) = &ledger_kv {
+                l.insert(lk.as_slice(), lv.as_slice())?;
+            }
+            Ok::<(), ConflictableTransactionError<StoreError>>(())
+        })?;
+        Ok(seq)
+    }
+
+    /// Replays every stored batch in (epoch, member, seq) order.
+    pub fn replay(
+        &self,
+        mut f: impl FnMut(u16, &MemberId, StoredBatch),
+    ) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for kv in self.batches.iter() {
+            let (k, v) = kv?;
+            let (epoch, member, _) =
+                parse_prefix(&k).ok_or_else(|| StoreError::Corrupt("batch key".into()))?;
+            f(epoch, &member, decode(&v)?);
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Stores a Comune's aggregates, replacing each period it carries, and records the batch.
+    pub fn put_aggregates(
+        &self,
+        epoch: u16,
+        member: &MemberId,
+        batch: &BatchId,
+        periods: &[(u8, Vec<AggregateCell>)],
+        stored: u64,
+    ) -> Result<(), StoreError> {
+        let p = prefix(epoch, member);
+        let mut rows = Vec::new();
+        for (month, cells) in periods {
+            let mut k = p.clone();
+            k.push(*month);
+            rows.push((k, encode(cells)?));
+        }
+        let mut lk = p.clone();
+        lk.extend_from_slice(&batch.0);
+        let lv = encode(&LedgerEntry { seq: 0, stored })?;
+        (&self.aggregates, &self.ledger).transaction(|(a, l)| {
+            for (k, v) in &rows {
+                a.insert(k.as_slice(), v.as_slice())?;
+            }
+            l.insert(lk.as_slice(), lv.as_slice())?;
+            Ok::<(), ConflictableTransactionError<StoreError>>(())
+        })?;
+        Ok(())
+    }
+
+    /// Every member's aggregates of an epoch: (member, month, cells).
+    pub fn aggregates(
+        &self,
+        epoch: u16,
+    ) -> Result<Vec<(MemberId, u8, Vec<AggregateCell>)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.aggregates.scan_prefix(epoch.to_be_bytes()) {
+            let (k, v) = kv?;
+            let (_, member, rest) =
+                parse_prefix(&k).ok_or_else(|| StoreError::Corrupt("aggregate key".into()))?;
+            let month = *rest
+                .first()
+                .ok_or_else(|| StoreError::Corrupt("aggregate key".into()))?;
+            out.push((member, month, decode(&v)?));
+        }
+        Ok(out)
+    }
+
+    /// The last message-log record, if any.
+    pub fn audit_last(&self) -> Result<Option<AuditRecord>, StoreError> {
+        self.audit.last()?.map(|(_, v)| decode(&v)).transpose()
+    }
+
+    /// Appends a message-log record at its `seq`.
+    pub fn audit_put(&self, rec: &AuditRecord) -> Result<(), StoreError> {
+        self.audit.insert(rec.seq.to_be_bytes(), encode(rec)?)?;
+        Ok(())
+    }
+
+    /// Every message-log record in order.
+    pub fn audit_iter(&self) -> impl Iterator<Item = Result<AuditRecord, StoreError>> + '_ {
+        self.audit
+            .iter()
+            .map(|kv| kv.map_err(StoreError::from).and_then(|(_, v)| decode(&v)))
+    }
+
+    /// Overwrites a raw message-log value (tests of tamper detection only).
+    #[doc(hidden)]
+    pub fn audit_tamper(&self, seq: u64, rec: &AuditRecord) -> Result<(), StoreError> {
+        self.audit.insert(seq.to_be_bytes(), encode(rec)?)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Bytes on disk (for metrics).
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+
+    /// The meta tree's schema version (for `status`).
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        let v = self
+            .meta
+            .get("schema_version")?
+            .ok_or_else(|| StoreError::Corrupt("schema_version".into()))?;
+        v.as_ref()
+            .try_into()
+            .map(u32::from_be_bytes)
+            .map_err(|_| StoreError::Corrupt("schema_version".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use siso_shared::wire::RecordFlags;
+
+    fn rec(k: u8) -> HouseholdRecord {
+        HouseholdRecord {
+            key: Fingerprint([k; 32]),
+            persons: vec![Fingerprint([k + 1; 32])],
+            interventions: vec![],
+            flags: RecordFlags::default(),
+        }
+    }
+
+    #[test]
+    fn batches_ledger_snapshot_and_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let m: MemberId = "054039".parse().unwrap();
+        {
+            let s = Store::create(dir.path()).unwrap();
+            let b = StoredBatch {
+                snapshot: false,
+                add: vec![rec(1)],
+                remove: vec![],
+            };
+            let id = BatchId([1; 16]);
+            s.put_batch(2026, &m, Some((&id, LedgerEntry { seq: 0, stored: 1 })), &b)
+                .unwrap();
+            s.put_batch(
+                2026,
+                &m,
+                Some((&BatchId([2; 16]), LedgerEntry { seq: 0, stored: 2 })),
+                &b,
+            )
+            .unwrap();
+            assert_eq!(s.batch_count(2026, &m), 2);
+            assert_eq!(
+                s.ledger_get(2026, &m, &id).unwrap(),
+                Some(LedgerEntry { seq: 0, stored: 1 })
+            );
+            let snap = StoredBatch {
+                snapshot: true,
+                add: vec![rec(3)],
+                remove: vec![],
+            };
+            let seq = s
+                .put_batch(
+                    2026,
+                    &m,
+                    Some((&BatchId([3; 16]), LedgerEntry { seq: 0, stored: 1 })),
+                    &snap,
+                )
+                .unwrap();
+            assert_eq!(seq, 2);
+            assert_eq!(s.batch_count(2026, &m), 1);
+            // The ledger keeps the earlier batches: their retries stay duplicates.
+            assert!(s.ledger_get(2026, &m, &id).unwrap().is_some());
+            futures_flush(&s);
+        }
+        let s = Store::open(dir.path()).unwrap();
+        let mut seen = Vec::new();
+        s.replay(|e, mm, b| seen.push((e, mm.clone(), b))).unwrap();
+        assert_eq!(seen.len(), 1);
+        assert!(seen[0].2.snapshot);
+        drop(s);
+        // A store of another schema version is refused.
+        {
+            let db = sled::open(dir.path()).unwrap();
+            db.open_tree("meta")
+                .unwrap()
+                .insert("schema_version", &99u32.to_be_bytes())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        assert!(matches!(
+            Store::open(dir.path()),
+            Err(StoreError::Schema { found: 99 })
+        ));
+        let empty = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            Store::open(empty.path()),
+            Err(StoreError::Missing(_))
+        ));
+    }
+
+    fn futures_flush(s: &Store) {
+        s.db.flush().unwrap();
+    }
+}
