@@ -5,3 +5,4 @@
 //! fingerprints and aggregates leave it.
 
 pub mod check_cf;
+pub mod client;

@@ -1,0 +1,270 @@
+//! The mutual-TLS matrix over real QUIC on loopback: who gets in, who is refused, and how.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use siso_certs_dev::{Ca, InitOptions};
+use siso_node::client::{ClientError, ClientTls};
+use siso_shared::wire::*;
+use siso_shared::{Fingerprint, MemberId, Role};
+use time::{Duration, OffsetDateTime};
+
+fn assert_refused(r: Result<impl std::fmt::Debug, ClientError>, what: &str) {
+    match r {
+        Ok(v) => panic!("{what}: expected refusal, got {v:?}"),
+        Err(ClientError::Refused(e)) => panic!("{what}: refused by protocol ({e}), expected at TLS"),
+        Err(_) => {}
+    }
+}
+
+#[tokio::test]
+async fn valid_members_get_their_roles() {
+    let pki = Pki::new();
+    let data = tempfile::tempdir().unwrap();
+    let hub = start_hub(&pki, data.path()).await;
+    for (member, role) in [(PERUGIA, Role::Comune), (CARITAS, Role::Ets), (REGION, Role::Region)] {
+        let (c, ack) = hub.connect(&pki, member).await.unwrap();
+        assert_eq!(ack.member.to_string(), member);
+        assert_eq!(ack.role, role);
+        assert_eq!(ack.protocol_version, PROTOCOL_VERSION);
+        c.close().await;
+    }
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn refused_at_the_handshake() {
+    let pki = Pki::new();
+    let data = tempfile::tempdir().unwrap();
+    let hub = start_hub(&pki, data.path()).await;
+
+    // No client certificate.
+    let mut tls = pki.tls(PERUGIA);
+    tls.identity = None;
+    assert_refused(hub.connect_tls(tls, PERUGIA).await, "no certificate");
+
+    // A certificate from another CA with the same identity.
+    let other = Pki::new();
+    let mut tls = other.tls(PERUGIA);
+    tls.roots = pki.tls(PERUGIA).roots; // trusts our hub, presents the other CA's cert
+    assert_refused(hub.connect_tls(tls, PERUGIA).await, "another CA");
+
+    // An expired certificate from our CA.
+    let ca = Ca::load(&pki.layout.ca_dir()).unwrap();
+    let m: MemberId = TERNI.parse().unwrap();
+    let now = OffsetDateTime::now_utc();
+    let expired = ca
+        .issue_member_window(&m, now - Duration::days(30), now - Duration::days(1))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    expired.write_to(dir.path()).unwrap();
+    let tls = ClientTls::from_files(&pki.ca_pem(), &dir.path().join("cert.pem"), &dir.path().join("key.pem")).unwrap();
+    assert_refused(hub.connect_tls(tls, TERNI).await, "expired");
+
+    // Wrong ALPN.
+    let mut tls = pki.tls(PERUGIA);
+    tls.alpn = vec![b"siso/0".to_vec()];
+    assert_refused(hub.connect_tls(tls, PERUGIA).await, "wrong ALPN");
+    let mut tls = pki.tls(PERUGIA);
+    tls.alpn = vec![];
+    assert_refused(hub.connect_tls(tls, PERUGIA).await, "no ALPN");
+
+    // Nothing of the above reached the message log or the store as a member.
+    let (c, _) = hub.connect(&pki, PERUGIA).await.unwrap();
+    c.close().await;
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn revoked_certificate_refused_at_start_and_after_reload() {
+    let pki = Pki::new();
+    let data = tempfile::tempdir().unwrap();
+    let hub = start_hub(&pki, data.path()).await;
+    let ca = Ca::load(&pki.layout.ca_dir()).unwrap();
+    let serial_of = |member: &str| {
+        ca.issued()
+            .unwrap()
+            .into_iter()
+            .find(|(_, s)| s == member)
+            .unwrap()
+            .0
+    };
+    // Terni is fine, then revoked; the running hub learns it on reload (what SIGHUP does).
+    let (c, _) = hub.connect(&pki, TERNI).await.unwrap();
+    c.close().await;
+    ca.revoke(&serial_of(TERNI), OffsetDateTime::now_utc(), 30, false).unwrap();
+    let sc = siso_hub::tls::server_config(&hub.cfg).unwrap();
+    hub.running.endpoint.set_server_config(Some(sc));
+    assert_refused(hub.connect(&pki, TERNI).await, "revoked after reload");
+    // Others are unaffected.
+    let (c, _) = hub.connect(&pki, PERUGIA).await.unwrap();
+    c.close().await;
+    let cfg = hub.cfg.clone();
+    hub.stop().await;
+    // A hub started with the CRL refuses it from the start.
+    let hub = start_hub_with(cfg).await;
+    assert_refused(hub.connect(&pki, TERNI).await, "revoked at start");
+    hub.stop().await;
+}
+
+fn batch(member: &str, id: u8) -> Message {
+    Message::SubmitBatch(SubmitBatch {
+        member: member.parse().unwrap(),
+        epoch: 2026,
+        batch_id: BatchId([id; 16]),
+        snapshot: false,
+        add: vec![HouseholdRecord {
+            key: Fingerprint([id; 32]),
+            persons: vec![Fingerprint([id.wrapping_add(1); 32])],
+            interventions: vec![],
+            flags: RecordFlags::default(),
+        }],
+        remove: vec![],
+    })
+}
+
+fn code(m: Message) -> ErrorCode {
+    match m {
+        Message::Error(e) => e.code,
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn roles_and_identity_are_enforced_per_request() {
+    let pki = Pki::new();
+    let data = tempfile::tempdir().unwrap();
+    let hub = start_hub(&pki, data.path()).await;
+    let (ets, _) = hub.connect(&pki, CARITAS).await.unwrap();
+    // An ETS asking for region data and statistics.
+    let r = ets
+        .request(&Message::OverlapMatrixQuery(OverlapMatrixQuery { epoch: 2026 }))
+        .await
+        .unwrap();
+    assert_eq!(code(r), ErrorCode::Forbidden);
+    let r = ets
+        .request(&Message::StatsQuery(StatsQuery {
+            epoch: 2026,
+            level: Level::Comune,
+            by: None,
+            month: None,
+        }))
+        .await
+        .unwrap();
+    assert_eq!(code(r), ErrorCode::Forbidden);
+    // An ETS submitting aggregates.
+    let r = ets
+        .request(&Message::SubmitAggregates(SubmitAggregates {
+            member: CARITAS.parse().unwrap(),
+            epoch: 2026,
+            batch_id: BatchId([1; 16]),
+            periods: vec![],
+        }))
+        .await
+        .unwrap();
+    assert_eq!(code(r), ErrorCode::Forbidden);
+    // A member submitting with a body that names another member: refused, and the
+    // connection stays open for the next request.
+    let (perugia, _) = hub.connect(&pki, PERUGIA).await.unwrap();
+    let r = perugia.request(&batch(TERNI, 1)).await.unwrap();
+    assert_eq!(code(r), ErrorCode::IdentityMismatch);
+    let r = perugia.request(&batch(PERUGIA, 2)).await.unwrap();
+    assert!(matches!(r, Message::Ack(_)), "{r:?}");
+    // Nothing was stored for Terni.
+    let (terni, _) = hub.connect(&pki, TERNI).await.unwrap();
+    let r = terni
+        .request(&Message::FetchOverlaps(FetchOverlaps {
+            member: TERNI.parse().unwrap(),
+            epoch: 2026,
+        }))
+        .await
+        .unwrap();
+    assert!(matches!(r, Message::Overlaps(o) if o.notices.is_empty()));
+    // Region submits nothing; a hello claiming another identity is refused.
+    let (region, _) = hub.connect(&pki, REGION).await.unwrap();
+    let r = region.request(&batch(REGION, 3)).await.unwrap();
+    assert_eq!(code(r), ErrorCode::Forbidden);
+    let r = region
+        .request(&Message::Hello(Hello {
+            protocol_version: PROTOCOL_VERSION,
+            software_version: "x".into(),
+            member: PERUGIA.parse().unwrap(),
+        }))
+        .await
+        .unwrap();
+    assert_eq!(code(r), ErrorCode::IdentityMismatch);
+    // An unsupported protocol version.
+    let r = region
+        .request(&Message::Hello(Hello {
+            protocol_version: 99,
+            software_version: "x".into(),
+            member: REGION.parse().unwrap(),
+        }))
+        .await
+        .unwrap();
+    assert_eq!(code(r), ErrorCode::UnsupportedVersion);
+    // A reply type sent as a request.
+    let r = region
+        .request(&Message::Ack(Ack {
+            batch_id: BatchId([0; 16]),
+            duplicate: false,
+            stored: 0,
+        }))
+        .await
+        .unwrap();
+    assert_eq!(code(r), ErrorCode::Unexpected);
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_frames_get_errors_then_the_connection_is_closed() {
+    let pki = Pki::new();
+    let data = tempfile::tempdir().unwrap();
+    let hub = start_hub(&pki, data.path()).await;
+    let (c, _) = hub.connect(&pki, PERUGIA).await.unwrap();
+    // Garbage body with a correct header.
+    let r = c.request_raw(&[0, 0, 0, 3, 0xff, 0xff, 0xff]).await.unwrap();
+    assert_eq!(code(r), ErrorCode::Malformed);
+    // A header announcing more than the maximum.
+    let r = c.request_raw(&[0xff, 0xff, 0xff, 0xff]).await.unwrap();
+    assert_eq!(code(r), ErrorCode::TooLarge);
+    // A header announcing more than is sent.
+    let r = c.request_raw(&[0, 0, 0, 10, 1, 2]).await.unwrap();
+    assert_eq!(code(r), ErrorCode::Malformed);
+    // Still usable.
+    let r = c.request(&batch(PERUGIA, 9)).await.unwrap();
+    assert!(matches!(r, Message::Ack(_)));
+    // Repeated abuse (limit 5 in the test config) closes the connection.
+    let mut closed = false;
+    for _ in 0..10 {
+        match c.request_raw(&[0, 0, 0, 1, 0xee]).await {
+            Ok(Message::Error(_)) => {}
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(_) => {
+                closed = true;
+                break;
+            }
+        }
+    }
+    assert!(closed, "connection not closed after repeated bad requests");
+    // A new connection works.
+    let (c2, _) = hub.connect(&pki, PERUGIA).await.unwrap();
+    c2.close().await;
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn allow_and_deny_lists() {
+    let pki = Pki::new();
+    let data = tempfile::tempdir().unwrap();
+    let mut cfg = hub_config(&pki, data.path());
+    cfg.access.deny = vec![TERNI.into()];
+    let hub = start_hub_with(cfg).await;
+    let err = hub.connect(&pki, TERNI).await.unwrap_err();
+    assert!(matches!(err, ClientError::Refused(ref e) if e.code == ErrorCode::NotAllowed), "{err}");
+    hub.connect(&pki, PERUGIA).await.unwrap();
+    hub.stop().await;
+    let _ = InitOptions::default();
+}

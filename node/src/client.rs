@@ -1,0 +1,273 @@
+//! The node's QUIC client of the hub: mutual TLS with the member certificate, ALPN `siso/1`,
+//! one request per bidirectional stream, bounded reads.
+//!
+//! A hub that refuses the client certificate still lets `connect()` succeed; the refusal shows on
+//! the first stream. [`HubClient::connect`] therefore sends `Hello` at once and treats its reply
+//! as the real check of the credentials.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use siso_shared::wire::{self, Hello, HelloAck, Message, WireError, MAX_FRAME, PROTOCOL_VERSION};
+use siso_shared::MemberId;
+
+/// Client errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// A PEM file could not be read.
+    #[error("{path}: {reason}")]
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// TLS configuration refused.
+    #[error("TLS configuration: {0}")]
+    Tls(String),
+    /// The local UDP socket could not be opened.
+    #[error("opening a UDP socket: {0}")]
+    Socket(std::io::Error),
+    /// The connection could not be started.
+    #[error("connecting to the hub at {addr}: {reason}")]
+    Connect {
+        /// The hub address.
+        addr: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+    /// The connection failed or was closed by the hub (for example after refusing the
+    /// certificate).
+    #[error("connection to the hub failed: {0}")]
+    Connection(#[from] quinn::ConnectionError),
+    /// A stream failed.
+    #[error("request to the hub failed: {0}")]
+    Stream(String),
+    /// The hub's reply could not be decoded.
+    #[error("bad reply from the hub: {0}")]
+    Codec(#[from] wire::CodecError),
+    /// The hub refused the request.
+    #[error("the hub refused the request: {0}")]
+    Refused(WireError),
+    /// The hub answered with an unexpected message.
+    #[error("unexpected reply from the hub: {0}")]
+    Unexpected(&'static str),
+    /// No answer in time.
+    #[error("the hub did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+impl ClientError {
+    /// True if retrying later may succeed (network trouble, hub busy or down).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClientError::Connect { .. }
+            | ClientError::Connection(_)
+            | ClientError::Stream(_)
+            | ClientError::Timeout(_) => true,
+            ClientError::Refused(e) => e.code == wire::ErrorCode::Unavailable,
+            _ => false,
+        }
+    }
+}
+
+fn pem_err(path: &Path, e: impl ToString) -> ClientError {
+    ClientError::Pem {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+/// TLS material of a client.
+pub struct ClientTls {
+    /// Trusted CA certificates (the regional CA).
+    pub roots: Vec<CertificateDer<'static>>,
+    /// The member's certificate chain and key; `None` connects without a client certificate
+    /// (only useful to test that the hub refuses it).
+    pub identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    /// ALPN protocols offered (normally just `siso/1`).
+    pub alpn: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTls")
+            .field("roots", &self.roots.len())
+            .field("identity", &self.identity.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl ClientTls {
+    /// Loads the CA certificate, the member certificate and its key from PEM files.
+    pub fn from_files(ca: &Path, cert: &Path, key: &Path) -> Result<ClientTls, ClientError> {
+        let roots = CertificateDer::pem_file_iter(ca)
+            .map_err(|e| pem_err(ca, e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| pem_err(ca, e))?;
+        let chain = CertificateDer::pem_file_iter(cert)
+            .map_err(|e| pem_err(cert, e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| pem_err(cert, e))?;
+        if roots.is_empty() {
+            return Err(pem_err(ca, "no certificate found"));
+        }
+        if chain.is_empty() {
+            return Err(pem_err(cert, "no certificate found"));
+        }
+        let key = PrivateKeyDer::from_pem_file(key).map_err(|e| pem_err(key, e))?;
+        Ok(ClientTls {
+            roots,
+            identity: Some((chain, key)),
+            alpn: vec![wire::ALPN.to_vec()],
+        })
+    }
+
+    fn quinn_config(self) -> Result<quinn::ClientConfig, ClientError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        for c in self.roots {
+            roots
+                .add(c)
+                .map_err(|e| ClientError::Tls(e.to_string()))?;
+        }
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| ClientError::Tls(e.to_string()))?
+            .with_root_certificates(roots);
+        let mut tls = match self.identity {
+            Some((chain, key)) => builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| ClientError::Tls(e.to_string()))?,
+            None => builder.with_no_client_auth(),
+        };
+        tls.alpn_protocols = self.alpn;
+        let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
+        let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
+        let mut transport = quinn::TransportConfig::default();
+        transport.keep_alive_interval(Some(Duration::from_secs(10)));
+        cfg.transport_config(Arc::new(transport));
+        Ok(cfg)
+    }
+}
+
+/// A connection to the hub.
+#[derive(Debug)]
+pub struct HubClient {
+    endpoint: quinn::Endpoint,
+    conn: quinn::Connection,
+    timeout: Duration,
+}
+
+impl HubClient {
+    /// Connects and says `Hello`; the returned `HelloAck` is the hub's confirmation of the
+    /// identity it read from the certificate.
+    pub async fn connect(
+        addr: SocketAddr,
+        server_name: &str,
+        tls: ClientTls,
+        member: &MemberId,
+        timeout: Duration,
+    ) -> Result<(HubClient, HelloAck), ClientError> {
+        let bind: SocketAddr = if addr.is_ipv6() {
+            "[::]:0".parse().map_err(|_| ClientError::Tls("bind".into()))?
+        } else {
+            "0.0.0.0:0".parse().map_err(|_| ClientError::Tls("bind".into()))?
+        };
+        let mut endpoint = quinn::Endpoint::client(bind).map_err(ClientError::Socket)?;
+        endpoint.set_default_client_config(tls.quinn_config()?);
+        let connecting = endpoint
+            .connect(addr, server_name)
+            .map_err(|e| ClientError::Connect {
+                addr,
+                reason: e.to_string(),
+            })?;
+        let conn = match tokio::time::timeout(timeout, connecting).await {
+            Err(_) => return Err(ClientError::Timeout(timeout)),
+            Ok(Err(e)) => {
+                return Err(ClientError::Connect {
+                    addr,
+                    reason: e.to_string(),
+                })
+            }
+            Ok(Ok(c)) => c,
+        };
+        let client = HubClient {
+            endpoint,
+            conn,
+            timeout,
+        };
+        let reply = client
+            .request(&Message::Hello(Hello {
+                protocol_version: PROTOCOL_VERSION,
+                software_version: siso_shared::SOFTWARE_VERSION.into(),
+                member: member.clone(),
+            }))
+            .await?;
+        match reply {
+            Message::HelloAck(ack) => Ok((client, ack)),
+            Message::Error(e) => Err(ClientError::Refused(e)),
+            other => Err(ClientError::Unexpected(other.kind())),
+        }
+    }
+
+    /// Sends one request on its own stream and returns the hub's reply (an `Error` reply is
+    /// returned as a message, not as `Err`).
+    pub async fn request(&self, msg: &Message) -> Result<Message, ClientError> {
+        let frame = wire::encode(msg)?;
+        self.request_raw(&frame).await
+    }
+
+    /// Sends raw bytes as a request (tests of malformed frames) and reads the reply.
+    pub async fn request_raw(&self, bytes: &[u8]) -> Result<Message, ClientError> {
+        let fut = async {
+            let (mut send, mut recv) = self.conn.open_bi().await?;
+            send.write_all(bytes)
+                .await
+                .map_err(|e| ClientError::Stream(e.to_string()))?;
+            send.finish()
+                .map_err(|e| ClientError::Stream(e.to_string()))?;
+            let reply = recv
+                .read_to_end(MAX_FRAME + wire::HEADER_LEN)
+                .await
+                .map_err(|e| match e {
+                    quinn::ReadToEndError::Read(quinn::ReadError::ConnectionLost(c)) => {
+                        ClientError::Connection(c)
+                    }
+                    other => ClientError::Stream(other.to_string()),
+                })?;
+            match wire::decode_frame(&reply)? {
+                Some((m, used)) if used == reply.len() => Ok(m),
+                Some(_) => Err(ClientError::Codec(wire::CodecError::TrailingBytes(0))),
+                None => Err(ClientError::Codec(wire::CodecError::Truncated)),
+            }
+        };
+        tokio::time::timeout(self.timeout, fut)
+            .await
+            .map_err(|_| ClientError::Timeout(self.timeout))?
+    }
+
+    /// Sends a request and returns its reply, turning an `Error` reply into `Err(Refused)`.
+    pub async fn call(&self, msg: &Message) -> Result<Message, ClientError> {
+        match self.request(msg).await? {
+            Message::Error(e) => Err(ClientError::Refused(e)),
+            m => Ok(m),
+        }
+    }
+
+    /// Closes the connection politely and waits for the close to be sent.
+    pub async fn close(self) {
+        self.conn.close(quinn::VarInt::from_u32(0), b"bye");
+        self.endpoint.wait_idle().await;
+    }
+
+    /// The underlying connection (tests).
+    pub fn connection(&self) -> &quinn::Connection {
+        &self.conn
+    }
+}
