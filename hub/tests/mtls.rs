@@ -14,7 +14,9 @@ use time::{Duration, OffsetDateTime};
 fn assert_refused(r: Result<impl std::fmt::Debug, ClientError>, what: &str) {
     match r {
         Ok(v) => panic!("{what}: expected refusal, got {v:?}"),
-        Err(ClientError::Refused(e)) => panic!("{what}: refused by protocol ({e}), expected at TLS"),
+        Err(ClientError::Refused(e)) => {
+            panic!("{what}: refused by protocol ({e}), expected at TLS")
+        }
         Err(_) => {}
     }
 }
@@ -24,7 +26,11 @@ async fn valid_members_get_their_roles() {
     let pki = Pki::new();
     let data = tempfile::tempdir().unwrap();
     let hub = start_hub(&pki, data.path()).await;
-    for (member, role) in [(PERUGIA, Role::Comune), (CARITAS, Role::Ets), (REGION, Role::Region)] {
+    for (member, role) in [
+        (PERUGIA, Role::Comune),
+        (CARITAS, Role::Ets),
+        (REGION, Role::Region),
+    ] {
         let (c, ack) = hub.connect(&pki, member).await.unwrap();
         assert_eq!(ack.member.to_string(), member);
         assert_eq!(ack.role, role);
@@ -60,7 +66,12 @@ async fn refused_at_the_handshake() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     expired.write_to(dir.path()).unwrap();
-    let tls = ClientTls::from_files(&pki.ca_pem(), &dir.path().join("cert.pem"), &dir.path().join("key.pem")).unwrap();
+    let tls = ClientTls::from_files(
+        &pki.ca_pem(),
+        &dir.path().join("cert.pem"),
+        &dir.path().join("key.pem"),
+    )
+    .unwrap();
     assert_refused(hub.connect_tls(tls, TERNI).await, "expired");
 
     // Wrong ALPN.
@@ -94,7 +105,8 @@ async fn revoked_certificate_refused_at_start_and_after_reload() {
     // Terni is fine, then revoked; the running hub learns it on reload (what SIGHUP does).
     let (c, _) = hub.connect(&pki, TERNI).await.unwrap();
     c.close().await;
-    ca.revoke(&serial_of(TERNI), OffsetDateTime::now_utc(), 30, false).unwrap();
+    ca.revoke(&serial_of(TERNI), OffsetDateTime::now_utc(), 30, false)
+        .unwrap();
     let sc = siso_hub::tls::server_config(&hub.cfg).unwrap();
     hub.running.endpoint.set_server_config(Some(sc));
     assert_refused(hub.connect(&pki, TERNI).await, "revoked after reload");
@@ -140,7 +152,9 @@ async fn roles_and_identity_are_enforced_per_request() {
     let (ets, _) = hub.connect(&pki, CARITAS).await.unwrap();
     // An ETS asking for region data and statistics.
     let r = ets
-        .request(&Message::OverlapMatrixQuery(OverlapMatrixQuery { epoch: 2026 }))
+        .request(&Message::OverlapMatrixQuery(OverlapMatrixQuery {
+            epoch: 2026,
+        }))
         .await
         .unwrap();
     assert_eq!(code(r), ErrorCode::Forbidden);
@@ -225,7 +239,10 @@ async fn malformed_frames_get_errors_then_the_connection_is_closed() {
     let hub = start_hub(&pki, data.path()).await;
     let (c, _) = hub.connect(&pki, PERUGIA).await.unwrap();
     // Garbage body with a correct header.
-    let r = c.request_raw(&[0, 0, 0, 3, 0xff, 0xff, 0xff]).await.unwrap();
+    let r = c
+        .request_raw(&[0, 0, 0, 3, 0xff, 0xff, 0xff])
+        .await
+        .unwrap();
     assert_eq!(code(r), ErrorCode::Malformed);
     // A header announcing more than the maximum.
     let r = c.request_raw(&[0xff, 0xff, 0xff, 0xff]).await.unwrap();
@@ -263,7 +280,10 @@ async fn allow_and_deny_lists() {
     cfg.access.deny = vec![TERNI.into()];
     let hub = start_hub_with(cfg).await;
     let err = hub.connect(&pki, TERNI).await.unwrap_err();
-    assert!(matches!(err, ClientError::Refused(ref e) if e.code == ErrorCode::NotAllowed), "{err}");
+    assert!(
+        matches!(err, ClientError::Refused(ref e) if e.code == ErrorCode::NotAllowed),
+        "{err}"
+    );
     hub.connect(&pki, PERUGIA).await.unwrap();
     hub.stop().await;
     let _ = InitOptions::default();

@@ -131,9 +131,7 @@ impl ClientTls {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = rustls::RootCertStore::empty();
         for c in self.roots {
-            roots
-                .add(c)
-                .map_err(|e| ClientError::Tls(e.to_string()))?;
+            roots.add(c).map_err(|e| ClientError::Tls(e.to_string()))?;
         }
         let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])
@@ -175,9 +173,13 @@ impl HubClient {
         timeout: Duration,
     ) -> Result<(HubClient, HelloAck), ClientError> {
         let bind: SocketAddr = if addr.is_ipv6() {
-            "[::]:0".parse().map_err(|_| ClientError::Tls("bind".into()))?
+            "[::]:0"
+                .parse()
+                .map_err(|_| ClientError::Tls("bind".into()))?
         } else {
-            "0.0.0.0:0".parse().map_err(|_| ClientError::Tls("bind".into()))?
+            "0.0.0.0:0"
+                .parse()
+                .map_err(|_| ClientError::Tls("bind".into()))?
         };
         let mut endpoint = quinn::Endpoint::client(bind).map_err(ClientError::Socket)?;
         endpoint.set_default_client_config(tls.quinn_config()?);

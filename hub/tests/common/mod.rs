@@ -118,7 +118,11 @@ impl TestHub {
         self.running.quic_addr
     }
 
-    pub async fn connect(&self, pki: &Pki, member: &str) -> Result<(HubClient, HelloAck), ClientError> {
+    pub async fn connect(
+        &self,
+        pki: &Pki,
+        member: &str,
+    ) -> Result<(HubClient, HelloAck), ClientError> {
         self.connect_tls(pki.tls(member), member).await
     }
 
@@ -166,6 +170,9 @@ pub async fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap();
-    let body = text.split_once("\r\n\r\n").map(|x| x.1.to_owned()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_owned())
+        .unwrap_or_default();
     (status, body)
 }

@@ -1,0 +1,399 @@
+//! Durable, idempotent ingestion and the overlap scenarios, over real QUIC with fingerprints of
+//! real codici fiscali, and the analysts' HTTP API.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use siso_node::client::HubClient;
+use siso_shared::wire::*;
+use siso_shared::{CodiceFiscale, EpochKey, Fingerprint, FingerprintSecret, Sex, TipoIntervento};
+use time::macros::date;
+use time::Date;
+
+fn key() -> EpochKey {
+    FingerprintSecret::from_hex(&"5a".repeat(32))
+        .unwrap()
+        .epoch_key(2026)
+}
+
+/// A person's fingerprint from a computed codice fiscale.
+fn person(surname: &str, name: &str, sex: Sex, born: Date) -> Fingerprint {
+    let cf = CodiceFiscale::compute(surname, name, sex, born, "G478").unwrap();
+    key().person(&cf)
+}
+
+fn household(
+    persons: &[Fingerprint],
+    iv: &[(TipoIntervento, Date, Option<Date>)],
+    latent: bool,
+) -> HouseholdRecord {
+    HouseholdRecord {
+        key: key().household(persons),
+        persons: persons.to_vec(),
+        interventions: iv
+            .iter()
+            .map(|&(kind, start, end)| InterventionSummary { kind, start, end })
+            .collect(),
+        flags: RecordFlags {
+            latent_need: latent,
+            non_resident: false,
+        },
+    }
+}
+
+fn submit(
+    member: &str,
+    id: u8,
+    snapshot: bool,
+    add: Vec<HouseholdRecord>,
+    remove: Vec<Fingerprint>,
+) -> Message {
+    Message::SubmitBatch(SubmitBatch {
+        member: member.parse().unwrap(),
+        epoch: 2026,
+        batch_id: BatchId([id; 16]),
+        snapshot,
+        add,
+        remove,
+    })
+}
+
+async fn ack(c: &HubClient, m: Message) -> Ack {
+    match c.call(&m).await.unwrap() {
+        Message::Ack(a) => a,
+        other => panic!("expected Ack, got {other:?}"),
+    }
+}
+
+async fn notices(c: &HubClient, member: &str) -> Vec<OverlapNotice> {
+    match c
+        .call(&Message::FetchOverlaps(FetchOverlaps {
+            member: member.parse().unwrap(),
+            epoch: 2026,
+        }))
+        .await
+        .unwrap()
+    {
+        Message::Overlaps(o) => o.notices,
+        other => panic!("expected Overlaps, got {other:?}"),
+    }
+}
+
+const FOOD: TipoIntervento = TipoIntervento::PaccoAlimentare;
+const CASH: TipoIntervento = TipoIntervento::ContributoEconomico;
+const RENT: TipoIntervento = TipoIntervento::SostegnoAffitto;
+
+#[tokio::test]
+async fn idempotent_and_durable_across_restarts() {
+    let pki = Pki::new();
+    let data = tempfile::tempdir().unwrap();
+    let hub = start_hub(&pki, data.path()).await;
+    let (c, _) = hub.connect(&pki, PERUGIA).await.unwrap();
+    let a = person("Rossi", "Mario", Sex::M, date!(1970 - 03 - 01));
+    let b = person("Bianchi", "Anna", Sex::F, date!(1972 - 05 - 09));
+    let h1 = household(&[a, b], &[(FOOD, date!(2026 - 01 - 10), None)], false);
+    let first = ack(&c, submit(PERUGIA, 1, false, vec![h1.clone()], vec![])).await;
+    assert!(!first.duplicate);
+    assert_eq!(first.stored, 1);
+    // The same batch again (its Ack was "lost"): acknowledged, not applied twice.
+    let again = ack(&c, submit(PERUGIA, 1, false, vec![h1.clone()], vec![])).await;
+    assert!(again.duplicate);
+    assert_eq!(again.stored, 1);
+    let x = person("Verdi", "Luca", Sex::M, date!(1980 - 01 - 01));
+    let h2 = household(&[x], &[], true);
+    let second = ack(&c, submit(PERUGIA, 2, false, vec![h2.clone()], vec![])).await;
+    assert_eq!(second.stored, 2);
+    let cfg = hub.cfg.clone();
+    c.close().await;
+    hub.stop().await;
+
+    // Restarted: nothing acknowledged is lost, and old batch ids are still duplicates.
+    let hub = start_hub_with(cfg.clone()).await;
+    let (c, _) = hub.connect(&pki, PERUGIA).await.unwrap();
+    assert_eq!(hub.running.hub.records(), 2);
+    let again = ack(&c, submit(PERUGIA, 2, false, vec![h2.clone()], vec![])).await;
+    assert!(again.duplicate);
+    assert_eq!(hub.running.hub.records(), 2);
+    // Removal deletes; a snapshot replaces the whole set.
+    let r = ack(&c, submit(PERUGIA, 3, false, vec![], vec![h2.key])).await;
+    assert_eq!(r.stored, 1);
+    let y = person("Neri", "Giulia", Sex::F, date!(1990 - 02 - 02));
+    let h3 = household(&[y], &[(FOOD, date!(2026 - 02 - 01), None)], false);
+    let r = ack(&c, submit(PERUGIA, 4, true, vec![h3.clone()], vec![])).await;
+    assert_eq!(r.stored, 1);
+    c.close().await;
+    hub.stop().await;
+    let hub = start_hub_with(cfg).await;
+    assert_eq!(hub.running.hub.records(), 1);
+    // The message log chain is intact and holds every request.
+    hub.stop().await;
+    let store = siso_hub::store::Store::open(&data.path().join("store")).unwrap();
+    let v = siso_hub::audit::verify(&store).unwrap();
+    assert_eq!(v.first_broken, None);
+    assert!(v.records >= 7, "{v:?}");
+}
+
+#[tokio::test]
+async fn many_small_batches_are_compacted_and_survive_restart() {
+    let pki = Pki::new();
+    let data = tempfile::tempdir().unwrap();
+    let hub = start_hub(&pki, data.path()).await;
+    let (c, _) = hub.connect(&pki, TERNI).await.unwrap();
+    for i in 0..100u8 {
+        let p = Fingerprint([i; 32]);
+        let h = HouseholdRecord {
+            key: Fingerprint([i.wrapping_add(128); 32]),
+            persons: vec![p],
+            interventions: vec![],
+            flags: RecordFlags::default(),
+        };
+        let remove = if i % 10 == 9 {
+            vec![Fingerprint([i.wrapping_add(127); 32])]
+        } else {
+            vec![]
+        };
+        ack(&c, submit(TERNI, i, false, vec![h], remove)).await;
+    }
+    assert_eq!(hub.running.hub.records(), 90);
+    assert!(
+        hub.running
+            .hub
+            .store()
+            .batch_count(2026, &TERNI.parse().unwrap())
+            <= 65
+    );
+    let cfg = hub.cfg.clone();
+    c.close().await;
+    hub.stop().await;
+    let hub = start_hub_with(cfg).await;
+    assert_eq!(hub.running.hub.records(), 90);
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn overlap_scenarios() {
+    let pki = Pki::new();
+    let data = tempfile::tempdir().unwrap();
+    let hub = start_hub(&pki, data.path()).await;
+    let (perugia, _) = hub.connect(&pki, PERUGIA).await.unwrap();
+    let (terni, _) = hub.connect(&pki, TERNI).await.unwrap();
+    let (assisi, _) = hub.connect(&pki, ASSISI).await.unwrap();
+    let (caritas, _) = hub.connect(&pki, CARITAS).await.unwrap();
+    let (banco, _) = hub.connect(&pki, BANCO).await.unwrap();
+
+    // 1. A person who moved from Perugia to Terni while supported: Perugia's household had her
+    //    with her partner until June, Terni's has her alone since July.
+    let mover = person("Conti", "Sara", Sex::F, date!(1985 - 07 - 07));
+    let partner = person("Gallo", "Pietro", Sex::M, date!(1983 - 03 - 03));
+    let pg_mover = household(
+        &[mover, partner],
+        &[(FOOD, date!(2026 - 01 - 01), Some(date!(2026 - 06 - 30)))],
+        false,
+    );
+    let tr_mover = household(&[mover], &[(FOOD, date!(2026 - 07 - 01), None)], false);
+
+    // 2. Household supported by Perugia and by the Caritas, both economic, overlapping periods:
+    //    double economic support.
+    let h2a = person("Russo", "Marco", Sex::M, date!(1960 - 01 - 01));
+    let h2b = person("Russo", "Elena", Sex::F, date!(1962 - 01 - 01));
+    let pg_double = household(
+        &[h2a, h2b],
+        &[(CASH, date!(2026 - 02 - 01), Some(date!(2026 - 05 - 31)))],
+        false,
+    );
+    let ca_double = household(
+        &[h2a, h2b],
+        &[(
+            TipoIntervento::BuoniSpesa,
+            date!(2026 - 04 - 01),
+            Some(date!(2026 - 04 - 30)),
+        )],
+        false,
+    );
+
+    // 3. Perugia supports the head of a household, the Banco the spouse alone; economic supports
+    //    in periods that do not overlap: linked, but not double economic support.
+    let head = person("Ferri", "Paolo", Sex::M, date!(1975 - 09 - 09));
+    let spouse = person("Lodi", "Carla", Sex::F, date!(1977 - 10 - 10));
+    let pg_head = household(
+        &[head, spouse],
+        &[(RENT, date!(2026 - 01 - 01), Some(date!(2026 - 03 - 31)))],
+        false,
+    );
+    let banco_spouse = household(
+        &[spouse],
+        &[(
+            TipoIntervento::BuoniSpesa,
+            date!(2026 - 04 - 01),
+            Some(date!(2026 - 04 - 30)),
+        )],
+        false,
+    );
+
+    // 4. Latent needs: one in Assisi linked to nobody, one in Assisi linked to a record the
+    //    Caritas supports.
+    let lonely = person("Marini", "Rita", Sex::F, date!(1940 - 12 - 12));
+    let helped = person("Costa", "Ugo", Sex::M, date!(1950 - 06 - 06));
+    let as_lonely = household(&[lonely], &[], true);
+    let as_helped = household(&[helped], &[], true);
+    let ca_helped = household(&[helped], &[(FOOD, date!(2026 - 03 - 01), None)], false);
+
+    ack(
+        &perugia,
+        submit(
+            PERUGIA,
+            1,
+            true,
+            vec![pg_mover.clone(), pg_double.clone(), pg_head.clone()],
+            vec![],
+        ),
+    )
+    .await;
+    ack(
+        &terni,
+        submit(TERNI, 1, true, vec![tr_mover.clone()], vec![]),
+    )
+    .await;
+    ack(
+        &assisi,
+        submit(
+            ASSISI,
+            1,
+            true,
+            vec![as_lonely.clone(), as_helped.clone()],
+            vec![],
+        ),
+    )
+    .await;
+    ack(
+        &caritas,
+        submit(
+            CARITAS,
+            1,
+            true,
+            vec![ca_double.clone(), ca_helped.clone()],
+            vec![],
+        ),
+    )
+    .await;
+    ack(
+        &banco,
+        submit(BANCO, 1, true, vec![banco_spouse.clone()], vec![]),
+    )
+    .await;
+
+    let pg = notices(&perugia, PERUGIA).await;
+    assert_eq!(pg.len(), 3, "{pg:#?}");
+    let find =
+        |n: &[OverlapNotice], k: Fingerprint| n.iter().find(|x| x.household == k).cloned().unwrap();
+    let n = find(&pg, pg_mover.key);
+    assert_eq!(n.others_count, 1);
+    assert_eq!(n.others[0].member.to_string(), TERNI);
+    assert_eq!(n.others[0].zona, Some(10));
+    assert_eq!(n.others[0].kinds, vec![FOOD]);
+    assert!(!n.double_economic_support);
+    let n = find(&pg, pg_double.key);
+    assert_eq!(n.others[0].member.to_string(), CARITAS);
+    assert_eq!(n.others[0].role, siso_shared::Role::Ets);
+    assert!(n.double_economic_support);
+    let n = find(&pg, pg_head.key);
+    assert_eq!(n.others[0].member.to_string(), BANCO);
+    assert!(!n.double_economic_support);
+
+    let tr = notices(&terni, TERNI).await;
+    assert_eq!(tr.len(), 1);
+    assert_eq!(tr[0].others[0].member.to_string(), PERUGIA);
+
+    // The ETS learns counts and flags, never who.
+    let ca = notices(&caritas, CARITAS).await;
+    assert_eq!(
+        ca.len(),
+        1,
+        "the helped person is supported only by the Caritas: {ca:#?}"
+    );
+    assert_eq!(ca[0].household, ca_double.key);
+    assert_eq!(ca[0].others_count, 1);
+    assert!(ca[0].others.is_empty());
+    assert!(ca[0].double_economic_support);
+
+    let asn = notices(&assisi, ASSISI).await;
+    let lonely_n = find(&asn, as_lonely.key);
+    assert!(lonely_n.unsupported_need);
+    assert_eq!(lonely_n.others_count, 0);
+    let helped_n = find(&asn, as_helped.key);
+    assert!(!helped_n.unsupported_need);
+    assert_eq!(helped_n.others_count, 1);
+    assert_eq!(helped_n.others[0].member.to_string(), CARITAS);
+
+    // The region's view, over QUIC and over HTTP.
+    let (region, _) = hub.connect(&pki, REGION).await.unwrap();
+    let m = match region
+        .call(&Message::OverlapMatrixQuery(OverlapMatrixQuery {
+            epoch: 2026,
+        }))
+        .await
+        .unwrap()
+    {
+        Message::OverlapMatrix(m) => m,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(m.double_economic_support, 1);
+    assert_eq!(m.unsupported_need, 1);
+    let pairs: Vec<(String, String, u64)> = m
+        .pairs
+        .iter()
+        .map(|p| (p.a.to_string(), p.b.to_string(), p.households))
+        .collect();
+    assert_eq!(
+        pairs,
+        vec![
+            (PERUGIA.to_string(), TERNI.to_string(), 1),
+            (PERUGIA.to_string(), BANCO.to_string(), 1),
+            (PERUGIA.to_string(), CARITAS.to_string(), 1),
+            (BANCO.to_string(), CARITAS.to_string(), 0),
+        ]
+        .into_iter()
+        .filter(|p| p.2 > 0)
+        .collect::<Vec<_>>()
+    );
+
+    let (status, _) = hub.http_get("/api/overlaps?epoch=2026", None).await;
+    assert_eq!(status, 401);
+    let (status, _) = hub
+        .http_get("/api/overlaps?epoch=2026", Some("wrong"))
+        .await;
+    assert_eq!(status, 401);
+    let (status, body) = hub
+        .http_get("/api/overlaps?epoch=2026", Some(&hub.token))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["epoch"], 2026);
+    assert_eq!(v["double_economic_support"], 1);
+    assert_eq!(v["unsupported_need"], 1);
+    assert_eq!(v["pairs"].as_array().unwrap().len(), 3);
+    assert_eq!(v["pairs"][0]["a"], PERUGIA);
+    let (status, _) = hub.http_get("/api/overlaps", Some(&hub.token)).await;
+    assert_eq!(status, 400);
+    let (status, body) = hub.http_get("/healthz", None).await;
+    assert_eq!((status, body.trim()), (200, "ok"));
+    let (status, body) = hub.http_get("/metrics", None).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("siso_hub_requests_total{kind=\"submit_batch\",outcome=\"ok\"} 5"),
+        "{body}"
+    );
+    assert!(body.contains("siso_hub_records_stored 9"), "{body}");
+    assert!(body.contains("siso_hub_ingest_seconds_count 5"));
+
+    // When the Caritas stops supporting, the Assisi need becomes unsupported, and Perugia's
+    // double support disappears.
+    ack(&caritas, submit(CARITAS, 2, true, vec![], vec![])).await;
+    let asn = notices(&assisi, ASSISI).await;
+    assert!(find(&asn, as_helped.key).unsupported_need);
+    let pg = notices(&perugia, PERUGIA).await;
+    assert!(pg.iter().all(|n| !n.double_economic_support));
+    hub.stop().await;
+}
