@@ -117,6 +117,10 @@ pub fn stats_json(hub: &Hub, q: &StatsQuery) -> Result<String, StoreError> {
                 row.insert(name, json!(v));
             }
         }
+        if suppressed && row.contains_key("expenditure") {
+            // The spending of a group too small to count is as revealing as its count.
+            row.insert("expenditure".into(), Value::Null);
+        }
         row.insert("suppressed".into(), json!(suppressed));
         out.push(Value::Object(row));
     }

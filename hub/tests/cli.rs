@@ -1,0 +1,216 @@
+//! The `siso-hub` binary: init, serve until SIGTERM, audit verify (intact and tampered).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use siso_node::client::HubClient;
+use siso_shared::wire::*;
+use siso_shared::Fingerprint;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_siso-hub"))
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn init_serve_sigterm_and_audit() {
+    let pki = Pki::new();
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("hub");
+    let (udp, tcp) = (free_udp_port(), free_tcp_port());
+    let out = bin()
+        .args(["init", "--data"])
+        .arg(&dir)
+        .arg("--ca-dir")
+        .arg(pki.layout.ca_dir())
+        .arg("--cert")
+        .arg(pki.layout.hub_dir().join("cert.pem"))
+        .arg("--key")
+        .arg(pki.layout.hub_dir().join("key.pem"))
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{udp}"),
+            "--http",
+            &format!("127.0.0.1:{tcp}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = dir.join("hub.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    for field in [
+        "max_connections",
+        "idle_timeout_secs",
+        "max_request_bytes",
+        "allow",
+        "deny",
+        "k = 5",
+        "log_format",
+    ] {
+        assert!(text.contains(field), "hub.toml lacks {field}");
+    }
+    let token_mode = std::fs::metadata(dir.join("analyst.token"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(token_mode & 0o777, 0o600);
+    // A second init refuses to overwrite.
+    let again = bin()
+        .args(["init", "--data"])
+        .arg(&dir)
+        .arg("--ca-dir")
+        .arg(pki.layout.ca_dir())
+        .arg("--cert")
+        .arg(pki.layout.hub_dir().join("cert.pem"))
+        .arg("--key")
+        .arg(pki.layout.hub_dir().join("key.pem"))
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1));
+
+    let mut child = bin()
+        .args(["serve", "--log-format", "json", "--config"])
+        .arg(&config)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the HTTP health check.
+    let http: std::net::SocketAddr = format!("127.0.0.1:{tcp}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if tokio::net::TcpStream::connect(http).await.is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "hub did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, _) = http_get(http, "/healthz", None).await;
+    assert_eq!(status, 200);
+    let (c, _) = HubClient::connect(
+        format!("127.0.0.1:{udp}").parse().unwrap(),
+        "localhost",
+        pki.tls(PERUGIA),
+        &PERUGIA.parse().unwrap(),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let r = c
+        .call(&Message::SubmitBatch(SubmitBatch {
+            member: PERUGIA.parse().unwrap(),
+            epoch: 2026,
+            batch_id: BatchId([1; 16]),
+            snapshot: true,
+            add: vec![HouseholdRecord {
+                key: Fingerprint([1; 32]),
+                persons: vec![Fingerprint([2; 32])],
+                interventions: vec![],
+                flags: RecordFlags::default(),
+            }],
+            remove: vec![],
+        }))
+        .await
+        .unwrap();
+    assert!(matches!(r, Message::Ack(_)));
+    c.close().await;
+
+    // SIGTERM: a clean exit.
+    let st = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = tokio::task::spawn_blocking(move || {
+        let status = child.wait().unwrap();
+        let mut err = String::new();
+        use std::io::Read;
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        (status, err)
+    })
+    .await
+    .unwrap();
+    assert!(out.0.success(), "exit {:?}: {}", out.0, out.1);
+    // JSON logs carry the member id and never a payload.
+    assert!(
+        out.1
+            .lines()
+            .any(|l| l.starts_with('{') && l.contains("054039")),
+        "{}",
+        out.1
+    );
+
+    let v = bin()
+        .args(["audit", "verify", "--data"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+    let text = String::from_utf8_lossy(&v.stdout).into_owned();
+    assert!(text.contains("2 records, chain intact"), "{text}");
+
+    // Tamper with the first record: verify reports the break and exits 1.
+    {
+        let store = siso_hub::store::Store::open(&dir.join("store")).unwrap();
+        let mut first = store.audit_iter().next().unwrap().unwrap();
+        first.outcome = "forbidden".into();
+        store.audit_tamper(0, &first).unwrap();
+    }
+    let v = bin()
+        .args(["audit", "verify", "--data"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(v.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&v.stdout).contains("chain broken at record 1"));
+}
+
+#[test]
+fn help_everywhere() {
+    for args in [
+        vec!["--help"],
+        vec!["init", "--help"],
+        vec!["serve", "--help"],
+        vec!["audit", "verify", "--help"],
+    ] {
+        let out = bin().args(&args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+    }
+    let out = bin().args(["serve"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = bin()
+        .args(["serve", "--config", "/nonexistent/hub.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/hub.toml"));
+}
