@@ -6,3 +6,9 @@
 
 pub mod check_cf;
 pub mod client;
+pub mod config;
+pub mod import;
+pub mod model;
+pub mod report;
+pub mod store;
+pub mod sync;

@@ -1,31 +1,147 @@
 //! The `siso-node` command line (see `siso-node --help` and docs/operations.md).
 //!
-//! Exit codes: 0 success; 1 a command failed (invalid import, unreachable hub, …);
-//! 2 usage or I/O error reading the input of `check-cf`.
+//! Exit codes: 0 success; 1 a command failed (invalid import, unreachable hub, refused request);
+//! 2 usage error, or an I/O error reading the input of `check-cf`.
 
 use std::io::{self, BufReader};
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use siso_node::config::{HttpConfig, NodeConfig, SyncConfig};
+use siso_node::import::{self, ImportKind, ImportOptions, Profile};
+use siso_node::store::Store;
+use siso_node::sync::{self, SyncOptions};
+use siso_shared::wire::{Dimension, Level, Message, StatsQuery};
+use siso_shared::{MemberId, Role};
 use time::OffsetDateTime;
 
 #[derive(Parser)]
 #[command(
     name = "siso-node",
     version,
-    about = "siso node: local registries, social-service records, pseudonymous sync with the Region's hub"
+    about = "siso node: local registries and social-service records, pseudonymous sync with the Region's hub"
 )]
 struct Cli {
-    /// The node's data directory (holds node.toml and the store).
+    /// The node's data directory (node.toml and the store).
     #[arg(long, global = true, env = "SISO_NODE_DATA")]
     data: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LevelArg {
+    Region,
+    Zona,
+    Comune,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ByArg {
+    AreaBisogno,
+    TipoIntervento,
+    AgeBand,
+    HouseholdType,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Create a node: DATA/node.toml (paths to the keys, not copies) and the store.
+    Init {
+        /// Member id: the Comune's ISTAT code, or ets-<slug>.
+        #[arg(long)]
+        member: MemberId,
+        /// The hub's QUIC address.
+        #[arg(long)]
+        hub: SocketAddr,
+        /// The hub's name in its certificate.
+        #[arg(long, default_value = "localhost")]
+        hub_name: String,
+        /// The regional CA certificate.
+        #[arg(long)]
+        ca: PathBuf,
+        /// This node's certificate.
+        #[arg(long)]
+        cert: PathBuf,
+        /// This node's private key.
+        #[arg(long)]
+        key: PathBuf,
+        /// The regional fingerprint secret (hex file).
+        #[arg(long)]
+        fingerprint_key: PathBuf,
+        /// The epoch (year) to share; default: the current year.
+        #[arg(long)]
+        epoch: Option<u16>,
+        /// Overwrite an existing node.toml (the store is kept).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Import a registry or records file (atomic: with any invalid row nothing is written).
+    Import {
+        /// What the file holds.
+        kind: ImportKind,
+        /// The file (CSV).
+        file: PathBuf,
+        /// Driver profile (vendor column names, delimiter, encoding, formats).
+        #[arg(long)]
+        profile: Option<PathBuf>,
+        /// Validate only; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Import the valid rows; write the rejects with their reasons to this CSV file.
+        #[arg(long, value_name = "REJECTS.csv")]
+        skip_invalid: Option<PathBuf>,
+        /// Output format of the summary on stdout.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// One sync round with the hub.
+    Sync {
+        /// Output format of the report on stdout.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// The overlaps the hub reported at the last sync, resolved to local households.
+    Overlaps {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Published statistics from the hub.
+    Stats {
+        /// Territorial level.
+        #[arg(long, value_enum, default_value = "zona")]
+        level: LevelArg,
+        /// Grouping.
+        #[arg(long, value_enum)]
+        by: Option<ByArg>,
+        /// Month 1–12 (default: the whole epoch).
+        #[arg(long)]
+        month: Option<u8>,
+        /// Epoch (default: the node's).
+        #[arg(long)]
+        epoch: Option<u16>,
+    },
+    /// Periodic sync plus an HTTP server (/healthz, /metrics) until SIGTERM or Ctrl-C.
+    Serve,
+    /// Counts, last sync, outbox size.
+    Status {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// Check codici fiscali, one per line: prints `<input>\t<OK|ERROR>\t<code or reason>`.
     /// Exit 0 even when some are invalid; 2 on I/O errors.
     CheckCf {
@@ -36,36 +152,345 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SISO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    if let Command::CheckCf { file } = &cli.command {
+        return check_cf(file.as_deref());
+    }
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("siso-node: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_cf(file: Option<&Path>) -> ExitCode {
     let today = OffsetDateTime::now_utc().date();
+    let stdout = io::stdout().lock();
+    let result = match file {
+        None => siso_node::check_cf::check_lines(io::stdin().lock(), stdout, today),
+        Some(p) if p.as_os_str() == "-" => {
+            siso_node::check_cf::check_lines(io::stdin().lock(), stdout, today)
+        }
+        Some(p) => match std::fs::File::open(p) {
+            Ok(f) => siso_node::check_cf::check_lines(BufReader::new(f), stdout, today),
+            Err(e) => {
+                eprintln!("siso-node: error: {}: {e}", p.display());
+                return ExitCode::from(2);
+            }
+        },
+    };
+    match result {
+        Ok(s) => {
+            eprintln!(
+                "{} lines: {} valid, {} invalid",
+                s.lines, s.valid, s.invalid
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("siso-node: error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn data_dir(d: &Option<PathBuf>) -> Result<PathBuf> {
+    d.clone()
+        .context("--data DIR is required (or set SISO_NODE_DATA)")
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    std::fs::canonicalize(p).with_context(|| format!("{} not found", p.display()))
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let data = data_dir(&cli.data)?;
     match cli.command {
-        Command::CheckCf { file } => {
-            let stdout = io::stdout().lock();
-            let result = match file {
-                None => siso_node::check_cf::check_lines(io::stdin().lock(), stdout, today),
-                Some(p) if p.as_os_str() == "-" => {
-                    siso_node::check_cf::check_lines(io::stdin().lock(), stdout, today)
-                }
-                Some(p) => match std::fs::File::open(&p) {
-                    Ok(f) => siso_node::check_cf::check_lines(BufReader::new(f), stdout, today),
-                    Err(e) => {
-                        eprintln!("siso-node: error: {}: {e}", p.display());
-                        return ExitCode::from(2);
-                    }
-                },
+        Command::Init {
+            member,
+            hub,
+            hub_name,
+            ca,
+            cert,
+            key,
+            fingerprint_key,
+            epoch,
+            force,
+        } => {
+            let pem = std::fs::read_to_string(&cert)
+                .with_context(|| format!("reading {}", cert.display()))?;
+            let der = rustls::pki_types::pem::PemObject::from_pem_slice(pem.as_bytes())
+                .map(|c: rustls::pki_types::CertificateDer<'static>| c.to_vec())
+                .map_err(|e| anyhow::anyhow!("{}: not a PEM certificate: {e}", cert.display()))?;
+            let in_cert = siso_shared::identity::member_of_cert_der(&der)
+                .with_context(|| format!("{}", cert.display()))?;
+            if in_cert != member {
+                bail!("--member {member} does not match the certificate, which is issued to {in_cert}");
+            }
+            if member.role() == Role::Region {
+                bail!("a region identity runs no node");
+            }
+            std::fs::create_dir_all(&data)
+                .with_context(|| format!("creating {}", data.display()))?;
+            let path = NodeConfig::path(&data);
+            if path.exists() && !force {
+                bail!(
+                    "{} exists; pass --force to overwrite it (the store is kept)",
+                    path.display()
+                );
+            }
+            let cfg = NodeConfig {
+                member: member.to_string(),
+                hub,
+                hub_name,
+                ca: absolute(&ca)?,
+                cert: absolute(&cert)?,
+                key: absolute(&key)?,
+                fingerprint_key: absolute(&fingerprint_key)?,
+                epoch: epoch.unwrap_or(OffsetDateTime::now_utc().year() as u16),
+                sync: SyncConfig::default(),
+                http: HttpConfig::default(),
             };
-            match result {
+            sync::epoch_key(&cfg)?;
+            Store::create(&data.join("store"))?;
+            std::fs::write(&path, cfg.render())
+                .with_context(|| format!("writing {}", path.display()))?;
+            println!("{}", path.display());
+            eprintln!(
+                "node {member} created (epoch {}); role {}",
+                cfg.epoch,
+                member.role()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import {
+            kind,
+            file,
+            profile,
+            dry_run,
+            skip_invalid,
+            format,
+        } => {
+            let (cfg, store) = sync::open(&data)?;
+            let profile = match profile {
+                Some(p) => Profile::load(&p)?,
+                None => Profile::default(),
+            };
+            let opts = ImportOptions {
+                dry_run,
+                skip_invalid,
+                reference: OffsetDateTime::now_utc().date(),
+                role: cfg.role(),
+                progress: true,
+            };
+            match import::import(&store, kind, &file, &profile, &opts) {
                 Ok(s) => {
-                    eprintln!(
-                        "{} lines: {} valid, {} invalid",
-                        s.lines, s.valid, s.invalid
-                    );
-                    ExitCode::SUCCESS
+                    match format {
+                        Format::Json => println!("{}", serde_json::to_string(&s)?),
+                        Format::Table => println!("{s}"),
+                    }
+                    Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {
-                    eprintln!("siso-node: error: {e}");
-                    ExitCode::from(2)
+                    for l in e.lines() {
+                        eprintln!("{l}");
+                    }
+                    if let import::ImportError::Invalid { errors, .. } = &e {
+                        eprintln!("{} error(s); nothing was imported", errors.len());
+                    }
+                    Ok(ExitCode::FAILURE)
                 }
             }
         }
+        Command::Sync { format } => {
+            let (cfg, store) = sync::open(&data)?;
+            let rt = tokio::runtime::Runtime::new()?;
+            let report = rt
+                .block_on(sync::round(
+                    &store,
+                    &cfg,
+                    &SyncOptions::default(),
+                    OffsetDateTime::now_utc(),
+                ))
+                .map_err(|e| match e {
+                    sync::SyncError::Client(c) if c.is_transient() => anyhow::anyhow!(
+                        "cannot reach the hub at {}: {c}; {} batch(es) wait in the outbox for the next sync",
+                        cfg.hub,
+                        store.count(siso_node::store::Kind::Outbox)
+                    ),
+                    other => other.into(),
+                })?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string(&report)?),
+                Format::Table => println!(
+                    "shared {} household records: {} batches ({} already applied), {} added, {} removed; hub holds {}; {} overlap notices",
+                    report.shared,
+                    report.batches,
+                    report.duplicates,
+                    report.added,
+                    report.removed,
+                    report.hub_records,
+                    report.notices
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Overlaps { format } => {
+            let (_, store) = sync::open(&data)?;
+            let rows = siso_node::report::overlaps_json(&store)?;
+            match format {
+                Format::Json => println!("{}", serde_json::Value::Array(rows)),
+                Format::Table => print!("{}", siso_node::report::overlaps_table(&rows)),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Stats {
+            level,
+            by,
+            month,
+            epoch,
+        } => {
+            let (cfg, _) = sync::open(&data)?;
+            let q = StatsQuery {
+                epoch: epoch.unwrap_or(cfg.epoch),
+                level: match level {
+                    LevelArg::Region => Level::Region,
+                    LevelArg::Zona => Level::Zona,
+                    LevelArg::Comune => Level::Comune,
+                },
+                by: by.map(|b| match b {
+                    ByArg::AreaBisogno => Dimension::AreaBisogno,
+                    ByArg::TipoIntervento => Dimension::TipoIntervento,
+                    ByArg::AgeBand => Dimension::AgeBand,
+                    ByArg::HouseholdType => Dimension::HouseholdType,
+                }),
+                month,
+            };
+            let rt = tokio::runtime::Runtime::new()?;
+            let json = rt.block_on(async {
+                let client = sync::connect(&cfg).await?;
+                let r = client.call(&Message::StatsQuery(q)).await;
+                client.close().await;
+                match r? {
+                    Message::Stats(s) => Ok::<_, anyhow::Error>(s.json),
+                    other => bail!("unexpected reply {}", other.kind()),
+                }
+            })?;
+            println!("{json}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve => {
+            let (cfg, store) = sync::open(&data)?;
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(serve(cfg, store))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { format } => {
+            let (cfg, store) = sync::open(&data)?;
+            let s = siso_node::report::status(&store, &cfg.member, cfg.epoch)?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string(&s)?),
+                Format::Table => {
+                    println!("member           {}", s.member);
+                    println!("epoch            {}", s.epoch);
+                    println!("persons          {}", s.persons);
+                    println!("families         {}", s.families);
+                    println!("accessi          {}", s.accessi);
+                    println!("prese in carico  {}", s.prese_in_carico);
+                    println!("interventi       {}", s.interventi);
+                    println!("shared records   {}", s.shared_records);
+                    println!("outbox batches   {}", s.outbox_batches);
+                    println!("overlap notices  {}", s.overlap_notices);
+                    println!(
+                        "last sync        {}",
+                        s.last_sync.as_deref().unwrap_or("never")
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckCf { .. } => Ok(ExitCode::SUCCESS),
     }
+}
+
+#[derive(Default)]
+struct NodeMetrics {
+    rounds_ok: AtomicU64,
+    rounds_failed: AtomicU64,
+    last_success: AtomicU64,
+}
+
+async fn serve(cfg: NodeConfig, store: Store) -> Result<()> {
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let metrics = Arc::new(NodeMetrics::default());
+    let listener = tokio::net::TcpListener::bind(cfg.http.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.http.listen))?;
+    let app = {
+        let metrics = metrics.clone();
+        let store = store.clone();
+        axum::Router::new()
+            .route("/healthz", axum::routing::get(|| async { "ok\n" }))
+            .route(
+                "/metrics",
+                axum::routing::get(move || {
+                    let m = metrics.clone();
+                    let store = store.clone();
+                    async move {
+                        let outbox = store.count(siso_node::store::Kind::Outbox);
+                        let shared = store.count(siso_node::store::Kind::Acked);
+                        format!(
+                            "# TYPE siso_node_sync_rounds_total counter\nsiso_node_sync_rounds_total{{outcome=\"ok\"}} {}\nsiso_node_sync_rounds_total{{outcome=\"failed\"}} {}\n# TYPE siso_node_last_sync_success_timestamp_seconds gauge\nsiso_node_last_sync_success_timestamp_seconds {}\n# TYPE siso_node_outbox_batches gauge\nsiso_node_outbox_batches {outbox}\n# TYPE siso_node_shared_records gauge\nsiso_node_shared_records {shared}\n",
+                            m.rounds_ok.load(Ordering::Relaxed),
+                            m.rounds_failed.load(Ordering::Relaxed),
+                            m.last_success.load(Ordering::Relaxed),
+                        )
+                    }
+                }),
+            )
+    };
+    let http_shutdown = shutdown.clone();
+    let web = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
+            .await
+    });
+    tracing::info!(http = %cfg.http.listen, interval_secs = cfg.sync.interval_secs, "node serving");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        let now = OffsetDateTime::now_utc();
+        match sync::round(&store, &cfg, &SyncOptions::default(), now).await {
+            Ok(r) => {
+                metrics.rounds_ok.fetch_add(1, Ordering::Relaxed);
+                metrics
+                    .last_success
+                    .store(now.unix_timestamp() as u64, Ordering::Relaxed);
+                tracing::info!(
+                    shared = r.shared,
+                    batches = r.batches,
+                    notices = r.notices,
+                    "sync done"
+                );
+            }
+            Err(e) => {
+                metrics.rounds_failed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, "sync failed; will retry");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(cfg.sync.interval_secs.max(1))) => {}
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+        }
+    }
+    shutdown.cancel();
+    let _ = web.await;
+    Ok(())
 }

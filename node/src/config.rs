@@ -1,0 +1,183 @@
+//! The node's configuration file (`DATA/node.toml`): TOML, unknown fields refused, documented
+//! field by field in docs/configuration.md. Keys are referenced by path, never copied.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use siso_shared::{MemberId, Role};
+
+/// Errors loading the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source} (is this a node data directory? run `siso-node init` first)")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid.
+    #[error("{path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: Box<toml::de::Error>,
+    },
+    /// A value is invalid.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The node configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// This node's member id (must match its certificate).
+    pub member: String,
+    /// The hub's QUIC address.
+    pub hub: SocketAddr,
+    /// The hub's name in its certificate (TLS server name).
+    pub hub_name: String,
+    /// The regional CA certificate (PEM).
+    pub ca: PathBuf,
+    /// This node's certificate (PEM).
+    pub cert: PathBuf,
+    /// This node's private key (PEM).
+    pub key: PathBuf,
+    /// The regional fingerprint secret (hex file; nodes only).
+    pub fingerprint_key: PathBuf,
+    /// The epoch (year) this node shares.
+    pub epoch: u16,
+    /// Sync settings.
+    #[serde(default)]
+    pub sync: SyncConfig,
+    /// HTTP server of `serve`.
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+/// Sync settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncConfig {
+    /// Seconds between two sync rounds of `serve`.
+    pub interval_secs: u64,
+    /// Household records per batch.
+    pub batch_records: usize,
+    /// Seconds to wait for the hub's answer.
+    pub timeout_secs: u64,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            interval_secs: 900,
+            batch_records: 2000,
+            timeout_secs: 30,
+        }
+    }
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address of the HTTP server (`/healthz`, `/metrics`).
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8090)),
+        }
+    }
+}
+
+impl NodeConfig {
+    /// The configuration file of a data directory.
+    pub fn path(data: &Path) -> PathBuf {
+        data.join("node.toml")
+    }
+
+    /// Loads `DATA/node.toml`.
+    pub fn load(data: &Path) -> Result<NodeConfig, ConfigError> {
+        let path = Self::path(data);
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let cfg: NodeConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path,
+            source: Box::new(e),
+        })?;
+        cfg.member_id()?;
+        if cfg.sync.batch_records == 0 {
+            return Err(ConfigError::Invalid(
+                "sync.batch_records must be positive".into(),
+            ));
+        }
+        Ok(cfg)
+    }
+
+    /// The member id.
+    pub fn member_id(&self) -> Result<MemberId, ConfigError> {
+        self.member
+            .parse()
+            .map_err(|e| ConfigError::Invalid(format!("member: {e}")))
+    }
+
+    /// The member's role.
+    pub fn role(&self) -> Role {
+        self.member_id().map(|m| m.role()).unwrap_or(Role::Comune)
+    }
+
+    /// The file `init` writes: every setting, commented.
+    pub fn render(&self) -> String {
+        format!(
+            r#"# siso node configuration. Every setting is documented in docs/configuration.md.
+
+# This node's member id: the ISTAT code of the Comune, or ets-<slug> for a third-sector entity.
+member = "{member}"
+# The hub's QUIC address and the name in its certificate.
+hub = "{hub}"
+hub_name = "{hub_name}"
+# TLS material (paths; the files stay where they are).
+ca = {ca:?}
+cert = {cert:?}
+key = {key:?}
+# The regional fingerprint secret (hex). Kept by the nodes only; never give it to the hub.
+fingerprint_key = {fk:?}
+# The epoch (year) whose records this node shares.
+epoch = {epoch}
+
+[sync]
+# Seconds between two sync rounds of `siso-node serve` (default 900).
+interval_secs = {interval}
+# Household records per batch sent to the hub (default 2000).
+batch_records = {batch}
+# Seconds to wait for the hub's answer (default 30).
+timeout_secs = {timeout}
+
+[http]
+# Address of the HTTP server of `siso-node serve`: /healthz and /metrics (default 127.0.0.1:8090).
+listen = "{listen}"
+"#,
+            member = self.member,
+            hub = self.hub,
+            hub_name = self.hub_name,
+            ca = self.ca.display().to_string(),
+            cert = self.cert.display().to_string(),
+            key = self.key.display().to_string(),
+            fk = self.fingerprint_key.display().to_string(),
+            epoch = self.epoch,
+            interval = self.sync.interval_secs,
+            batch = self.sync.batch_records,
+            timeout = self.sync.timeout_secs,
+            listen = self.http.listen,
+        )
+    }
+}

@@ -1,0 +1,464 @@
+//! One sync round with the hub: build the household records to share, diff them against what
+//! the hub has acknowledged, persist the difference as outbox batches, send them (each with a
+//! stable batch id, so a retry is never applied twice), then fetch the overlap notices.
+//!
+//! Shared: households with an intervention, a case or an access in the epoch, or flagged latent
+//! need — never the whole anagrafe. A crash or a lost connection leaves the outbox in the store;
+//! the next round sends it first.
+//!
+//! **Invariant:** only fingerprints, intervention kinds and dates leave the node.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use siso_shared::wire::{
+    BatchId, FetchOverlaps, HouseholdRecord, InterventionSummary, Message, OverlapNotice,
+    RecordFlags, SubmitBatch,
+};
+use siso_shared::{CodiceFiscale, EpochKey, Fingerprint, FingerprintSecret, MemberId, Role};
+use time::Date;
+
+use crate::client::{ClientError, ClientTls, HubClient};
+use crate::config::NodeConfig;
+use crate::model::*;
+use crate::store::{Kind, Store, StoreError, SyncState, Tx};
+
+/// Sync errors.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The hub could not be reached or refused.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The fingerprint secret could not be read.
+    #[error("fingerprint secret {path}: {reason}")]
+    Secret {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A stored codice fiscale no longer validates (should not happen).
+    #[error("stored person data is invalid: {0}")]
+    Data(String),
+    /// The round was stopped on purpose after N batches (tests of interrupted rounds).
+    #[error("sync interrupted after {0} batch(es)")]
+    Interrupted(usize),
+}
+
+/// A batch waiting in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxBatch {
+    /// Idempotency key, reused on every retry.
+    pub batch_id: BatchId,
+    /// Replaces the member's set at the hub.
+    pub snapshot: bool,
+    /// Records to add.
+    pub add: Vec<HouseholdRecord>,
+    /// Keys to remove.
+    pub remove: Vec<Fingerprint>,
+}
+
+/// An overlap notice as stored, with the local household it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredNotice {
+    /// Local household id.
+    pub household: String,
+    /// The hub's notice.
+    pub notice: OverlapNotice,
+}
+
+/// What a round did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncReport {
+    /// Household records the node shares now.
+    pub shared: u64,
+    /// Batches sent and acknowledged.
+    pub batches: u64,
+    /// Of which the hub had already applied (a retry).
+    pub duplicates: u64,
+    /// Records added or changed.
+    pub added: u64,
+    /// Records removed.
+    pub removed: u64,
+    /// Overlap notices received.
+    pub notices: u64,
+    /// Records the hub holds for this member.
+    pub hub_records: u64,
+}
+
+/// Options of a round.
+#[derive(Debug, Clone, Default)]
+pub struct SyncOptions {
+    /// Stop after this many acknowledged batches (simulates a crash between batches).
+    pub stop_after_batches: Option<usize>,
+    /// Households the assessment flags as latent need (local ids).
+    pub latent_need: BTreeSet<String>,
+}
+
+/// Reads the fingerprint secret and derives the epoch key.
+pub fn epoch_key(cfg: &NodeConfig) -> Result<EpochKey, SyncError> {
+    let text = std::fs::read_to_string(&cfg.fingerprint_key).map_err(|e| SyncError::Secret {
+        path: cfg.fingerprint_key.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let secret = FingerprintSecret::from_hex(&text).map_err(|e| SyncError::Secret {
+        path: cfg.fingerprint_key.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(secret.epoch_key(cfg.epoch))
+}
+
+/// A household as the node sees it: local id and members' codici fiscali.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalHousehold {
+    /// `F:<family id>` for anagrafe families, `NR:<codice fiscale>` for a person outside it.
+    pub id: String,
+    /// Members.
+    pub members: Vec<String>,
+    /// The reference person.
+    pub reference: String,
+    /// Not in the anagrafe.
+    pub non_resident: bool,
+}
+
+/// The household of every person: anagrafe families, and one-person households for the rest.
+pub fn household_of(store: &Store) -> Result<HashMap<String, LocalHousehold>, StoreError> {
+    let mut out = HashMap::new();
+    for (_, fam) in store.scan::<Family>(Kind::Family, b"")? {
+        let h = LocalHousehold {
+            id: format!("F:{}", fam.id),
+            members: fam.members.clone(),
+            reference: fam.reference.clone(),
+            non_resident: false,
+        };
+        for m in &fam.members {
+            out.insert(m.clone(), h.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn single(cf: &str) -> LocalHousehold {
+    LocalHousehold {
+        id: format!("NR:{cf}"),
+        members: vec![cf.to_owned()],
+        reference: cf.to_owned(),
+        non_resident: true,
+    }
+}
+
+/// Every local household of an epoch with activity, as (household, interventions in the epoch).
+pub fn active_households(
+    store: &Store,
+    epoch: u16,
+    latent: &BTreeSet<String>,
+) -> Result<BTreeMap<String, (LocalHousehold, Vec<InterventionSummary>)>, StoreError> {
+    let families = household_of(store)?;
+    let mut out: BTreeMap<String, (LocalHousehold, Vec<InterventionSummary>)> = BTreeMap::new();
+    let cf_of = |k: &[u8]| String::from_utf8_lossy(&k[..16.min(k.len())]).into_owned();
+    let mut touch = |cf: String, iv: Option<InterventionSummary>| {
+        let h = families.get(&cf).cloned().unwrap_or_else(|| single(&cf));
+        let e = out.entry(h.id.clone()).or_insert((h, Vec::new()));
+        if let Some(i) = iv {
+            e.1.push(i);
+        }
+    };
+    for (k, v) in store.scan::<Intervento>(Kind::Intervento, b"")? {
+        if in_epoch(v.inizio, v.fine, epoch) {
+            touch(
+                cf_of(&k),
+                Some(InterventionSummary {
+                    kind: v.tipo,
+                    start: v.inizio,
+                    end: v.fine,
+                }),
+            );
+        }
+    }
+    for (k, v) in store.scan::<PresaInCarico>(Kind::PresaInCarico, b"")? {
+        if in_epoch(v.inizio, v.fine, epoch) {
+            touch(cf_of(&k), None);
+        }
+    }
+    for (k, v) in store.scan::<Accesso>(Kind::Accesso, b"")? {
+        if in_epoch(v.data, Some(v.data), epoch) {
+            touch(cf_of(&k), None);
+        }
+    }
+    // Latent-need households (ids from the assessment) are shared even without activity.
+    let by_id: HashMap<&str, &LocalHousehold> =
+        families.values().map(|h| (h.id.as_str(), h)).collect();
+    for id in latent {
+        if !out.contains_key(id) {
+            if let Some(h) = by_id.get(id.as_str()) {
+                out.insert(id.clone(), ((*h).clone(), Vec::new()));
+            } else if let Some(cf) = id.strip_prefix("NR:") {
+                out.insert(id.clone(), (single(cf), Vec::new()));
+            }
+        }
+    }
+    for (_, ivs) in out.values_mut() {
+        ivs.sort_by_key(|i| (i.start, i.kind, i.end));
+        ivs.dedup();
+    }
+    Ok(out)
+}
+
+/// The pseudonymised records to share, by household key, with their local ids.
+pub fn build_records(
+    store: &Store,
+    key: &EpochKey,
+    role: Role,
+    latent: &BTreeSet<String>,
+    reference: Date,
+) -> Result<BTreeMap<Fingerprint, (String, HouseholdRecord)>, SyncError> {
+    let mut out = BTreeMap::new();
+    for (id, (h, interventions)) in active_households(store, key.epoch(), latent)? {
+        let mut persons = Vec::with_capacity(h.members.len());
+        for cf in &h.members {
+            let code = CodiceFiscale::parse(cf, reference)
+                .map_err(|e| SyncError::Data(format!("household {id}: {e}")))?;
+            persons.push(key.person(&code));
+        }
+        persons.sort();
+        persons.dedup();
+        let hk = key.household(&persons);
+        let supported = !interventions.is_empty();
+        out.insert(
+            hk,
+            (
+                id.clone(),
+                HouseholdRecord {
+                    key: hk,
+                    persons,
+                    interventions,
+                    flags: RecordFlags {
+                        latent_need: latent.contains(&id) && !supported,
+                        non_resident: h.non_resident && role == Role::Comune,
+                    },
+                },
+            ),
+        );
+    }
+    Ok(out)
+}
+
+fn record_hash(r: &HouseholdRecord) -> Result<[u8; 32], SyncError> {
+    let b = siso_shared::wire::encode_value(r).map_err(|e| SyncError::Data(e.to_string()))?;
+    Ok(*blake3::hash(&b).as_bytes())
+}
+
+fn random_batch_id() -> Result<BatchId, SyncError> {
+    let mut b = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
+        .map_err(|_| SyncError::Data("system random generator failed".into()))?;
+    Ok(BatchId(b))
+}
+
+/// Computes the difference with what the hub acknowledged and appends it to the outbox
+/// (unless the outbox still holds batches of an earlier round: those go first). Returns the
+/// number of records shared.
+pub fn prepare(
+    store: &Store,
+    cfg: &NodeConfig,
+    key: &EpochKey,
+    opts: &SyncOptions,
+    reference: Date,
+) -> Result<u64, SyncError> {
+    let desired = build_records(store, key, cfg.role(), &opts.latent_need, reference)?;
+    if store.count(Kind::Outbox) > 0 {
+        return Ok(desired.len() as u64);
+    }
+    let acked: HashMap<Fingerprint, [u8; 32]> = store
+        .scan::<[u8; 32]>(Kind::Acked, b"")?
+        .into_iter()
+        .filter_map(|(k, v)| Some((Fingerprint(k.try_into().ok()?), v)))
+        .collect();
+    let mut add = Vec::new();
+    for (k, (_, r)) in &desired {
+        if acked.get(k) != Some(&record_hash(r)?) {
+            add.push(r.clone());
+        }
+    }
+    let remove: Vec<Fingerprint> = acked
+        .keys()
+        .filter(|k| !desired.contains_key(*k))
+        .copied()
+        .collect();
+    let mut tx = Tx::default();
+    for (k, (id, _)) in &desired {
+        tx.put(Kind::HouseholdMap, &k.0, id)?;
+    }
+    let mut state: SyncState = store.meta_get("sync")?.unwrap_or_default();
+    let mut batches = Vec::new();
+    let first_ever = acked.is_empty() && state.last_sync.is_none();
+    let chunk = cfg.sync.batch_records.max(1);
+    let mut adds = add.chunks(chunk).peekable();
+    let mut removes = remove.chunks(chunk);
+    if first_ever {
+        // The first round replaces whatever the hub held for this member (a reinstalled node).
+        batches.push(OutboxBatch {
+            batch_id: random_batch_id()?,
+            snapshot: true,
+            add: adds.next().map(<[_]>::to_vec).unwrap_or_default(),
+            remove: Vec::new(),
+        });
+    }
+    loop {
+        let a = adds.next();
+        let r = removes.next();
+        if a.is_none() && r.is_none() {
+            break;
+        }
+        batches.push(OutboxBatch {
+            batch_id: random_batch_id()?,
+            snapshot: false,
+            add: a.map(<[_]>::to_vec).unwrap_or_default(),
+            remove: r.map(<[_]>::to_vec).unwrap_or_default(),
+        });
+    }
+    for b in &batches {
+        tx.put(Kind::Outbox, &state.next_outbox.to_be_bytes(), b)?;
+        state.next_outbox += 1;
+    }
+    store.commit(tx)?;
+    store.meta_put("sync", &state)?;
+    Ok(desired.len() as u64)
+}
+
+/// Records the hub's acknowledgement of an outbox batch, atomically with its removal.
+fn acknowledge(store: &Store, seq: &[u8], b: &OutboxBatch) -> Result<(), SyncError> {
+    let mut tx = Tx::default();
+    if b.snapshot {
+        for k in store.keys(Kind::Acked)? {
+            tx.delete(Kind::Acked, &k);
+        }
+    }
+    for k in &b.remove {
+        tx.delete(Kind::Acked, &k.0);
+    }
+    for r in &b.add {
+        tx.put(Kind::Acked, &r.key.0, &record_hash(r)?)?;
+    }
+    tx.delete(Kind::Outbox, seq);
+    store.commit(tx)?;
+    Ok(())
+}
+
+/// Connects to the hub with the node's credentials.
+pub async fn connect(cfg: &NodeConfig) -> Result<HubClient, SyncError> {
+    let tls = ClientTls::from_files(&cfg.ca, &cfg.cert, &cfg.key)?;
+    let member: MemberId = cfg
+        .member_id()
+        .map_err(|e| SyncError::Data(e.to_string()))?;
+    let (client, _ack) = HubClient::connect(
+        cfg.hub,
+        &cfg.hub_name,
+        tls,
+        &member,
+        Duration::from_secs(cfg.sync.timeout_secs.max(1)),
+    )
+    .await?;
+    Ok(client)
+}
+
+/// One whole round: prepare, send the outbox, fetch overlaps.
+pub async fn round(
+    store: &Store,
+    cfg: &NodeConfig,
+    opts: &SyncOptions,
+    now: time::OffsetDateTime,
+) -> Result<SyncReport, SyncError> {
+    let key = epoch_key(cfg)?;
+    let member = cfg
+        .member_id()
+        .map_err(|e| SyncError::Data(e.to_string()))?;
+    let mut report = SyncReport {
+        shared: prepare(store, cfg, &key, opts, now.date())?,
+        ..SyncReport::default()
+    };
+    let client = connect(cfg).await?;
+    let mut state: SyncState = store.meta_get("sync")?.unwrap_or_default();
+    for (seq, b) in store.scan::<OutboxBatch>(Kind::Outbox, b"")? {
+        let reply = client
+            .call(&Message::SubmitBatch(SubmitBatch {
+                member: member.clone(),
+                epoch: cfg.epoch,
+                batch_id: b.batch_id,
+                snapshot: b.snapshot,
+                add: b.add.clone(),
+                remove: b.remove.clone(),
+            }))
+            .await?;
+        let Message::Ack(ack) = reply else {
+            return Err(ClientError::Unexpected(reply.kind()).into());
+        };
+        acknowledge(store, &seq, &b)?;
+        report.batches += 1;
+        report.duplicates += u64::from(ack.duplicate);
+        report.added += b.add.len() as u64;
+        report.removed += b.remove.len() as u64;
+        state.hub_records = ack.stored;
+        if opts.stop_after_batches == Some(report.batches as usize) {
+            store.meta_put("sync", &state)?;
+            return Err(SyncError::Interrupted(report.batches as usize));
+        }
+    }
+    report.hub_records = state.hub_records;
+    let reply = client
+        .call(&Message::FetchOverlaps(FetchOverlaps {
+            member: member.clone(),
+            epoch: cfg.epoch,
+        }))
+        .await?;
+    let Message::Overlaps(o) = reply else {
+        return Err(ClientError::Unexpected(reply.kind()).into());
+    };
+    let mut tx = Tx::default();
+    for k in store.keys(Kind::Notice)? {
+        tx.delete(Kind::Notice, &k);
+    }
+    for n in o.notices {
+        let household: String = store
+            .get(Kind::HouseholdMap, &n.household.0)?
+            .unwrap_or_else(|| "?".into());
+        let k = n.household.0;
+        tx.put(
+            Kind::Notice,
+            &k,
+            &StoredNotice {
+                household,
+                notice: n,
+            },
+        )?;
+        report.notices += 1;
+    }
+    store.commit(tx)?;
+    state.last_sync = Some(now.unix_timestamp());
+    store.meta_put("sync", &state)?;
+    client.close().await;
+    Ok(report)
+}
+
+/// Errors opening a node's data directory.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The configuration.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Opens a node's configuration and store from its data directory.
+pub fn open(data: &Path) -> Result<(NodeConfig, Store), OpenError> {
+    let cfg = NodeConfig::load(data)?;
+    let store = Store::open(&data.join("store"))?;
+    Ok((cfg, store))
+}
