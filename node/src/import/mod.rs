@@ -738,6 +738,39 @@ fn parse_row(kind: ImportKind, f: &mut Fields<'_>) -> Option<Row> {
     })
 }
 
+/// Byte offsets of every newline read so far: line numbers computed from them are exact for LF
+/// and CRLF files alike (the csv crate's own line counter is off by one on CRLF input).
+#[derive(Clone, Default)]
+struct Newlines(std::rc::Rc<std::cell::RefCell<Vec<u64>>>);
+
+impl Newlines {
+    /// The 1-based line of a record starting at a byte offset. On CRLF input the csv reader
+    /// places a record's start on the `\n` that ends the previous line, hence `<=`.
+    fn line_of(&self, byte: u64) -> u64 {
+        self.0.borrow().partition_point(|&n| n <= byte) as u64 + 1
+    }
+}
+
+struct CountingReader<R> {
+    inner: R,
+    offset: u64,
+    newlines: Newlines,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut nl = self.newlines.0.borrow_mut();
+        for (i, b) in buf[..n].iter().enumerate() {
+            if *b == b'\n' {
+                nl.push(self.offset + i as u64);
+            }
+        }
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
 fn open_reader(path: &Path, profile: &Profile) -> Result<Box<dyn Read>, ImportError> {
     let file = std::fs::File::open(path).map_err(|e| ImportError::Io {
         path: path.display().to_string(),
@@ -774,11 +807,16 @@ pub fn import(
         reason,
     };
     let total_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let newlines = Newlines::default();
     let mut rdr = csv::ReaderBuilder::new()
         .delimiter(profile.delimiter as u8)
         .flexible(true)
         .has_headers(true)
-        .from_reader(open_reader(path, profile)?);
+        .from_reader(CountingReader {
+            inner: open_reader(path, profile)?,
+            offset: 0,
+            newlines: newlines.clone(),
+        });
     let header = rdr
         .byte_headers()
         .map_err(|e| io_err(e.to_string()))?
@@ -828,13 +866,13 @@ pub fn import(
     let mut seen_cf: HashSet<String> = HashSet::new();
     let mut record = csv::ByteRecord::new();
     loop {
-        let line = rdr.position().line() + 1;
+        let line = newlines.line_of(rdr.position().byte());
         match rdr.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
                 // A broken record (bad quoting, invalid encoding) ends the file: report it.
-                let line = e.position().map_or(line, |p| p.line());
+                let line = e.position().map_or(line, |p| newlines.line_of(p.byte()));
                 errors.push(RowError {
                     line,
                     column: "row".into(),
@@ -843,7 +881,9 @@ pub fn import(
                 break;
             }
         }
-        let line = record.position().map_or(line, |p| p.line());
+        let line = record
+            .position()
+            .map_or(line, |p| newlines.line_of(p.byte()));
         summary.rows_read += 1;
         if let Some(b) = &bar {
             if summary.rows_read.is_multiple_of(4096) {
@@ -955,6 +995,7 @@ fn write_rejects(
     profile: &Profile,
 ) -> std::io::Result<()> {
     let mut w = csv::WriterBuilder::new()
+        .flexible(true)
         .delimiter(profile.delimiter as u8)
         .from_path(path)?;
     let mut h = header.to_vec();
