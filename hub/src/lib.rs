@@ -114,6 +114,7 @@ pub async fn start(
     tracing::info!(%quic_addr, %http_addr, "hub serving");
     let done = tokio::spawn(async move {
         let _ = quic.await;
+        tracing::debug!("waiting for the HTTP server");
         match web.await {
             Ok(Err(e)) => tracing::error!(error = %e, "HTTP server failed"),
             Err(e) => tracing::error!(error = %e, "HTTP server task failed"),

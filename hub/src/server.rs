@@ -59,6 +59,10 @@ pub async fn run(
                 .instrument(tracing::info_span!("conn", %remote)),
         );
     }
+    tracing::info!(
+        connections = tracker.len(),
+        "QUIC server stopping: finishing in-flight requests"
+    );
     tracker.close();
     if tokio::time::timeout(
         Duration::from_secs(limits.shutdown_grace_secs),
@@ -76,7 +80,15 @@ pub async fn run(
         quinn::VarInt::from_u32(close::SHUTDOWN),
         b"hub shutting down",
     );
-    endpoint.wait_idle().await;
+    // Every peer has been sent CONNECTION_CLOSE; waiting for them to drain is a courtesy,
+    // bounded so that a half-open handshake cannot hold the shutdown.
+    if tokio::time::timeout(Duration::from_secs(3), endpoint.wait_idle())
+        .await
+        .is_err()
+    {
+        tracing::debug!("connections still draining at shutdown");
+    }
+    tracing::info!("QUIC server stopped");
 }
 
 /// The member identity in a connection's client certificate.
@@ -97,15 +109,18 @@ async fn connection(
     limits: Limits,
     shutdown: CancellationToken,
 ) {
-    let conn = match incoming.await {
-        Ok(c) => c,
-        Err(e) => {
-            hub.metrics
-                .connections_refused
-                .fetch_add(1, Ordering::Relaxed);
-            tracing::info!(error = %e, "handshake refused");
-            return;
-        }
+    // A handshake that never completes (a client that vanished mid-way) must not hold up a
+    // shutdown: it is abandoned when the hub stops.
+    let conn = tokio::select! {
+        _ = shutdown.cancelled() => return,
+        c = incoming => match c {
+            Ok(c) => c,
+            Err(e) => {
+                hub.metrics.connections_refused.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(error = %e, "handshake refused");
+                return;
+            }
+        },
     };
     let caller = match caller_of(&conn) {
         Ok(c) => c,

@@ -190,7 +190,11 @@ impl HubClient {
                 reason: e.to_string(),
             })?;
         let conn = match tokio::time::timeout(timeout, connecting).await {
-            Err(_) => return Err(ClientError::Timeout(timeout)),
+            Err(_) => {
+                // Abandon the handshake for good: no half-open attempt lingers.
+                endpoint.close(quinn::VarInt::from_u32(0), b"timeout");
+                return Err(ClientError::Timeout(timeout));
+            }
             Ok(Err(e)) => {
                 return Err(ClientError::Connect {
                     addr,

@@ -1,1 +1,4 @@
-//! End-to-end test harness.
+//! `siso-tests`: the end-to-end test harness (a PKI, a hub and nodes on loopback) and the
+//! end-to-end tests in `tests/`.
+
+pub mod harness;

@@ -1,0 +1,220 @@
+//! Test harness: a development PKI in a temp dir, a hub on 127.0.0.1:0 with a real sled store,
+//! real QUIC clients, and node data directories. Used by the end-to-end tests of this crate and,
+//! through `#[path]`, by the hub's integration tests.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use siso_certs_dev::{init, InitOptions, Layout};
+use siso_hub::config::{Access, HubConfig, Limits, LogFormat, StatsConfig};
+use siso_hub::service::SystemClock;
+use siso_hub::Running;
+use siso_node::client::{ClientError, ClientTls, HubClient};
+use siso_shared::wire::HelloAck;
+use siso_shared::MemberId;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+pub const PERUGIA: &str = "054039"; // zona 2
+pub const TERNI: &str = "055032"; // zona 10
+pub const ASSISI: &str = "054001"; // zona 3
+pub const CARITAS: &str = "ets-caritas-perugia";
+pub const BANCO: &str = "ets-banco-alimentare-umbria";
+pub const REGION: &str = "region-umbria";
+
+#[derive(Debug)]
+pub struct Pki {
+    pub dir: tempfile::TempDir,
+    pub layout: Layout,
+}
+
+impl Default for Pki {
+    fn default() -> Self {
+        Pki::new()
+    }
+}
+
+impl Pki {
+    pub fn new() -> Pki {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = InitOptions {
+            comuni: vec![PERUGIA.into(), TERNI.into(), ASSISI.into()],
+            ..InitOptions::default()
+        };
+        init(dir.path(), &opts, time::OffsetDateTime::now_utc()).unwrap();
+        let layout = Layout {
+            root: dir.path().to_owned(),
+        };
+        Pki { dir, layout }
+    }
+
+    pub fn ca_pem(&self) -> PathBuf {
+        self.layout.ca_dir().join("ca.pem")
+    }
+
+    pub fn tls(&self, member: &str) -> ClientTls {
+        let m: MemberId = member.parse().unwrap();
+        let d = self.layout.member_dir(&m);
+        ClientTls::from_files(&self.ca_pem(), &d.join("cert.pem"), &d.join("key.pem")).unwrap()
+    }
+}
+
+#[derive(Debug)]
+pub struct TestHub {
+    pub running: Running,
+    pub shutdown: CancellationToken,
+    pub cfg: HubConfig,
+    pub data: PathBuf,
+    pub token: String,
+}
+
+pub fn hub_config(pki: &Pki, data: &Path) -> HubConfig {
+    std::fs::create_dir_all(data).unwrap();
+    let token_file = data.join("analyst.token");
+    if !token_file.exists() {
+        std::fs::write(&token_file, "test-token-0123456789\n").unwrap();
+    }
+    HubConfig {
+        data_dir: data.to_owned(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        http: "127.0.0.1:0".parse().unwrap(),
+        ca_dir: pki.layout.ca_dir(),
+        cert: pki.layout.hub_dir().join("cert.pem"),
+        key: pki.layout.hub_dir().join("key.pem"),
+        analyst_token_file: token_file,
+        log_format: LogFormat::Text,
+        limits: Limits {
+            max_bad_requests: 5,
+            shutdown_grace_secs: 10,
+            ..Limits::default()
+        },
+        access: Access::default(),
+        stats: StatsConfig::default(),
+    }
+}
+
+pub async fn start_hub_with(cfg: HubConfig) -> TestHub {
+    let store_dir = cfg.store_dir();
+    if !store_dir.exists() {
+        siso_hub::store::Store::create(&store_dir).unwrap();
+    }
+    let shutdown = CancellationToken::new();
+    let running = siso_hub::start(&cfg, Arc::new(SystemClock), shutdown.clone())
+        .await
+        .unwrap();
+    let token = std::fs::read_to_string(&cfg.analyst_token_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    TestHub {
+        running,
+        shutdown,
+        data: cfg.data_dir.clone(),
+        cfg,
+        token,
+    }
+}
+
+pub async fn start_hub(pki: &Pki, data: &Path) -> TestHub {
+    start_hub_with(hub_config(pki, data)).await
+}
+
+impl TestHub {
+    pub fn addr(&self) -> SocketAddr {
+        self.running.quic_addr
+    }
+
+    pub async fn connect(
+        &self,
+        pki: &Pki,
+        member: &str,
+    ) -> Result<(HubClient, HelloAck), ClientError> {
+        self.connect_tls(pki.tls(member), member).await
+    }
+
+    pub async fn connect_tls(
+        &self,
+        tls: ClientTls,
+        member: &str,
+    ) -> Result<(HubClient, HelloAck), ClientError> {
+        HubClient::connect(
+            self.addr(),
+            "localhost",
+            tls,
+            &member.parse().unwrap(),
+            Duration::from_secs(10),
+        )
+        .await
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(30), self.running.done)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    pub async fn http_get(&self, path: &str, token: Option<&str>) -> (u16, String) {
+        http_get(self.running.http_addr, path, token).await
+    }
+}
+
+/// A minimal HTTP/1.1 GET (no client library needed for these tests).
+pub async fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status: u16 = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// A node data directory configured for `member` against `hub`, with its store created.
+pub fn node(
+    pki: &Pki,
+    hub: SocketAddr,
+    member: &str,
+    data: &Path,
+    batch_records: usize,
+) -> (siso_node::config::NodeConfig, siso_node::store::Store) {
+    let m: MemberId = member.parse().unwrap();
+    let d = pki.layout.member_dir(&m);
+    let cfg = siso_node::config::NodeConfig {
+        member: member.into(),
+        hub,
+        hub_name: "localhost".into(),
+        ca: pki.ca_pem(),
+        cert: d.join("cert.pem"),
+        key: d.join("key.pem"),
+        fingerprint_key: pki.layout.fingerprint_key(),
+        epoch: 2026,
+        sync: siso_node::config::SyncConfig {
+            batch_records,
+            timeout_secs: 10,
+            ..Default::default()
+        },
+        http: Default::default(),
+    };
+    std::fs::create_dir_all(data).unwrap();
+    std::fs::write(siso_node::config::NodeConfig::path(data), cfg.render()).unwrap();
+    let store = siso_node::store::Store::create(&data.join("store")).unwrap();
+    (siso_node::config::NodeConfig::load(data).unwrap(), store)
+}
