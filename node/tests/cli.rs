@@ -1,0 +1,291 @@
+//! The `siso-node` binary end to end: init (identity check), import (errors and exit codes),
+//! sync against a real hub, overlaps, status, stats, serve.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "../../tests/src/harness.rs"]
+mod harness;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use harness::*;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_siso-node"))
+}
+
+fn examples() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/examples")
+}
+
+fn run(data: &Path, args: &[&str]) -> Output {
+    bin().arg("--data").arg(data).args(args).output().unwrap()
+}
+
+fn init_args(pki: &Pki, member: &str, cert_of: &str, hub: std::net::SocketAddr) -> Vec<String> {
+    let d = pki.layout.member_dir(&cert_of.parse().unwrap());
+    vec![
+        "init".into(),
+        "--member".into(),
+        member.into(),
+        "--hub".into(),
+        hub.to_string(),
+        "--hub-name".into(),
+        "localhost".into(),
+        "--ca".into(),
+        pki.ca_pem().display().to_string(),
+        "--cert".into(),
+        d.join("cert.pem").display().to_string(),
+        "--key".into(),
+        d.join("key.pem").display().to_string(),
+        "--fingerprint-key".into(),
+        pki.layout.fingerprint_key().display().to_string(),
+        "--epoch".into(),
+        "2026".into(),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn node_commands_end_to_end() {
+    let pki = Pki::new();
+    let dirs = tempfile::tempdir().unwrap();
+    let hub = start_hub(&pki, &dirs.path().join("hub")).await;
+    let data = dirs.path().join("node");
+
+    // A member id that does not match the certificate is refused.
+    let out = bin()
+        .args(init_args(&pki, TERNI, PERUGIA, hub.addr()))
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not match the certificate"));
+    // --data after the subcommand works too.
+    let out = bin()
+        .args(init_args(&pki, PERUGIA, PERUGIA, hub.addr()))
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let toml = std::fs::read_to_string(data.join("node.toml")).unwrap();
+    assert!(toml.contains("fingerprint_key") && toml.contains("interval_secs"));
+    assert!(
+        !toml.contains("BEGIN"),
+        "keys must be referenced, not copied"
+    );
+
+    // An invalid import: FILE:LINE: column: reason on stderr, exit 1, nothing written.
+    let bad = dirs.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "codice_fiscale;anno;reddito_complessivo\nRSSMRA70C01G478R;2025;12,5\nRSSMRA70C01G478Q;2025;100\n",
+    )
+    .unwrap();
+    let out = run(&data, &["import", "redditi", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}:3: codice_fiscale: wrong check character 'Q', expected 'R'",
+            bad.display()
+        )),
+        "{err}"
+    );
+    // Valid imports; JSON summary alone on stdout.
+    for (kind, file) in [
+        ("anagrafe", "anagrafe.csv"),
+        ("accessi", "accessi.csv"),
+        ("prese-in-carico", "prese-in-carico.csv"),
+        ("interventi", "interventi.csv"),
+    ] {
+        let out = run(
+            &data,
+            &[
+                "import",
+                kind,
+                examples().join(file).to_str().unwrap(),
+                "--format",
+                "json",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{kind}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(v["imported"].as_u64().unwrap() > 0);
+    }
+    let out = run(
+        &data,
+        &[
+            "import",
+            "anagrafe",
+            examples()
+                .join("vendor/anagrafe-cp1252.csv")
+                .to_str()
+                .unwrap(),
+            "--profile",
+            examples()
+                .join("profiles/vendor-cp1252.toml")
+                .to_str()
+                .unwrap(),
+            "--dry-run",
+        ],
+    );
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("dry run"));
+
+    // Sync, then the local views.
+    let out = run(&data, &["sync", "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["shared"], 3);
+    let out = run(&data, &["overlaps", "--format", "json"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 0);
+    let out = run(&data, &["status", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["shared_records"], 3);
+    assert_eq!(v["outbox_batches"], 0);
+    assert!(v["last_sync"].is_string());
+    let out = run(&data, &["stats", "--level", "zona"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["level"], "zona");
+
+    // serve: health and metrics, then SIGTERM.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let toml = std::fs::read_to_string(data.join("node.toml"))
+        .unwrap()
+        .replace(
+            "listen = \"127.0.0.1:8090\"",
+            &format!("listen = \"127.0.0.1:{port}\""),
+        );
+    std::fs::write(data.join("node.toml"), toml).unwrap();
+    let mut child = bin().arg("--data").arg(&data).arg("serve").spawn().unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node serve did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, body) = http_get(addr, "/healthz", None).await;
+    assert_eq!((status, body.trim()), (200, "ok"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = http_get(addr, "/metrics", None).await;
+        if body.contains("siso_node_sync_rounds_total{outcome=\"ok\"} 1") {
+            assert!(body.contains("siso_node_shared_records 3"), "{body}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no sync round reported: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success());
+
+    // An unreachable hub: exit 1 with a clear message; the outbox survives.
+    hub.stop().await;
+    let extra = dirs.path().join("i.csv");
+    std::fs::write(
+        &extra,
+        "codice_fiscale;tipo_intervento;area_bisogno;data_inizio;data_fine;importo\nRSSMRA70C01G478R;mensa;poverta;2026-05-01;;0\n",
+    )
+    .unwrap();
+    assert!(
+        run(&data, &["import", "interventi", extra.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let toml = std::fs::read_to_string(data.join("node.toml"))
+        .unwrap()
+        .replace("timeout_secs = 30", "timeout_secs = 2");
+    std::fs::write(data.join("node.toml"), toml).unwrap();
+    let out = run(&data, &["sync"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot reach the hub") && err.contains("wait in the outbox"),
+        "{err}"
+    );
+    let out = run(&data, &["status", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["outbox_batches"], 1);
+}
+
+#[test]
+fn third_sector_node_refuses_registry_imports() {
+    let pki = Pki::new();
+    let dirs = tempfile::tempdir().unwrap();
+    let data = dirs.path().join("ets");
+    let out = bin()
+        .arg("--data")
+        .arg(&data)
+        .args(init_args(
+            &pki,
+            CARITAS,
+            CARITAS,
+            "127.0.0.1:4433".parse().unwrap(),
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(
+        &data,
+        &[
+            "import",
+            "anagrafe",
+            examples().join("anagrafe.csv").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("third-sector nodes import only interventi and accessi"));
+    let out = run(
+        &data,
+        &[
+            "import",
+            "interventi",
+            examples().join("interventi.csv").to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success());
+    // Usage errors exit 2.
+    let out = run(&data, &["import", "catasto", "x.csv"]);
+    assert_eq!(out.status.code(), Some(2));
+}
