@@ -4,11 +4,13 @@
 //! **Invariant:** personal data (codici fiscali, names, addresses) stays on the node; only
 //! fingerprints and aggregates leave it.
 
+pub mod assess;
 pub mod check_cf;
 pub mod client;
 pub mod config;
 pub mod import;
 pub mod model;
 pub mod report;
+pub mod rules;
 pub mod store;
 pub mod sync;

@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use siso_node::config::{HttpConfig, NodeConfig, SyncConfig};
 use siso_node::import::{self, ImportKind, ImportOptions, Profile};
 use siso_node::store::Store;
-use siso_node::sync::{self, SyncOptions};
+use siso_node::sync;
 use siso_shared::wire::{Dimension, Level, Message, StatsQuery};
 use siso_shared::{MemberId, Role};
 use time::OffsetDateTime;
@@ -133,6 +133,13 @@ enum Command {
         /// Epoch (default: the node's).
         #[arg(long)]
         epoch: Option<u16>,
+    },
+    /// Assess every household: economic indicator, benefit eligibility, latent needs, critical
+    /// situations (rules in DATA/rules.toml).
+    Assess {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
     },
     /// Periodic sync plus an HTTP server (/healthz, /metrics) until SIGTERM or Ctrl-C.
     Serve,
@@ -260,6 +267,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             sync::epoch_key(&cfg)?;
             Store::create(&data.join("store"))?;
+            let rules = data.join("rules.toml");
+            if !rules.exists() {
+                std::fs::write(&rules, siso_node::rules::DEFAULT_RULES)
+                    .with_context(|| format!("writing {}", rules.display()))?;
+            }
             std::fs::write(&path, cfg.render())
                 .with_context(|| format!("writing {}", path.display()))?;
             println!("{}", path.display());
@@ -312,11 +324,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sync { format } => {
             let (cfg, store) = sync::open(&data)?;
             let rt = tokio::runtime::Runtime::new()?;
+            let rules = siso_node::rules::Rules::load(&data)?;
             let report = rt
-                .block_on(sync::round(
+                .block_on(sync::assess_and_round(
                     &store,
                     &cfg,
-                    &SyncOptions::default(),
+                    &rules,
                     OffsetDateTime::now_utc(),
                 ))
                 .map_err(|e| match e {
@@ -386,10 +399,49 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{json}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Assess { format } => {
+            let (cfg, store) = sync::open(&data)?;
+            let rules = siso_node::rules::Rules::load(&data)?;
+            let a = siso_node::assess::assess(
+                &store,
+                &rules,
+                cfg.epoch,
+                OffsetDateTime::now_utc().date(),
+            )?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string(&a)?),
+                Format::Table => {
+                    println!("nucleo\tcomponenti\tindicatore\trequisiti\tsegnalazioni\tsostenuto qui\taltrove\tbisogno latente");
+                    for h in &a.households {
+                        let yes = |b: bool| if b { "sì" } else { "no" };
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                            h.household,
+                            h.members,
+                            h.indicator.as_ref().map_or(
+                                "dati insufficienti".to_owned(),
+                                |i| format!("{:.2}", i.value)
+                            ),
+                            h.eligible.join(","),
+                            h.flags.join(","),
+                            yes(h.supported_here),
+                            yes(h.supported_elsewhere),
+                            yes(h.latent_need)
+                        );
+                    }
+                    eprintln!(
+                        "{} households assessed, {} latent need, {} insufficient data",
+                        a.counts.assessed, a.counts.latent_need, a.counts.insufficient_data
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve => {
             let (cfg, store) = sync::open(&data)?;
+            let rules = siso_node::rules::Rules::load(&data)?;
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(serve(cfg, store))?;
+            rt.block_on(serve(cfg, store, rules))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { format } => {
@@ -427,7 +479,7 @@ struct NodeMetrics {
     last_success: AtomicU64,
 }
 
-async fn serve(cfg: NodeConfig, store: Store) -> Result<()> {
+async fn serve(cfg: NodeConfig, store: Store, rules: siso_node::rules::Rules) -> Result<()> {
     let shutdown = tokio_util::sync::CancellationToken::new();
     let metrics = Arc::new(NodeMetrics::default());
     let listener = tokio::net::TcpListener::bind(cfg.http.listen)
@@ -466,7 +518,7 @@ async fn serve(cfg: NodeConfig, store: Store) -> Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
         let now = OffsetDateTime::now_utc();
-        match sync::round(&store, &cfg, &SyncOptions::default(), now).await {
+        match sync::assess_and_round(&store, &cfg, &rules, now).await {
             Ok(r) => {
                 metrics.rounds_ok.fetch_add(1, Ordering::Relaxed);
                 metrics

@@ -445,6 +445,22 @@ pub async fn round(
     Ok(report)
 }
 
+/// Runs the assessment, then a round that flags its latent-need households: what `siso-node
+/// sync` and `serve` do, so the flags the hub sees are always current.
+pub async fn assess_and_round(
+    store: &Store,
+    cfg: &NodeConfig,
+    rules: &crate::rules::Rules,
+    now: time::OffsetDateTime,
+) -> Result<SyncReport, SyncError> {
+    let a = crate::assess::assess(store, rules, cfg.epoch, now.date())?;
+    let opts = SyncOptions {
+        latent_need: a.latent_ids(),
+        ..SyncOptions::default()
+    };
+    round(store, cfg, &opts, now).await
+}
+
 /// Errors opening a node's data directory.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
