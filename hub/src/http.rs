@@ -35,6 +35,11 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/api/overlaps", get(overlaps))
+        .route("/api/stats", get(stats_json))
+        .route("/api/stats.csv", get(stats_csv))
+        .route("/api/public/summary", get(public_summary))
+        .route("/", get(dashboard))
+        .route("/login", get(login_link).post(login_form))
         .with_state(state)
 }
 
@@ -62,11 +67,19 @@ async fn metrics(State(s): State<HttpState>) -> Response {
 }
 
 fn authorised(s: &HttpState, headers: &HeaderMap) -> Result<(), Box<Response>> {
+    let cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().strip_prefix("siso_token="))
+        .next();
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .map(str::trim)
+        .or(cookie);
     match given {
         Some(t) if blake3::hash(t.as_bytes()) == s.token_hash => Ok(()),
         _ => Err((
@@ -123,4 +136,226 @@ async fn overlaps(
         "supported_distinct": sum.supported_distinct,
     }))
     .into_response()
+}
+
+/// Query of `/api/stats` and of the dashboard.
+#[derive(Debug, Deserialize)]
+pub struct StatsParams {
+    /// Epoch.
+    pub epoch: Option<u16>,
+    /// `region`, `zona` or `comune`.
+    pub level: Option<String>,
+    /// A dimension.
+    pub by: Option<String>,
+    /// A month 1–12.
+    pub month: Option<u8>,
+    /// An area of need (dashboard filter).
+    pub area: Option<String>,
+}
+
+fn bad_request(msg: &str) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({ "error": msg }))).into_response()
+}
+
+fn boxed_bad_request(msg: &str) -> Box<Response> {
+    Box::new(bad_request(msg))
+}
+
+fn current_epoch() -> u16 {
+    time::OffsetDateTime::now_utc().year() as u16
+}
+
+fn parse_request(p: &StatsParams) -> Result<crate::stats::Request, Box<Response>> {
+    use siso_shared::wire::Level;
+    let level = match p.level.as_deref().unwrap_or("region") {
+        "region" => Level::Region,
+        "zona" => Level::Zona,
+        "comune" => Level::Comune,
+        _ => return Err(boxed_bad_request("level must be region, zona or comune")),
+    };
+    let by = match p.by.as_deref() {
+        None | Some("") => None,
+        Some(b) => Some(crate::stats::parse_dimension(b).ok_or_else(|| {
+            boxed_bad_request("by must be area_bisogno, tipo_intervento, age_band or household_type")
+        })?),
+    };
+    if let Some(m) = p.month {
+        if !(1..=12).contains(&m) {
+            return Err(boxed_bad_request("month must be 1 to 12"));
+        }
+    }
+    let area = match p.area.as_deref() {
+        None | Some("") => None,
+        Some(a) => Some(
+            a.parse::<siso_shared::AreaBisogno>()
+                .map_err(|e| boxed_bad_request(&e.to_string()))?,
+        ),
+    };
+    let epoch = p.epoch.unwrap_or_else(current_epoch);
+    if !siso_shared::wire::EPOCHS.contains(&epoch) {
+        return Err(boxed_bad_request("epoch out of range"));
+    }
+    Ok(crate::stats::Request {
+        epoch,
+        level,
+        by,
+        month: p.month,
+        area,
+    })
+}
+
+fn cube_or_503(s: &HttpState, epoch: u16) -> Result<Arc<crate::stats::Cube>, Box<Response>> {
+    s.hub.cube(epoch).map_err(|e| {
+        tracing::error!(error = %e, "statistics unavailable");
+        Box::new(
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"error": "statistics unavailable; retry later"})),
+            )
+                .into_response(),
+        )
+    })
+}
+
+async fn stats_json(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+    Query(p): Query<StatsParams>,
+) -> Response {
+    if let Err(r) = authorised(&s, &headers) {
+        return *r;
+    }
+    let r = match parse_request(&p) {
+        Ok(r) => r,
+        Err(e) => return *e,
+    };
+    match cube_or_503(&s, r.epoch) {
+        Ok(c) => Json(crate::stats::to_json(&c, &r)).into_response(),
+        Err(e) => *e,
+    }
+}
+
+async fn stats_csv(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+    Query(p): Query<StatsParams>,
+) -> Response {
+    if let Err(r) = authorised(&s, &headers) {
+        return *r;
+    }
+    let r = match parse_request(&p) {
+        Ok(r) => r,
+        Err(e) => return *e,
+    };
+    match cube_or_503(&s, r.epoch) {
+        Ok(c) => (
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            crate::stats::to_csv(&c, &r),
+        )
+            .into_response(),
+        Err(e) => *e,
+    }
+}
+
+async fn public_summary(State(s): State<HttpState>, Query(p): Query<StatsParams>) -> Response {
+    let epoch = p.epoch.unwrap_or_else(current_epoch);
+    if !siso_shared::wire::EPOCHS.contains(&epoch) {
+        return bad_request("epoch out of range");
+    }
+    let r = crate::stats::Request {
+        epoch,
+        level: siso_shared::wire::Level::Region,
+        by: None,
+        month: None,
+        area: None,
+    };
+    match cube_or_503(&s, epoch) {
+        Ok(c) => Json(crate::stats::to_json(&c, &r)).into_response(),
+        Err(e) => *e,
+    }
+}
+
+const LOGIN_PAGE: &str = "<!DOCTYPE html><html lang=\"it\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>siso — Accesso</title></head><body style=\"font-family:system-ui,sans-serif;max-width:30em;margin:3em auto\"><h1>siso — Cruscotto regionale</h1><p>Inserire il token degli analisti regionali.</p><form method=\"post\" action=\"/login\"><input type=\"password\" name=\"token\" autocomplete=\"off\" size=\"40\"> <button type=\"submit\">Accedi</button></form></body></html>";
+
+async fn dashboard(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+    Query(p): Query<StatsParams>,
+) -> Response {
+    if authorised(&s, &headers).is_err() {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            LOGIN_PAGE,
+        )
+            .into_response();
+    }
+    let r = match parse_request(&p) {
+        Ok(r) => r,
+        Err(e) => return *e,
+    };
+    let epochs: Vec<u16> = {
+        let mut e: Vec<u16> = s.hub.with_state(|st| st.epochs.keys().copied().collect());
+        if !e.contains(&r.epoch) {
+            e.push(r.epoch);
+        }
+        e.sort_unstable();
+        e
+    };
+    match cube_or_503(&s, r.epoch) {
+        Ok(c) => (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            crate::dashboard::render(&c, r.epoch, r.area, &epochs),
+        )
+            .into_response(),
+        Err(e) => *e,
+    }
+}
+
+/// The login form's body.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    /// The analysts' token.
+    pub token: String,
+    /// Where to go next (a path on this server).
+    pub next: Option<String>,
+}
+
+fn login(s: &HttpState, f: &LoginForm) -> Response {
+    if blake3::hash(f.token.trim().as_bytes()) != s.token_hash {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            LOGIN_PAGE,
+        )
+            .into_response();
+    }
+    let next = f
+        .next
+        .as_deref()
+        .filter(|n| n.starts_with('/') && !n.starts_with("//"))
+        .unwrap_or("/");
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (
+                header::SET_COOKIE,
+                format!(
+                    "siso_token={}; HttpOnly; SameSite=Strict; Path=/",
+                    f.token.trim()
+                ),
+            ),
+            (header::LOCATION, next.to_owned()),
+        ],
+    )
+        .into_response()
+}
+
+async fn login_form(State(s): State<HttpState>, axum::Form(f): axum::Form<LoginForm>) -> Response {
+    login(&s, &f)
+}
+
+/// `GET /login?token=…&next=/…`: a one-step login for scripted and headless clients.
+async fn login_link(State(s): State<HttpState>, Query(f): Query<LoginForm>) -> Response {
+    login(&s, &f)
 }

@@ -9,6 +9,8 @@
 
 pub mod audit;
 pub mod config;
+pub mod dashboard;
+pub mod disclosure;
 pub mod http;
 pub mod metrics;
 pub mod overlap;

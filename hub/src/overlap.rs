@@ -55,6 +55,18 @@ pub struct Summary {
     pub supported_distinct: u64,
 }
 
+/// See [`EpochState::unit_facts`].
+#[derive(Debug, Clone, Default)]
+pub struct UnitFacts {
+    /// Per group of linked records: members with a supported record in it, and (if it has double
+    /// economic support) every member with a record in it.
+    pub groups: Vec<(BTreeSet<MemberIx>, BTreeSet<MemberIx>)>,
+    /// Supported records per member.
+    pub supported_records: HashMap<MemberIx, u64>,
+    /// Latent-need records linked to no supported record, per member.
+    pub unsupported_need: HashMap<MemberIx, u64>,
+}
+
 /// All records of one epoch.
 #[derive(Debug, Default)]
 pub struct EpochState {
@@ -92,6 +104,11 @@ impl Members {
     /// The member of an index.
     pub fn id(&self, i: MemberIx) -> &MemberId {
         &self.ids[i as usize]
+    }
+
+    /// Every member seen, with its index.
+    pub fn all(&self) -> impl Iterator<Item = (MemberIx, &MemberId)> {
+        self.ids.iter().enumerate().map(|(i, m)| (i as MemberIx, m))
     }
 }
 
@@ -296,7 +313,8 @@ impl EpochState {
         s
     }
 
-    fn compute_summary(&self, members: &Members) -> Summary {
+    /// Groups of records linked (directly or through other records) by shared persons.
+    fn groups(&self) -> Vec<Vec<Slot>> {
         let n = self.slots.len();
         // Union-find over slots linked by a shared person.
         let mut parent: Vec<Slot> = (0..n as Slot).collect();
@@ -325,6 +343,50 @@ impl EpochState {
                 groups.entry(root).or_default().push(s);
             }
         }
+        groups.into_values().collect()
+    }
+
+    /// Facts for the statistics: per group of linked records, the members supporting it and
+    /// whether it has double economic support; per member, its supported records and its
+    /// unsupported latent needs.
+    pub fn unit_facts(&self) -> UnitFacts {
+        let mut f = UnitFacts::default();
+        for g in self.groups() {
+            let recs: Vec<&Rec> = g.iter().filter_map(|&s| self.rec(s)).collect();
+            let supporters: BTreeSet<MemberIx> = recs
+                .iter()
+                .filter(|r| r.supported())
+                .map(|r| r.member)
+                .collect();
+            let des = economic_conflict(recs.iter().copied());
+            let des_members: BTreeSet<MemberIx> = if des {
+                recs.iter().map(|r| r.member).collect()
+            } else {
+                BTreeSet::new()
+            };
+            f.groups.push((supporters, des_members));
+        }
+        for slot in 0..self.slots.len() as Slot {
+            let Some(rec) = self.rec(slot) else { continue };
+            if rec.supported() {
+                *f.supported_records.entry(rec.member).or_default() += 1;
+            }
+            if rec.latent_need
+                && !self
+                    .neighbours(slot)
+                    .iter()
+                    .filter_map(|&s| self.rec(s))
+                    .any(Rec::supported)
+            {
+                *f.unsupported_need.entry(rec.member).or_default() += 1;
+            }
+        }
+        f
+    }
+
+    fn compute_summary(&self, members: &Members) -> Summary {
+        let n = self.slots.len();
+        let groups = self.groups();
         let mut sum = Summary::default();
         let mut pairs: BTreeMap<(MemberIx, MemberIx), u64> = BTreeMap::new();
         let mut zona: BTreeMap<u8, (u64, u64)> = BTreeMap::new();
@@ -359,7 +421,7 @@ impl EpochState {
                 }
             }
         }
-        for slots in groups.values() {
+        for slots in &groups {
             let recs = slots.iter().filter_map(|&s| self.rec(s));
             if recs.clone().any(Rec::supported) {
                 sum.supported_distinct += 1;

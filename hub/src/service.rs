@@ -118,6 +118,9 @@ pub struct Hub {
     pub metrics: Metrics,
     /// Statistics suppression threshold.
     pub k: u32,
+    /// Bumped on every stored change; invalidates the statistics cache.
+    version: std::sync::atomic::AtomicU64,
+    cubes: std::sync::Mutex<HashMap<u16, (u64, Arc<crate::stats::Cube>)>>,
 }
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> Message {
@@ -153,6 +156,8 @@ impl Hub {
             clock,
             metrics: Metrics::default(),
             k,
+            version: std::sync::atomic::AtomicU64::new(0),
+            cubes: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -182,6 +187,32 @@ impl Hub {
             .get_mut(&epoch)
             .map(|e| e.summary(members))
             .unwrap_or_default()
+    }
+
+    /// The suppressed statistics cube of an epoch (cached until new data arrives).
+    pub fn cube(&self, epoch: u16) -> Result<Arc<crate::stats::Cube>, StoreError> {
+        let v = self.version.load(std::sync::atomic::Ordering::SeqCst);
+        if let Some((cv, c)) = self
+            .cubes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&epoch)
+        {
+            if *cv == v {
+                return Ok(c.clone());
+            }
+        }
+        let c = Arc::new(crate::stats::build_cube(self, epoch)?);
+        self.cubes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(epoch, (v, c.clone()));
+        Ok(c)
+    }
+
+    fn changed(&self) {
+        self.version
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Runs `f` with read access to the state (statistics).
@@ -418,6 +449,7 @@ impl Hub {
                 let mut st = self.write_state();
                 st.apply(b.epoch, &b.member, &stored);
             }
+            self.changed();
             if self.store.batch_count(b.epoch, &b.member) > COMPACT_AFTER {
                 let set = {
                     let st = self.read_state();
@@ -477,6 +509,7 @@ impl Hub {
             let cells: u64 = periods.iter().map(|(_, c)| c.len() as u64).sum();
             self.store
                 .put_aggregates(a.epoch, &a.member, &a.batch_id, &periods, cells)?;
+            self.changed();
             drop(guard);
             self.store.flush().await?;
             Ok((false, cells))

@@ -1,16 +1,43 @@
-//! Published statistics from the members' aggregates, with primary suppression (cells counting
-//! fewer than `k` units are withheld; a true zero is published). This is the first cut used by
-//! `StatsQuery`; secondary suppression and the hub-only measures per level come with the
-//! statistics issue (see docs/PRIVACY.md when it lands).
+//! Published statistics per Comune (and per third-sector entity), per zona sociale and for the
+//! Region, by month and by dimension, through disclosure control.
+//!
+//! For an epoch the hub builds one *cube*: every unit (members, zone, Region) × period (epoch,
+//! months) × group (total, each value of each dimension) × measure, from the members'
+//! aggregates and from what only the hub knows (household records of all members). The whole
+//! cube is suppressed at once ([`crate::disclosure`]) and cached until new data arrives; every
+//! table the API, the dashboard or `StatsQuery` publishes is cut from it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{json, Map, Value};
 use siso_shared::wire::{Breakdown, Dimension, Level, Measure, StatsQuery};
-use siso_shared::MemberId;
+use siso_shared::{AgeBand, AreaBisogno, HouseholdType, MemberId, Role, TipoIntervento};
 
+use crate::disclosure;
 use crate::service::Hub;
 use crate::store::StoreError;
+
+/// A unit of the territorial hierarchy.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Unit {
+    /// A member (a Comune, or a third-sector entity reported as its own row).
+    Member(MemberId),
+    /// A zona sociale.
+    Zona(u8),
+    /// The Region.
+    Region,
+}
+
+/// Measures computed by the hub from the household records of all members.
+pub const HUB_MEASURES: [&str; 4] = [
+    "households_supported_sum",
+    "households_supported_distinct",
+    "double_economic_support",
+    "unsupported_need",
+];
+
+/// Measures summed over months (events and amounts); the others are distinct counts.
+const ADDITIVE_OVER_MONTHS: [&str; 2] = ["accessi", "expenditure"];
 
 fn measure_name(m: &Measure) -> String {
     match m {
@@ -27,18 +54,8 @@ fn measure_name(m: &Measure) -> String {
     }
 }
 
-fn breakdown_matches(b: &Breakdown, by: Option<Dimension>) -> Option<Option<String>> {
-    match (b, by) {
-        (Breakdown::Total, None) => Some(None),
-        (Breakdown::Area(a), Some(Dimension::AreaBisogno)) => Some(Some(a.to_string())),
-        (Breakdown::Tipo(t), Some(Dimension::TipoIntervento)) => Some(Some(t.to_string())),
-        (Breakdown::AgeBand(a), Some(Dimension::AgeBand)) => Some(Some(a.to_string())),
-        (Breakdown::HouseholdType(h), Some(Dimension::HouseholdType)) => Some(Some(h.to_string())),
-        _ => None,
-    }
-}
-
-fn dimension_name(d: Dimension) -> &'static str {
+/// The name of a dimension in the API.
+pub fn dimension_name(d: Dimension) -> &'static str {
     match d {
         Dimension::AreaBisogno => "area_bisogno",
         Dimension::TipoIntervento => "tipo_intervento",
@@ -47,90 +64,475 @@ fn dimension_name(d: Dimension) -> &'static str {
     }
 }
 
-/// The unit a row belongs to at a level.
-fn unit(level: Level, m: &MemberId) -> (String, Option<u8>) {
-    match level {
-        Level::Region => ("region".into(), None),
-        Level::Zona => match m.zona() {
-            Some(z) => (format!("zona-{z}"), Some(z)),
-            None => (m.to_string(), None),
-        },
-        Level::Comune => (m.to_string(), m.zona()),
+/// Parses a dimension name.
+pub fn parse_dimension(s: &str) -> Option<Dimension> {
+    [
+        Dimension::AreaBisogno,
+        Dimension::TipoIntervento,
+        Dimension::AgeBand,
+        Dimension::HouseholdType,
+    ]
+    .into_iter()
+    .find(|d| dimension_name(*d) == s)
+}
+
+fn group_of(b: &Breakdown) -> Option<(Dimension, String)> {
+    match b {
+        Breakdown::Total => None,
+        Breakdown::Area(a) => Some((Dimension::AreaBisogno, a.to_string())),
+        Breakdown::Tipo(t) => Some((Dimension::TipoIntervento, t.to_string())),
+        Breakdown::AgeBand(a) => Some((Dimension::AgeBand, a.to_string())),
+        Breakdown::HouseholdType(h) => Some((Dimension::HouseholdType, h.to_string())),
     }
 }
 
-/// A row: its unit (region, zona or member) and its group within the breakdown.
-type RowKey = (String, Option<String>);
+fn dimension_values(d: Dimension) -> Vec<String> {
+    match d {
+        Dimension::AreaBisogno => AreaBisogno::ALL.iter().map(|x| x.to_string()).collect(),
+        Dimension::TipoIntervento => TipoIntervento::ALL.iter().map(|x| x.to_string()).collect(),
+        Dimension::AgeBand => AgeBand::ALL.iter().map(|x| x.to_string()).collect(),
+        Dimension::HouseholdType => HouseholdType::ALL.iter().map(|x| x.to_string()).collect(),
+    }
+}
 
-/// Builds the statistics document for a query.
-pub fn stats_json(hub: &Hub, q: &StatsQuery) -> Result<String, StoreError> {
-    let month = q.month.unwrap_or(0);
-    let k = i64::from(hub.k);
-    let mut rows: BTreeMap<RowKey, (Option<u8>, BTreeMap<String, i64>)> = BTreeMap::new();
-    for (member, m, cells) in hub.store().aggregates(q.epoch)? {
-        if m != month {
+type Group = Option<(Dimension, String)>;
+type CellKey = (Unit, u8, Group, String);
+
+/// The suppressed cube of one epoch.
+#[derive(Debug, Clone, Default)]
+pub struct Cube {
+    cells: HashMap<CellKey, (i64, bool)>,
+    /// The Comuni and entities with data, in id order.
+    pub members: Vec<MemberId>,
+    /// Measure names present.
+    pub measures: BTreeSet<String>,
+    /// The k used.
+    pub k: u32,
+}
+
+impl Cube {
+    /// A published value: `Some(None)` if suppressed, `None` if absent.
+    pub fn get(&self, unit: &Unit, month: u8, group: &Group, measure: &str) -> Option<Option<i64>> {
+        self.cells
+            .get(&(unit.clone(), month, group.clone(), measure.to_owned()))
+            .map(|&(v, s)| if s { None } else { Some(v) })
+    }
+}
+
+fn units_of(m: &MemberId) -> Vec<Unit> {
+    let mut u = vec![Unit::Member(m.clone())];
+    if let Some(z) = m.zona() {
+        u.push(Unit::Zona(z));
+    }
+    u.push(Unit::Region);
+    u
+}
+
+/// Builds and suppresses the cube of an epoch.
+pub fn build_cube(hub: &Hub, epoch: u16) -> Result<Cube, StoreError> {
+    let k = hub.k;
+    let mut values: BTreeMap<CellKey, i64> = BTreeMap::new();
+    let mut members: BTreeSet<MemberId> = BTreeSet::new();
+    let mut measures: BTreeSet<String> = BTreeSet::new();
+    for (member, month, cells) in hub.store().aggregates(epoch)? {
+        if member.role() == Role::Region {
             continue;
         }
-        let (u, zona) = unit(q.level, &member);
+        members.insert(member.clone());
         for c in cells {
-            if let Some(group) = breakdown_matches(&c.breakdown, q.by) {
-                let e = rows
-                    .entry((u.clone(), group))
-                    .or_insert((zona, BTreeMap::new()));
-                *e.1.entry(measure_name(&c.measure)).or_default() += c.value;
+            let name = measure_name(&c.measure);
+            measures.insert(name.clone());
+            let g = group_of(&c.breakdown);
+            for u in units_of(&member) {
+                *values
+                    .entry((u, month, g.clone(), name.clone()))
+                    .or_default() += c.value;
             }
         }
     }
-    let level_name = match q.level {
+    // What only the hub knows.
+    hub.with_state(|st| {
+        let Some(e) = st.epochs.get(&epoch) else {
+            return;
+        };
+        let f = e.unit_facts();
+        let mut add = |u: Unit, name: &str, v: i64| {
+            *values.entry((u, 0, None, name.to_owned())).or_default() += v;
+        };
+        for (ix, m) in st.members.all() {
+            if m.role() == Role::Region {
+                continue;
+            }
+            members.insert(m.clone());
+            for u in units_of(m) {
+                add(
+                    u.clone(),
+                    "households_supported_sum",
+                    *f.supported_records.get(&ix).unwrap_or(&0) as i64,
+                );
+                add(
+                    u,
+                    "unsupported_need",
+                    *f.unsupported_need.get(&ix).unwrap_or(&0) as i64,
+                );
+            }
+        }
+        // Distinct households and double economic support: a group counts once per unit it
+        // touches, never summed from below.
+        for (supporters, des_members) in &f.groups {
+            let mut su: BTreeSet<Unit> = BTreeSet::new();
+            for &m in supporters {
+                su.extend(units_of(st.members.id(m)));
+            }
+            for u in su {
+                add(u, "households_supported_distinct", 1);
+            }
+            let mut du: BTreeSet<Unit> = BTreeSet::new();
+            for &m in des_members {
+                du.extend(units_of(st.members.id(m)));
+            }
+            for u in du {
+                add(u, "double_economic_support", 1);
+            }
+        }
+    });
+    for m in HUB_MEASURES
+        .iter()
+        .chain(["accessi", "latent_need", "expenditure"].iter())
+    {
+        measures.insert((*m).to_owned());
+        values
+            .entry((Unit::Region, 0, None, (*m).to_owned()))
+            .or_insert(0);
+    }
+
+    // Cells, constraints, suppression.
+    let keys: Vec<CellKey> = values.keys().cloned().collect();
+    let index: HashMap<&CellKey, usize> = keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
+    let vals: Vec<i64> = keys.iter().map(|k| values[k]).collect();
+    let counts: Vec<bool> = keys.iter().map(|k| k.3 != "expenditure").collect();
+    let mut follows = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        if key.3 == "households_supported" {
+            let e = (
+                key.0.clone(),
+                key.1,
+                key.2.clone(),
+                "expenditure".to_owned(),
+            );
+            if let Some(&j) = index.get(&e) {
+                follows.push((i, j));
+            }
+        }
+    }
+    let mut constraints: Vec<Vec<usize>> = Vec::new();
+    // (a) a unit's total over each dimension's groups.
+    let mut by_total: BTreeMap<(Unit, u8, String, Dimension), Vec<usize>> = BTreeMap::new();
+    for (i, key) in keys.iter().enumerate() {
+        if let Some((d, _)) = &key.2 {
+            by_total
+                .entry((key.0.clone(), key.1, key.3.clone(), *d))
+                .or_default()
+                .push(i);
+        }
+    }
+    for ((u, m, name, _), parts) in by_total {
+        if let Some(&t) = index.get(&(u, m, None, name)) {
+            let mut c = vec![t];
+            c.extend(parts);
+            constraints.push(c);
+        }
+    }
+    // (b) the hierarchy: a zona over its Comuni, the Region over its zone and entities.
+    let mut children: BTreeMap<(Unit, u8, Group, String), Vec<usize>> = BTreeMap::new();
+    for (i, key) in keys.iter().enumerate() {
+        let parent = match &key.0 {
+            Unit::Member(m) => match m.zona() {
+                Some(z) => Some(Unit::Zona(z)),
+                None => Some(Unit::Region),
+            },
+            Unit::Zona(_) => Some(Unit::Region),
+            Unit::Region => None,
+        };
+        if let Some(p) = parent {
+            children
+                .entry((p, key.1, key.2.clone(), key.3.clone()))
+                .or_default()
+                .push(i);
+        }
+    }
+    for (pk, parts) in children {
+        if let Some(&t) = index.get(&pk) {
+            let mut c = vec![t];
+            c.extend(parts);
+            constraints.push(c);
+        }
+    }
+    // (c) the epoch over its months, for events and amounts.
+    let mut months: BTreeMap<(Unit, Group, String), Vec<usize>> = BTreeMap::new();
+    for (i, key) in keys.iter().enumerate() {
+        if key.1 > 0 && ADDITIVE_OVER_MONTHS.contains(&key.3.as_str()) {
+            months
+                .entry((key.0.clone(), key.2.clone(), key.3.clone()))
+                .or_default()
+                .push(i);
+        }
+    }
+    for ((u, g, name), parts) in months {
+        if let Some(&t) = index.get(&(u, 0, g, name)) {
+            let mut c = vec![t];
+            c.extend(parts);
+            constraints.push(c);
+        }
+    }
+    let s = disclosure::suppress(&vals, &counts, i64::from(k), &follows, &constraints);
+    let cells = keys
+        .into_iter()
+        .zip(vals)
+        .zip(s.suppressed)
+        .map(|((k, v), s)| (k, (v, s)))
+        .collect();
+    Ok(Cube {
+        cells,
+        members: members.into_iter().collect(),
+        measures,
+        k,
+    })
+}
+
+/// A statistics request (HTTP query or `StatsQuery`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Epoch.
+    pub epoch: u16,
+    /// Level.
+    pub level: Level,
+    /// Grouping.
+    pub by: Option<Dimension>,
+    /// Month 1–12, or the whole epoch.
+    pub month: Option<u8>,
+    /// Keep only rows of this area of need (dashboard filter; requires `by` = area).
+    pub area: Option<AreaBisogno>,
+}
+
+impl From<&StatsQuery> for Request {
+    fn from(q: &StatsQuery) -> Self {
+        Request {
+            epoch: q.epoch,
+            level: q.level,
+            by: q.by,
+            month: q.month,
+            area: None,
+        }
+    }
+}
+
+/// One published row: its labels and its measures (`None` = suppressed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// Labels in order (`comune`, `zona`, the dimension).
+    pub labels: Vec<(String, Value)>,
+    /// Measures in order.
+    pub measures: Vec<(String, Option<f64>)>,
+    /// Any measure suppressed.
+    pub suppressed: bool,
+}
+
+fn level_units(cube: &Cube, level: Level) -> Vec<Unit> {
+    match level {
+        Level::Region => vec![Unit::Region],
+        Level::Zona => siso_shared::comuni::zone()
+            .iter()
+            .map(|z| Unit::Zona(z.number))
+            .collect(),
+        Level::Comune => cube.members.iter().cloned().map(Unit::Member).collect(),
+    }
+}
+
+/// Cuts the rows of a request from the cube.
+pub fn rows(cube: &Cube, r: &Request) -> Vec<Row> {
+    let month = r.month.unwrap_or(0);
+    let groups: Vec<Group> = match r.by {
+        None => vec![None],
+        Some(d) => dimension_values(d)
+            .into_iter()
+            .filter(|v| match (d, r.area) {
+                (Dimension::AreaBisogno, Some(a)) => *v == a.to_string(),
+                _ => true,
+            })
+            .map(|v| Some((d, v)))
+            .collect(),
+    };
+    let mut out = Vec::new();
+    for unit in level_units(cube, r.level) {
+        for g in &groups {
+            let mut measures = Vec::new();
+            let mut suppressed = false;
+            for name in &cube.measures {
+                let Some(v) = cube.get(&unit, month, g, name) else {
+                    continue;
+                };
+                suppressed |= v.is_none();
+                let v = v.map(|x| {
+                    if name == "expenditure" {
+                        x as f64 / 100.0
+                    } else {
+                        x as f64
+                    }
+                });
+                measures.push((name.clone(), v));
+            }
+            if measures.is_empty() {
+                continue;
+            }
+            if g.is_none() && month == 0 {
+                let get = |n: &str| measures.iter().find(|(m, _)| m == n).and_then(|x| x.1);
+                let rate = match (
+                    get("households_supported_sum"),
+                    get("households_supported_distinct"),
+                ) {
+                    (Some(s), Some(d)) if s > 0.0 => Some(Some(1.0 - d / s)),
+                    (Some(_), Some(_)) => Some(Some(0.0)),
+                    _ if measures
+                        .iter()
+                        .any(|(m, _)| m == "households_supported_sum") =>
+                    {
+                        Some(None)
+                    }
+                    _ => None,
+                };
+                if let Some(rate) = rate {
+                    measures.push((
+                        "overlap_rate".into(),
+                        rate.map(|x| (x * 10_000.0).round() / 10_000.0),
+                    ));
+                }
+            }
+            let mut labels = Vec::new();
+            match &unit {
+                Unit::Member(m) => {
+                    labels.push(("comune".to_owned(), json!(m.to_string())));
+                    labels.push(("zona".to_owned(), json!(m.zona())));
+                }
+                Unit::Zona(z) => {
+                    labels.push(("zona".to_owned(), json!(z)));
+                    labels.push((
+                        "zona_name".to_owned(),
+                        json!(siso_shared::comuni::zona(*z).map(|x| x.name())),
+                    ));
+                }
+                Unit::Region => {}
+            }
+            if let Some((d, v)) = g {
+                labels.push((dimension_name(*d).to_owned(), json!(v)));
+            }
+            out.push(Row {
+                labels,
+                measures,
+                suppressed,
+            });
+        }
+    }
+    out
+}
+
+fn level_name(l: Level) -> &'static str {
+    match l {
         Level::Region => "region",
         Level::Zona => "zona",
         Level::Comune => "comune",
-    };
-    let mut out = Vec::new();
-    for ((u, group), (zona, measures)) in rows {
-        let mut row = Map::new();
-        match q.level {
-            Level::Region => {}
-            Level::Zona => {
-                row.insert(
-                    "zona".into(),
-                    zona.map_or(Value::String(u.clone()), |z| json!(z)),
+    }
+}
+
+/// The JSON document of a request.
+pub fn to_json(cube: &Cube, r: &Request) -> Value {
+    let rows: Vec<Value> = rows(cube, r)
+        .into_iter()
+        .map(|row| {
+            let mut m = Map::new();
+            for (k, v) in row.labels {
+                m.insert(k, v);
+            }
+            for (k, v) in row.measures {
+                m.insert(
+                    k.clone(),
+                    match v {
+                        None => Value::Null,
+                        Some(x) if k == "expenditure" || k == "overlap_rate" => json!(x),
+                        Some(x) => json!(x as i64),
+                    },
                 );
             }
-            Level::Comune => {
-                row.insert("comune".into(), json!(u));
-                row.insert("zona".into(), json!(zona));
+            m.insert("suppressed".into(), json!(row.suppressed));
+            Value::Object(m)
+        })
+        .collect();
+    json!({
+        "epoch": r.epoch,
+        "level": level_name(r.level),
+        "by": r.by.map(dimension_name),
+        "month": r.month,
+        "k": cube.k,
+        "rows": rows,
+    })
+}
+
+/// The CSV document of a request: `;`-separated, UTF-8, header row; suppressed cells empty.
+pub fn to_csv(cube: &Cube, r: &Request) -> String {
+    let rows = rows(cube, r);
+    let mut header: Vec<String> = Vec::new();
+    for row in &rows {
+        for (k, _) in row
+            .labels
+            .iter()
+            .map(|(k, v)| (k, v))
+            .chain(std::iter::empty())
+        {
+            if !header.contains(k) {
+                header.push(k.clone());
             }
         }
-        if let (Some(d), Some(g)) = (q.by, group) {
-            row.insert(dimension_name(d).into(), json!(g));
-        }
-        let mut suppressed = false;
-        for (name, v) in measures {
-            let counts_units = name != "expenditure";
-            if counts_units && v > 0 && v < k {
-                suppressed = true;
-                row.insert(name, Value::Null);
-            } else if name == "expenditure" {
-                row.insert(name, json!(v as f64 / 100.0));
-            } else {
-                row.insert(name, json!(v));
-            }
-        }
-        if suppressed && row.contains_key("expenditure") {
-            // The spending of a group too small to count is as revealing as its count.
-            row.insert("expenditure".into(), Value::Null);
-        }
-        row.insert("suppressed".into(), json!(suppressed));
-        out.push(Value::Object(row));
     }
-    let doc = json!({
-        "epoch": q.epoch,
-        "level": level_name,
-        "by": q.by.map(dimension_name),
-        "month": q.month,
-        "k": hub.k,
-        "rows": out,
-    });
-    Ok(doc.to_string())
+    for row in &rows {
+        for (k, _) in &row.measures {
+            if !header.contains(k) {
+                header.push(k.clone());
+            }
+        }
+    }
+    header.push("suppressed".into());
+    let mut out = header.join(";");
+    out.push('\n');
+    for row in &rows {
+        let cells: Vec<String> = header
+            .iter()
+            .map(|h| {
+                if h == "suppressed" {
+                    return row.suppressed.to_string();
+                }
+                if let Some((_, v)) = row.labels.iter().find(|(k, _)| k == h) {
+                    return match v {
+                        Value::String(s) => s.clone(),
+                        Value::Null => String::new(),
+                        other => other.to_string(),
+                    };
+                }
+                match row.measures.iter().find(|(k, _)| k == h) {
+                    Some((k, Some(x))) if k == "expenditure" => format!("{x:.2}"),
+                    Some((k, Some(x))) if k == "overlap_rate" => format!("{x}"),
+                    Some((_, Some(x))) => format!("{}", *x as i64),
+                    _ => String::new(),
+                }
+            })
+            .collect();
+        out.push_str(&cells.join(";"));
+        out.push('\n');
+    }
+    out
+}
+
+/// The statistics document of a `StatsQuery` (same as `/api/stats`).
+pub fn stats_json(hub: &Hub, q: &StatsQuery) -> Result<String, StoreError> {
+    let cube = hub.cube(q.epoch)?;
+    Ok(to_json(&cube, &Request::from(q)).to_string())
 }

@@ -89,6 +89,8 @@ pub struct SyncReport {
     pub notices: u64,
     /// Records the hub holds for this member.
     pub hub_records: u64,
+    /// Aggregate cells sent (Comune nodes).
+    pub aggregate_cells: u64,
 }
 
 /// Options of a round.
@@ -98,6 +100,8 @@ pub struct SyncOptions {
     pub stop_after_batches: Option<usize>,
     /// Households the assessment flags as latent need (local ids).
     pub latent_need: BTreeSet<String>,
+    /// Aggregates to send after the records (Comune nodes).
+    pub aggregates: Option<Vec<siso_shared::wire::PeriodAggregates>>,
 }
 
 /// Reads the fingerprint secret and derives the epoch key.
@@ -410,6 +414,22 @@ pub async fn round(
         }
     }
     report.hub_records = state.hub_records;
+    if let (Some(periods), Role::Comune) = (&opts.aggregates, cfg.role()) {
+        let reply = client
+            .call(&Message::SubmitAggregates(
+                siso_shared::wire::SubmitAggregates {
+                    member: member.clone(),
+                    epoch: cfg.epoch,
+                    batch_id: random_batch_id()?,
+                    periods: periods.clone(),
+                },
+            ))
+            .await?;
+        if !matches!(reply, Message::Ack(_)) {
+            return Err(ClientError::Unexpected(reply.kind()).into());
+        }
+        report.aggregate_cells = periods.iter().map(|p| p.cells.len() as u64).sum();
+    }
     let reply = client
         .call(&Message::FetchOverlaps(FetchOverlaps {
             member: member.clone(),
@@ -454,8 +474,10 @@ pub async fn assess_and_round(
     now: time::OffsetDateTime,
 ) -> Result<SyncReport, SyncError> {
     let a = crate::assess::assess(store, rules, cfg.epoch, now.date())?;
+    let reference = crate::assess::reference_date(cfg.epoch, now.date());
     let opts = SyncOptions {
         latent_need: a.latent_ids(),
+        aggregates: Some(crate::aggregates::compute(store, &a, cfg.epoch, reference)?),
         ..SyncOptions::default()
     };
     round(store, cfg, &opts, now).await

@@ -390,7 +390,7 @@ pub enum Level {
 }
 
 /// A dimension to group statistics by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Dimension {
     /// `area_bisogno`.
     AreaBisogno,
