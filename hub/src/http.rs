@@ -134,6 +134,7 @@ async fn overlaps(
         "records": sum.records,
         "supported_records": sum.supported_records,
         "supported_distinct": sum.supported_distinct,
+        "overlap_groups": sum.overlap_groups,
     }))
     .into_response()
 }
@@ -176,7 +177,9 @@ fn parse_request(p: &StatsParams) -> Result<crate::stats::Request, Box<Response>
     let by = match p.by.as_deref() {
         None | Some("") => None,
         Some(b) => Some(crate::stats::parse_dimension(b).ok_or_else(|| {
-            boxed_bad_request("by must be area_bisogno, tipo_intervento, age_band or household_type")
+            boxed_bad_request(
+                "by must be area_bisogno, tipo_intervento, age_band or household_type",
+            )
         })?),
     };
     if let Some(m) = p.month {

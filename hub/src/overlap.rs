@@ -53,6 +53,9 @@ pub struct Summary {
     /// Distinct supported households: groups of linked records with at least one supported
     /// record, each counted once.
     pub supported_distinct: u64,
+    /// Groups of linked records supported by two or more members (one household, several
+    /// entities).
+    pub overlap_groups: u64,
 }
 
 /// See [`EpochState::unit_facts`].
@@ -425,6 +428,14 @@ impl EpochState {
             let recs = slots.iter().filter_map(|&s| self.rec(s));
             if recs.clone().any(Rec::supported) {
                 sum.supported_distinct += 1;
+            }
+            let supporters: BTreeSet<MemberIx> = recs
+                .clone()
+                .filter(|r| r.supported())
+                .map(|r| r.member)
+                .collect();
+            if supporters.len() >= 2 {
+                sum.overlap_groups += 1;
             }
             if economic_conflict(recs.clone()) {
                 sum.double_economic_support += 1;

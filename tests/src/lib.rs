@@ -1,4 +1,6 @@
 //! `siso-tests`: the end-to-end test harness (a PKI, a hub and nodes on loopback) and the
 //! end-to-end tests in `tests/`.
 
+pub mod demo;
 pub mod harness;
+pub mod synth;

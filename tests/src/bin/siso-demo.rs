@@ -1,0 +1,101 @@
+//! `siso-demo`: hub and nodes on loopback with a synthetic population, real QUIC and TLS; a
+//! summary in Italian and English; then the dashboard until Ctrl-C (or `--exit`).
+//!
+//! Exit codes: 0 success; 1 failure; 2 usage error.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use siso_tests::demo::{self, DemoOptions};
+use siso_tests::synth::SynthOptions;
+
+#[derive(Parser)]
+#[command(
+    name = "siso-demo",
+    version,
+    about = "The whole siso federation on loopback with a synthetic Umbria"
+)]
+struct Cli {
+    /// Working directory (default: a new temporary directory).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Seed of the synthetic population.
+    #[arg(long, default_value_t = 2026)]
+    seed: u64,
+    /// One synthetic person per SCALE residents.
+    #[arg(long, default_value_t = 50)]
+    scale: u32,
+    /// Comuni (ISTAT codes, comma-separated; default all 92).
+    #[arg(long)]
+    comuni: Option<String>,
+    /// HTTP address of the hub's dashboard.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    http: std::net::SocketAddr,
+    /// Stop after the summary.
+    #[arg(long)]
+    exit: bool,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Nodes working at once.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("siso-demo: error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), demo::DemoError> {
+    let (dir, _temp) = match cli.dir {
+        Some(d) => (d, None),
+        None => {
+            let t = tempfile::Builder::new().prefix("siso-demo-").tempdir()?;
+            (t.path().to_owned(), Some(t))
+        }
+    };
+    demo::install_logging(&dir.join("hub").join("hub.log"))?;
+    let now = time::OffsetDateTime::now_utc();
+    let opts = DemoOptions {
+        dir: dir.clone(),
+        synth: SynthOptions {
+            seed: cli.seed,
+            scale: cli.scale,
+            comuni: cli
+                .comuni
+                .map(|c| c.split(',').map(|s| s.trim().to_owned()).collect())
+                .unwrap_or_default(),
+            epoch: now.year() as u16,
+            today: now.date(),
+        },
+        http: cli.http,
+        concurrency: cli.concurrency,
+    };
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let d = demo::run(&opts, |step| eprintln!("… {step}")).await?;
+        if cli.json {
+            println!("{}", serde_json::to_string(&d.summary)?);
+        } else {
+            println!("{}", d.summary.text());
+        }
+        if !cli.exit {
+            eprintln!(
+                "Cruscotto / dashboard: {} — Ctrl-C per uscire / to stop (working directory {})",
+                d.summary.dashboard_url,
+                dir.display()
+            );
+            tokio::signal::ctrl_c().await?;
+        }
+        d.shutdown.cancel();
+        let _ = d.hub.done.await;
+        Ok::<(), demo::DemoError>(())
+    })
+}

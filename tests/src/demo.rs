@@ -1,0 +1,329 @@
+//! `siso-demo`: the whole system on loopback — a development PKI, the hub, and one node per
+//! member (92 Comuni and 2 third-sector entities by default), each with its own sled store and
+//! QUIC client, importing a synthetic population, assessing, syncing — then a summary of what
+//! the hub found against what was planted. The end-to-end tests run the same code.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use siso_hub::config::{Access, HubConfig, Limits, LogFormat, StatsConfig};
+use siso_node::import::{ImportKind, ImportOptions, Profile};
+use siso_shared::MemberId;
+use tokio_util::sync::CancellationToken;
+
+use crate::synth::{self, SynthOptions, Truth};
+
+/// Demo options.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Working directory (PKI, data, hub, nodes).
+    pub dir: PathBuf,
+    /// Synthetic population.
+    pub synth: SynthOptions,
+    /// HTTP address of the hub (dashboard).
+    pub http: SocketAddr,
+    /// Nodes working at once.
+    pub concurrency: usize,
+}
+
+/// The summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Members synced (Comuni and entities).
+    pub members: usize,
+    /// Household records shared with the hub.
+    pub households_shared: u64,
+    /// Households supported by two or more members, found by the hub.
+    pub overlaps_found: u64,
+    /// Planted.
+    pub overlaps_planted: u64,
+    /// Double economic support found.
+    pub double_economic_support_found: u64,
+    /// Planted.
+    pub double_economic_support_planted: u64,
+    /// Latent needs nobody supports, found.
+    pub unsupported_need_found: u64,
+    /// Planted.
+    pub unsupported_need_planted: u64,
+    /// Persons in the synthetic anagrafe.
+    pub persons: u64,
+    /// Seconds taken.
+    pub elapsed_s: f64,
+    /// The dashboard.
+    pub dashboard_url: String,
+}
+
+/// A finished demo with its hub still running.
+#[derive(Debug)]
+pub struct Demo {
+    /// The summary.
+    pub summary: Summary,
+    /// The planted truth.
+    pub truth: Truth,
+    /// The running hub.
+    pub hub: siso_hub::Running,
+    /// Cancels the hub.
+    pub shutdown: CancellationToken,
+    /// The analysts' token.
+    pub token: String,
+    /// The hub's data directory.
+    pub hub_dir: PathBuf,
+}
+
+/// Demo errors.
+pub type DemoError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Sends tracing events of the hub to `hub_log` (as the hub's own log file) and warnings of
+/// the rest to stderr.
+pub fn install_logging(hub_log: &Path) -> Result<(), DemoError> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    if let Some(d) = hub_log.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    let file = std::fs::File::create(hub_log)?;
+    let hub_layer = tracing_subscriber::fmt::layer()
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .with_filter(
+            tracing_subscriber::filter::Targets::new()
+                .with_target("siso_hub", tracing::Level::DEBUG),
+        );
+    let err_layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_filter(tracing_subscriber::filter::LevelFilter::WARN);
+    tracing_subscriber::registry()
+        .with(hub_layer)
+        .with(err_layer)
+        .try_init()?;
+    Ok(())
+}
+
+const COMUNE_FILES: [(ImportKind, &str); 9] = [
+    (ImportKind::Anagrafe, "anagrafe.csv"),
+    (ImportKind::Sanitaria, "sanitaria.csv"),
+    (ImportKind::Redditi, "redditi.csv"),
+    (ImportKind::Immobili, "immobili.csv"),
+    (ImportKind::Locazioni, "locazioni.csv"),
+    (ImportKind::Tributi, "tributi.csv"),
+    (ImportKind::Accessi, "accessi.csv"),
+    (ImportKind::PreseInCarico, "prese-in-carico.csv"),
+    (ImportKind::Interventi, "interventi.csv"),
+];
+
+/// Runs the demo and leaves the hub running.
+pub async fn run(
+    opts: &DemoOptions,
+    progress: impl Fn(&str) + Send + Sync,
+) -> Result<Demo, DemoError> {
+    let started = Instant::now();
+    let today = opts.synth.today;
+    let epoch = opts.synth.epoch;
+    std::fs::create_dir_all(&opts.dir)?;
+    progress("popolazione sintetica / synthetic population");
+    let data = opts.dir.join("data");
+    let truth = synth::generate(&opts.synth, &data)?;
+    progress("PKI di sviluppo / development PKI");
+    let pki = opts.dir.join("pki");
+    if pki.exists() {
+        std::fs::remove_dir_all(&pki)?;
+    }
+    let comuni: Vec<String> = truth
+        .members
+        .iter()
+        .filter(|m| !m.starts_with("ets-"))
+        .cloned()
+        .collect();
+    siso_certs_dev::init(
+        &pki,
+        &siso_certs_dev::InitOptions {
+            comuni: comuni.clone(),
+            ets: synth::ETS.iter().map(|s| s.to_string()).collect(),
+            region: vec!["umbria".into()],
+            ..Default::default()
+        },
+        time::OffsetDateTime::now_utc(),
+    )?;
+    let layout = siso_certs_dev::Layout { root: pki.clone() };
+
+    progress("hub");
+    let hub_dir = opts.dir.join("hub");
+    if hub_dir.join("store").exists() {
+        std::fs::remove_dir_all(hub_dir.join("store"))?;
+    }
+    std::fs::create_dir_all(&hub_dir)?;
+    let token = {
+        let mut b = [0u8; 16];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
+            .map_err(|_| "random generator failed")?;
+        hex::encode(b)
+    };
+    std::fs::write(hub_dir.join("analyst.token"), format!("{token}\n"))?;
+    let cfg = HubConfig {
+        data_dir: hub_dir.clone(),
+        listen: "127.0.0.1:0".parse()?,
+        http: opts.http,
+        ca_dir: layout.ca_dir(),
+        cert: layout.hub_dir().join("cert.pem"),
+        key: layout.hub_dir().join("key.pem"),
+        analyst_token_file: hub_dir.join("analyst.token"),
+        log_format: LogFormat::Text,
+        limits: Limits::default(),
+        access: Access::default(),
+        stats: StatsConfig::default(),
+    };
+    siso_hub::store::Store::create(&cfg.store_dir())?;
+    let shutdown = CancellationToken::new();
+    let hub = siso_hub::start(
+        &cfg,
+        Arc::new(siso_hub::service::SystemClock),
+        shutdown.clone(),
+    )
+    .await?;
+
+    progress("nodi: import, valutazione, sincronizzazione / nodes: import, assess, sync");
+    let nodes_dir = opts.dir.join("nodes");
+    let rules = siso_node::rules::Rules::defaults();
+    let sem = Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1)));
+    let mut nodes = Vec::new();
+    for member in &truth.members {
+        let m: MemberId = member.parse()?;
+        let d = layout.member_dir(&m);
+        let ncfg = siso_node::config::NodeConfig {
+            member: member.clone(),
+            hub: hub.quic_addr,
+            hub_name: "localhost".into(),
+            ca: layout.ca_dir().join("ca.pem"),
+            cert: d.join("cert.pem"),
+            key: d.join("key.pem"),
+            fingerprint_key: layout.fingerprint_key(),
+            epoch,
+            sync: Default::default(),
+            http: Default::default(),
+        };
+        let ndir = nodes_dir.join(member);
+        if ndir.exists() {
+            std::fs::remove_dir_all(&ndir)?;
+        }
+        std::fs::create_dir_all(&ndir)?;
+        std::fs::write(siso_node::config::NodeConfig::path(&ndir), ncfg.render())?;
+        let store = siso_node::store::Store::create(&ndir.join("store"))?;
+        nodes.push((ncfg, store, data.join(member)));
+    }
+    let nodes = Arc::new(nodes);
+    let now = time::OffsetDateTime::now_utc();
+    let mut shared = 0u64;
+    for round in 0..2 {
+        let mut tasks = Vec::new();
+        for i in 0..nodes.len() {
+            let nodes = nodes.clone();
+            let sem = sem.clone();
+            let rules = rules.clone();
+            tasks.push(tokio::spawn(async move {
+                let _permit = sem.acquire().await.map_err(|e| e.to_string())?;
+                let (cfg, store, files) = &nodes[i];
+                if round == 0 {
+                    let role = cfg.role();
+                    let st = store.clone();
+                    let files = files.clone();
+                    tokio::task::spawn_blocking(move || -> Result<(), String> {
+                        for (kind, name) in COMUNE_FILES {
+                            if !kind.allowed_for(role) {
+                                continue;
+                            }
+                            let o = ImportOptions {
+                                dry_run: false,
+                                skip_invalid: None,
+                                reference: today,
+                                role,
+                                progress: false,
+                            };
+                            siso_node::import::import(
+                                &st,
+                                kind,
+                                &files.join(name),
+                                &Profile::default(),
+                                &o,
+                            )
+                            .map_err(|e| {
+                                format!("{}: {}", files.display(), e.lines().join("; "))
+                            })?;
+                        }
+                        Ok(())
+                    })
+                    .await
+                    .map_err(|e| e.to_string())??;
+                }
+                let r = siso_node::sync::assess_and_round(store, cfg, &rules, now)
+                    .await
+                    .map_err(|e| format!("{}: {e}", cfg.member))?;
+                Ok::<u64, String>(r.shared)
+            }));
+        }
+        shared = 0;
+        for t in tasks {
+            shared += t.await.map_err(|e| e.to_string())??;
+        }
+    }
+    let s = hub.hub.summary(epoch);
+    let summary = Summary {
+        members: truth.members.len(),
+        households_shared: shared,
+        overlaps_found: s.overlap_groups,
+        overlaps_planted: truth.overlaps_planted,
+        double_economic_support_found: s.double_economic_support,
+        double_economic_support_planted: truth.double_economic_support_planted,
+        unsupported_need_found: s.unsupported_need,
+        unsupported_need_planted: truth.unsupported_need_planted,
+        persons: truth.persons,
+        elapsed_s: (started.elapsed().as_secs_f64() * 100.0).round() / 100.0,
+        dashboard_url: format!("http://{}/login?token={token}", hub.http_addr),
+    };
+    Ok(Demo {
+        summary,
+        truth,
+        hub,
+        shutdown,
+        token,
+        hub_dir,
+    })
+}
+
+impl Summary {
+    /// The summary in Italian and English.
+    pub fn text(&self) -> String {
+        let ok = |a: u64, b: u64| if a == b { "✓" } else { "✗" };
+        format!(
+            "siso — dimostrazione / demo\n\
+             enti sincronizzati / members synced:                 {}\n\
+             persone nell'anagrafe sintetica / synthetic persons: {}\n\
+             nuclei condivisi / households shared:                {}\n\
+             sovrapposizioni trovate / overlaps found:            {} (piantate / planted {}) {}\n\
+             doppio sostegno economico / double economic support: {} (piantati / planted {}) {}\n\
+             bisogni non sostenuti / unsupported needs:           {} (piantati / planted {}) {}\n\
+             secondi / seconds:                                   {:.1}\n\
+             cruscotto / dashboard:                               {}",
+            self.members,
+            self.persons,
+            self.households_shared,
+            self.overlaps_found,
+            self.overlaps_planted,
+            ok(self.overlaps_found, self.overlaps_planted),
+            self.double_economic_support_found,
+            self.double_economic_support_planted,
+            ok(
+                self.double_economic_support_found,
+                self.double_economic_support_planted
+            ),
+            self.unsupported_need_found,
+            self.unsupported_need_planted,
+            ok(self.unsupported_need_found, self.unsupported_need_planted),
+            self.elapsed_s,
+            self.dashboard_url
+        )
+    }
+}
