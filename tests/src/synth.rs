@@ -389,8 +389,7 @@ impl Files {
         p: &P,
         kind: &str,
         area: &str,
-        start: Date,
-        end: Option<Date>,
+        (start, end): (Date, Option<Date>),
         amount: i64,
         with_cf: bool,
     ) {
@@ -657,8 +656,7 @@ pub fn generate(opts: &SynthOptions, out: &Path) -> std::io::Result<Truth> {
                     &head,
                     "contributo_economico",
                     area,
-                    start,
-                    Some(end),
+                    (start, Some(end)),
                     rng.range(50_000, 300_000),
                     true,
                 );
@@ -667,8 +665,7 @@ pub fn generate(opts: &SynthOptions, out: &Path) -> std::io::Result<Truth> {
                     &head,
                     "assistenza_domiciliare",
                     "anziani",
-                    start,
-                    None,
+                    (start, None),
                     0,
                     true,
                 );
@@ -677,8 +674,7 @@ pub fn generate(opts: &SynthOptions, out: &Path) -> std::io::Result<Truth> {
                     &head,
                     "servizio_sociale_professionale",
                     area,
-                    start,
-                    None,
+                    (start, None),
                     0,
                     true,
                 );
@@ -705,8 +701,7 @@ pub fn generate(opts: &SynthOptions, out: &Path) -> std::io::Result<Truth> {
                         &spouse,
                         "buoni_spesa",
                         "poverta",
-                        d(start.month() as u8, 15),
-                        Some(d(12, 31)),
+                        (d(start.month() as u8, 15), Some(d(12, 31))),
                         15_000,
                         with_cf,
                     );
@@ -716,8 +711,7 @@ pub fn generate(opts: &SynthOptions, out: &Path) -> std::io::Result<Truth> {
                         &spouse,
                         "pacco_alimentare",
                         "poverta",
-                        d(1, 10),
-                        None,
+                        (d(1, 10), None),
                         0,
                         with_cf,
                     );
@@ -731,7 +725,14 @@ pub fn generate(opts: &SynthOptions, out: &Path) -> std::io::Result<Truth> {
                 let ef = files
                     .get_mut(&ets)
                     .ok_or_else(|| std::io::Error::other("ets"))?;
-                ef.intervention(&head, "mensa", "poverta", d(2, 1), None, 0, rng.chance(0.6));
+                ef.intervention(
+                    &head,
+                    "mensa",
+                    "poverta",
+                    (d(2, 1), None),
+                    0,
+                    rng.chance(0.6),
+                );
                 let _ = writeln!(ef.accessi, "{};{};poverta;orientamento", d(2, 1), head.cf);
                 truth.latent_supported_by_ets += 1;
             } else {
@@ -778,8 +779,7 @@ pub fn generate(opts: &SynthOptions, out: &Path) -> std::io::Result<Truth> {
                     &p,
                     "contributo_economico",
                     "abitare",
-                    d(1, 15),
-                    Some(d(4, 30)),
+                    (d(1, 15), Some(d(4, 30))),
                     120_000,
                     true,
                 );
@@ -792,8 +792,7 @@ pub fn generate(opts: &SynthOptions, out: &Path) -> std::io::Result<Truth> {
                     &p,
                     "sostegno_affitto",
                     "abitare",
-                    d(5, 1),
-                    Some(d(12, 31)),
+                    (d(5, 1), Some(d(12, 31))),
                     180_000,
                     true,
                 );
