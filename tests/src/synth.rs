@@ -637,11 +637,12 @@ pub fn generate(opts: &SynthOptions, out: &Path) -> std::io::Result<Truth> {
                 *rng.pick(&areas)
             };
             let start = d(rng.range(1, 6) as u8, rng.range(1, 28) as u8);
-            for _ in 0..rng.range(1, 3) {
+            // One to three visits on different days (identical rows would be one access).
+            for visit in 0..rng.range(1, 3) {
                 let _ = writeln!(
                     f.accessi,
                     "{};{};{area};presa in carico",
-                    d(start.month() as u8, 1),
+                    d(start.month() as u8, 1 + 7 * visit as u8),
                     head.cf
                 );
                 truth.accessi += 1;
