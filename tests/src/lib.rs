@@ -3,4 +3,5 @@
 
 pub mod demo;
 pub mod harness;
+pub mod loadgen;
 pub mod synth;

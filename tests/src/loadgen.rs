@@ -1,0 +1,301 @@
+//! `siso-loadgen`: N simulated members with M household records each and a planted overlap
+//! rate, over real QUIC and mutual TLS, to a hub started in-process.
+//!
+//! Overlaps are planted in disjoint pairs: for a chosen set of household positions, members
+//! 2k and 2k+1 share one person, so the expected number of linked groups is exact.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use siso_hub::config::{Access, HubConfig, Limits, LogFormat, StatsConfig};
+use siso_node::client::{ClientTls, HubClient};
+use siso_shared::wire::{
+    BatchId, HouseholdRecord, InterventionSummary, Message, RecordFlags, SubmitBatch,
+};
+use siso_shared::{Fingerprint, MemberId, TipoIntervento};
+use tokio_util::sync::CancellationToken;
+
+use crate::synth::Rng;
+
+/// Options.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Simulated members.
+    pub members: usize,
+    /// Household records per member.
+    pub households: usize,
+    /// Fraction of households planted as overlaps.
+    pub overlap: f64,
+    /// Records per batch.
+    pub batch: usize,
+    /// Members sending at once.
+    pub concurrency: usize,
+    /// Seed.
+    pub seed: u64,
+}
+
+/// The report.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    /// Members.
+    pub members: usize,
+    /// Household records per member.
+    pub households: usize,
+    /// Person fingerprints sent.
+    pub fingerprints: u64,
+    /// Fingerprints per second, acknowledged (durable) by the hub.
+    pub fingerprints_per_s: f64,
+    /// Median batch latency (send to durable Ack), ms.
+    pub batch_latency_p50_ms: f64,
+    /// 99th percentile batch latency, ms.
+    pub batch_latency_p99_ms: f64,
+    /// Linked groups found by the hub.
+    pub overlaps_found: u64,
+    /// Planted.
+    pub overlaps_expected: u64,
+    /// Requests that failed.
+    pub errors: u64,
+    /// Seconds of the ingest phase.
+    pub ingest_s: f64,
+    /// Seconds to compute the region-wide overlap summary after ingest.
+    pub overlap_summary_s: f64,
+}
+
+fn fp(rng: &mut Rng) -> Fingerprint {
+    let mut b = [0u8; 32];
+    for chunk in b.chunks_mut(8) {
+        chunk.copy_from_slice(&rng.next_u64().to_le_bytes());
+    }
+    Fingerprint(b)
+}
+
+/// Builds member `i`'s records, deterministic in (seed, i).
+pub fn records(o: &LoadOptions, i: usize) -> Vec<HouseholdRecord> {
+    let every = if o.overlap > 0.0 {
+        (1.0 / o.overlap).round().max(1.0) as usize
+    } else {
+        usize::MAX
+    };
+    let pair = i / 2;
+    let paired = i % 2 == 1 || i + 1 < o.members;
+    let mut rng = Rng::new(o.seed ^ (i as u64).wrapping_mul(0x1234_5678_9ABC_DEF1));
+    (0..o.households)
+        .map(|h| {
+            let size = match rng.below(100) {
+                0..=36 => 1,
+                37..=63 => 2,
+                64..=81 => 3,
+                82..=94 => 4,
+                _ => 5,
+            };
+            let mut persons: Vec<Fingerprint> = (0..size).map(|_| fp(&mut rng)).collect();
+            if paired && h % every == 0 {
+                // The shared person of pair `pair` at position `h`.
+                let mut r = Rng::new(o.seed ^ 0xABCD ^ ((pair as u64) << 32) ^ h as u64);
+                persons[0] = fp(&mut r);
+            }
+            let key = {
+                let mut h = blake3::Hasher::new();
+                for p in &persons {
+                    h.update(&p.0);
+                }
+                Fingerprint(*h.finalize().as_bytes())
+            };
+            HouseholdRecord {
+                key,
+                persons,
+                interventions: vec![InterventionSummary {
+                    kind: TipoIntervento::PaccoAlimentare,
+                    start: time::macros::date!(2026 - 01 - 01),
+                    end: None,
+                }],
+                flags: RecordFlags::default(),
+            }
+        })
+        .collect()
+}
+
+/// Planted linked groups.
+pub fn expected(o: &LoadOptions) -> u64 {
+    if o.overlap <= 0.0 || o.members < 2 {
+        return 0;
+    }
+    let every = (1.0 / o.overlap).round().max(1.0) as usize;
+    let positions = o.households.div_ceil(every);
+    ((o.members / 2) * positions) as u64
+}
+
+fn member(i: usize) -> MemberId {
+    MemberId::Comune(format!("9{:05}", i))
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+/// Runs the load against an in-process hub in `dir`.
+pub async fn run(
+    o: &LoadOptions,
+    dir: &std::path::Path,
+) -> Result<LoadReport, crate::demo::DemoError> {
+    let now = time::OffsetDateTime::now_utc();
+    let ca_dir = dir.join("ca");
+    let ca = siso_certs_dev::Ca::create(&ca_dir, now, 30, true)?;
+    let hub_cert = ca.issue_hub("localhost", now, 30)?;
+    hub_cert.write_to(&dir.join("hubcert"))?;
+    let mut creds = Vec::with_capacity(o.members);
+    for i in 0..o.members {
+        let issued = ca.issue_member(&member(i), now, 30)?;
+        creds.push((issued.cert_pem, issued.key_pem.unwrap_or_default()));
+    }
+    let hub_dir = dir.join("hub");
+    std::fs::create_dir_all(&hub_dir)?;
+    std::fs::write(hub_dir.join("analyst.token"), "loadgen\n")?;
+    let cfg = HubConfig {
+        data_dir: hub_dir.clone(),
+        listen: "127.0.0.1:0".parse()?,
+        http: "127.0.0.1:0".parse()?,
+        ca_dir: ca_dir.clone(),
+        cert: dir.join("hubcert/cert.pem"),
+        key: dir.join("hubcert/key.pem"),
+        analyst_token_file: hub_dir.join("analyst.token"),
+        log_format: LogFormat::Text,
+        limits: Limits {
+            max_connections: o.members + 16,
+            ..Limits::default()
+        },
+        access: Access::default(),
+        stats: StatsConfig::default(),
+    };
+    siso_hub::store::Store::create(&cfg.store_dir())?;
+    let shutdown = CancellationToken::new();
+    let hub = siso_hub::start(
+        &cfg,
+        Arc::new(siso_hub::service::SystemClock),
+        shutdown.clone(),
+    )
+    .await?;
+    let addr = hub.quic_addr;
+    let ca_pem = std::fs::read(ca_dir.join("ca.pem"))?;
+
+    let o2 = o.clone();
+    let creds = Arc::new(creds);
+    let ca_pem = Arc::new(ca_pem);
+    let sem = Arc::new(tokio::sync::Semaphore::new(o.concurrency.max(1)));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..o.members {
+        let (o, creds, ca_pem, sem) = (o2.clone(), creds.clone(), ca_pem.clone(), sem.clone());
+        tasks.push(tokio::spawn(async move {
+            let _p = sem.acquire().await.map_err(|e| e.to_string())?;
+            use rustls::pki_types::pem::PemObject;
+            let tls = ClientTls {
+                roots: rustls::pki_types::CertificateDer::pem_slice_iter(&ca_pem)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| e.to_string())?,
+                identity: Some((
+                    rustls::pki_types::CertificateDer::pem_slice_iter(creds[i].0.as_bytes())
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| e.to_string())?,
+                    rustls::pki_types::PrivateKeyDer::from_pem_slice(creds[i].1.as_bytes())
+                        .map_err(|e| e.to_string())?,
+                )),
+                alpn: vec![siso_shared::wire::ALPN.to_vec()],
+            };
+            let (client, _) =
+                HubClient::connect(addr, "localhost", tls, &member(i), Duration::from_secs(60))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            let recs = records(&o, i);
+            let mut lat = Vec::new();
+            let mut errors = 0u64;
+            let mut fps = 0u64;
+            for (b, chunk) in recs.chunks(o.batch.max(1)).enumerate() {
+                let mut id = [0u8; 16];
+                id[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                id[8..].copy_from_slice(&(b as u64).to_be_bytes());
+                let t = Instant::now();
+                let r = client
+                    .call(&Message::SubmitBatch(SubmitBatch {
+                        member: member(i),
+                        epoch: 2026,
+                        batch_id: BatchId(id),
+                        snapshot: b == 0,
+                        add: chunk.to_vec(),
+                        remove: vec![],
+                    }))
+                    .await;
+                match r {
+                    Ok(Message::Ack(_)) => {
+                        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                        fps += chunk.iter().map(|r| r.persons.len() as u64).sum::<u64>();
+                    }
+                    _ => errors += 1,
+                }
+            }
+            client.close().await;
+            Ok::<_, String>((lat, errors, fps))
+        }));
+    }
+    let mut lat = Vec::new();
+    let mut errors = 0;
+    let mut fps = 0;
+    for t in tasks {
+        match t.await {
+            Ok(Ok((l, e, f))) => {
+                lat.extend(l);
+                errors += e;
+                fps += f;
+            }
+            _ => errors += 1,
+        }
+    }
+    let ingest = started.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let s = hub.hub.summary(2026);
+    let overlap_summary_s = t.elapsed().as_secs_f64();
+    shutdown.cancel();
+    let _ = hub.done.await;
+    lat.sort_by(|a, b| a.total_cmp(b));
+    Ok(LoadReport {
+        members: o.members,
+        households: o.households,
+        fingerprints: fps,
+        fingerprints_per_s: (fps as f64 / ingest).round(),
+        batch_latency_p50_ms: (pct(&lat, 0.5) * 100.0).round() / 100.0,
+        batch_latency_p99_ms: (pct(&lat, 0.99) * 100.0).round() / 100.0,
+        overlaps_found: s.overlap_groups,
+        overlaps_expected: expected(o),
+        errors,
+        ingest_s: (ingest * 1000.0).round() / 1000.0,
+        overlap_summary_s: (overlap_summary_s * 1000.0).round() / 1000.0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn small_load_finds_the_planted_overlaps() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = LoadOptions {
+            members: 6,
+            households: 300,
+            overlap: 0.1,
+            batch: 100,
+            concurrency: 6,
+            seed: 1,
+        };
+        let r = run(&o, dir.path()).await.unwrap();
+        assert_eq!(r.errors, 0);
+        assert_eq!(r.overlaps_expected, 3 * 30);
+        assert_eq!(r.overlaps_found, r.overlaps_expected);
+        assert!(r.fingerprints > 6 * 300);
+    }
+}
