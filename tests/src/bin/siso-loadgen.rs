@@ -49,7 +49,7 @@ fn main() -> std::process::ExitCode {
     let result = (|| -> Result<_, siso_tests::demo::DemoError> {
         let dir = tempfile::Builder::new().prefix("siso-loadgen-").tempdir()?;
         let rt = tokio::runtime::Runtime::new()?;
-        Ok(rt.block_on(run(&o, dir.path()))?)
+        rt.block_on(run(&o, dir.path()))
     })();
     match result {
         Ok(r) => {
