@@ -253,7 +253,8 @@ pub struct Ack {
     pub batch_id: BatchId,
     /// True if the batch had already been applied (this is a repeated acknowledgement).
     pub duplicate: bool,
-    /// How many records (or aggregate cells) the member now has stored for the epoch.
+    /// How many records (or aggregate cells) the member had stored for the epoch once this batch
+    /// was applied; a repeated Ack reports that same count.
     pub stored: u64,
 }
 
