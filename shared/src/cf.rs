@@ -119,29 +119,67 @@ fn omocodia_digit(c: u8) -> Option<u8> {
         .map(|p| p as u8)
 }
 
+/// Digit value of a numeric-position byte (a digit or an omocodia letter), 255 otherwise.
+const NUMERIC_TABLE: [u8; 256] = {
+    let mut t = [255u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        t[OMOCODIA_LETTERS[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
 /// The digit value of a numeric-position character (a digit or an omocodia letter).
 fn numeric_value(c: u8) -> Option<u8> {
-    if c.is_ascii_digit() {
-        Some(c - b'0')
-    } else {
-        omocodia_digit(c)
+    match NUMERIC_TABLE[usize::from(c)] {
+        255 => None,
+        v => Some(v),
     }
 }
+
+/// Value of a character at an odd (1-based) position, per byte; 0 for invalid bytes.
+const ODD_TABLE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = ODD_VALUES[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < 26 {
+        t[b'A' as usize + j] = ODD_VALUES[j];
+        j += 1;
+    }
+    t
+};
+
+/// Value of a character at an even (1-based) position, per byte.
+const EVEN_TABLE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut j = 0;
+    while j < 26 {
+        t[b'A' as usize + j] = j as u8;
+        j += 1;
+    }
+    t
+};
 
 /// Computes the check character of the first 15 characters.
 pub fn check_character(first15: &[u8]) -> char {
     let mut sum: u32 = 0;
     for (i, &c) in first15.iter().take(15).enumerate() {
-        let idx = if c.is_ascii_digit() {
-            c - b'0'
-        } else {
-            c.wrapping_sub(b'A') % 26
-        };
         // Position i+1 is odd when i is even.
         let v = if i % 2 == 0 {
-            ODD_VALUES[usize::from(idx)]
+            ODD_TABLE[usize::from(c)]
         } else {
-            idx
+            EVEN_TABLE[usize::from(c)]
         };
         sum += u32::from(v);
     }
@@ -166,6 +204,14 @@ impl fmt::Debug for CodiceFiscale {
 /// Normalises `input` into a 16-byte buffer: trims and drops white space, upper-cases ASCII.
 /// Returns the normalised length (which may exceed 16) or the first non-ASCII character.
 fn normalise(input: &str, out: &mut [u8; 16]) -> Result<usize, CfError> {
+    // Fast path: an already-clean 16-byte ASCII code (the common case in bulk imports).
+    let b = input.as_bytes();
+    if b.len() == 16 && b.iter().all(|c| c.is_ascii_alphanumeric()) {
+        for (o, c) in out.iter_mut().zip(b) {
+            *o = c.to_ascii_uppercase();
+        }
+        return Ok(16);
+    }
     let mut n = 0usize;
     for ch in input.chars() {
         if ch.is_whitespace() {
