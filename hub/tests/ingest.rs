@@ -397,3 +397,37 @@ async fn overlap_scenarios() {
     assert!(pg.iter().all(|n| !n.double_economic_support));
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn replaying_another_members_batch_changes_nothing_of_theirs() {
+    let pki = Pki::new();
+    let data = tempfile::tempdir().unwrap();
+    let hub = start_hub(&pki, data.path()).await;
+    let (perugia, _) = hub.connect(&pki, PERUGIA).await.unwrap();
+    let (terni, _) = hub.connect(&pki, TERNI).await.unwrap();
+    let a = person("Rossi", "Mario", Sex::M, date!(1970 - 03 - 01));
+    let h = household(&[a], &[(FOOD, date!(2026 - 01 - 10), None)], false);
+    let original = submit(PERUGIA, 9, true, vec![h.clone()], vec![]);
+    ack(&perugia, original.clone()).await;
+    // Terni replays Perugia's batch as is: refused, the body names Perugia.
+    match terni.request(&original).await.unwrap() {
+        Message::Error(e) => assert_eq!(e.code, ErrorCode::IdentityMismatch),
+        other => panic!("{other:?}"),
+    }
+    // Terni relabels it as its own, same batch id, as a snapshot that would empty a set: it is
+    // applied to Terni's records only (batch ids are per member).
+    let Message::SubmitBatch(mut b) = original else {
+        panic!()
+    };
+    b.member = TERNI.parse().unwrap();
+    b.add.clear();
+    let a2 = ack(&terni, Message::SubmitBatch(b)).await;
+    assert!(!a2.duplicate);
+    assert_eq!(a2.stored, 0);
+    // Perugia's record is untouched.
+    assert_eq!(hub.running.hub.records(), 1);
+    let again = ack(&perugia, submit(PERUGIA, 9, true, vec![h], vec![])).await;
+    assert!(again.duplicate);
+    assert_eq!(again.stored, 1);
+    hub.stop().await;
+}

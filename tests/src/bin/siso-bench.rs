@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 use siso_shared::{CodiceFiscale, FingerprintSecret, Sex};
 
 #[derive(Parser)]
-#[command(name = "siso-bench", version, about = "siso benchmarks (run in release mode)")]
+#[command(
+    name = "siso-bench",
+    version,
+    about = "siso benchmarks (run in release mode)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
