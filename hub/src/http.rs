@@ -220,22 +220,34 @@ fn cube_or_503(s: &HttpState, epoch: u16) -> Result<Arc<crate::stats::Cube>, Box
     })
 }
 
+/// Authorises, parses the query, and renders the published cube of its epoch.
+fn stats_response(
+    s: &HttpState,
+    headers: &HeaderMap,
+    p: &StatsParams,
+    render: impl FnOnce(&crate::stats::Cube, &crate::stats::Request) -> Response,
+) -> Response {
+    if let Err(r) = authorised(s, headers) {
+        return *r;
+    }
+    let r = match parse_request(p) {
+        Ok(r) => r,
+        Err(e) => return *e,
+    };
+    match cube_or_503(s, r.epoch) {
+        Ok(c) => render(&c, &r),
+        Err(e) => *e,
+    }
+}
+
 async fn stats_json(
     State(s): State<HttpState>,
     headers: HeaderMap,
     Query(p): Query<StatsParams>,
 ) -> Response {
-    if let Err(r) = authorised(&s, &headers) {
-        return *r;
-    }
-    let r = match parse_request(&p) {
-        Ok(r) => r,
-        Err(e) => return *e,
-    };
-    match cube_or_503(&s, r.epoch) {
-        Ok(c) => Json(crate::stats::to_json(&c, &r)).into_response(),
-        Err(e) => *e,
-    }
+    stats_response(&s, &headers, &p, |c, r| {
+        Json(crate::stats::to_json(c, r)).into_response()
+    })
 }
 
 async fn stats_csv(
@@ -243,21 +255,13 @@ async fn stats_csv(
     headers: HeaderMap,
     Query(p): Query<StatsParams>,
 ) -> Response {
-    if let Err(r) = authorised(&s, &headers) {
-        return *r;
-    }
-    let r = match parse_request(&p) {
-        Ok(r) => r,
-        Err(e) => return *e,
-    };
-    match cube_or_503(&s, r.epoch) {
-        Ok(c) => (
+    stats_response(&s, &headers, &p, |c, r| {
+        (
             [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-            crate::stats::to_csv(&c, &r),
+            crate::stats::to_csv(c, r),
         )
-            .into_response(),
-        Err(e) => *e,
-    }
+            .into_response()
+    })
 }
 
 async fn public_summary(State(s): State<HttpState>, Query(p): Query<StatsParams>) -> Response {

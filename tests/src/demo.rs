@@ -103,6 +103,40 @@ pub fn install_logging(hub_log: &Path) -> Result<(), DemoError> {
     Ok(())
 }
 
+/// Starts a hub in this process with a fresh store in `hub_dir` (which holds `analyst.token`),
+/// trusting the CA in `ca_dir`, with the certificate and key in `cert_dir`; QUIC on an ephemeral
+/// loopback port. Shared by the demo and the load generator.
+pub async fn start_local_hub(
+    hub_dir: &Path,
+    ca_dir: &Path,
+    cert_dir: &Path,
+    http: SocketAddr,
+    limits: Limits,
+) -> Result<(siso_hub::Running, CancellationToken), DemoError> {
+    let cfg = HubConfig {
+        data_dir: hub_dir.to_owned(),
+        listen: "127.0.0.1:0".parse()?,
+        http,
+        ca_dir: ca_dir.to_owned(),
+        cert: cert_dir.join("cert.pem"),
+        key: cert_dir.join("key.pem"),
+        analyst_token_file: hub_dir.join("analyst.token"),
+        log_format: LogFormat::Text,
+        limits,
+        access: Access::default(),
+        stats: StatsConfig::default(),
+    };
+    siso_hub::store::Store::create(&cfg.store_dir())?;
+    let shutdown = CancellationToken::new();
+    let hub = siso_hub::start(
+        &cfg,
+        Arc::new(siso_hub::service::SystemClock),
+        shutdown.clone(),
+    )
+    .await?;
+    Ok((hub, shutdown))
+}
+
 const COMUNE_FILES: [(ImportKind, &str); 9] = [
     (ImportKind::Anagrafe, "anagrafe.csv"),
     (ImportKind::Sanitaria, "sanitaria.csv"),
@@ -163,25 +197,12 @@ pub async fn run(
         hex::encode(b)
     };
     std::fs::write(hub_dir.join("analyst.token"), format!("{token}\n"))?;
-    let cfg = HubConfig {
-        data_dir: hub_dir.clone(),
-        listen: "127.0.0.1:0".parse()?,
-        http: opts.http,
-        ca_dir: layout.ca_dir(),
-        cert: layout.hub_dir().join("cert.pem"),
-        key: layout.hub_dir().join("key.pem"),
-        analyst_token_file: hub_dir.join("analyst.token"),
-        log_format: LogFormat::Text,
-        limits: Limits::default(),
-        access: Access::default(),
-        stats: StatsConfig::default(),
-    };
-    siso_hub::store::Store::create(&cfg.store_dir())?;
-    let shutdown = CancellationToken::new();
-    let hub = siso_hub::start(
-        &cfg,
-        Arc::new(siso_hub::service::SystemClock),
-        shutdown.clone(),
+    let (hub, shutdown) = start_local_hub(
+        &hub_dir,
+        &layout.ca_dir(),
+        &layout.hub_dir(),
+        opts.http,
+        Limits::default(),
     )
     .await?;
 

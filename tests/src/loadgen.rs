@@ -8,13 +8,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use siso_hub::config::{Access, HubConfig, Limits, LogFormat, StatsConfig};
+use siso_hub::config::Limits;
 use siso_node::client::{ClientTls, HubClient};
 use siso_shared::wire::{
     BatchId, HouseholdRecord, InterventionSummary, Message, RecordFlags, SubmitBatch,
 };
 use siso_shared::{Fingerprint, MemberId, TipoIntervento};
-use tokio_util::sync::CancellationToken;
 
 use crate::synth::Rng;
 
@@ -156,28 +155,15 @@ pub async fn run(
     let hub_dir = dir.join("hub");
     std::fs::create_dir_all(&hub_dir)?;
     std::fs::write(hub_dir.join("analyst.token"), "loadgen\n")?;
-    let cfg = HubConfig {
-        data_dir: hub_dir.clone(),
-        listen: "127.0.0.1:0".parse()?,
-        http: "127.0.0.1:0".parse()?,
-        ca_dir: ca_dir.clone(),
-        cert: dir.join("hubcert/cert.pem"),
-        key: dir.join("hubcert/key.pem"),
-        analyst_token_file: hub_dir.join("analyst.token"),
-        log_format: LogFormat::Text,
-        limits: Limits {
+    let (hub, shutdown) = crate::demo::start_local_hub(
+        &hub_dir,
+        &ca_dir,
+        &dir.join("hubcert"),
+        "127.0.0.1:0".parse()?,
+        Limits {
             max_connections: o.members + 16,
             ..Limits::default()
         },
-        access: Access::default(),
-        stats: StatsConfig::default(),
-    };
-    siso_hub::store::Store::create(&cfg.store_dir())?;
-    let shutdown = CancellationToken::new();
-    let hub = siso_hub::start(
-        &cfg,
-        Arc::new(siso_hub::service::SystemClock),
-        shutdown.clone(),
     )
     .await?;
     let addr = hub.quic_addr;
