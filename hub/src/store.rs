@@ -186,8 +186,15 @@ impl Store {
     }
 
     /// Makes every write so far durable.
+    ///
+    /// sled 0.34's `flush_async` deadlocks when several flushes are awaited at once (sled issue
+    /// #1308, seen here as a hung demo in release mode), so the blocking flush runs on the
+    /// blocking pool instead; concurrent callers still share sled's group commit.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("flush task failed: {e}")))??;
         Ok(())
     }
 
