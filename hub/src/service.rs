@@ -4,7 +4,7 @@
 //! **Invariant:** the caller's identity comes from its certificate ([`Caller`]); a body naming
 //! another member is refused. **Invariant:** `Ack` is sent only after the batch is durable.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -60,35 +60,15 @@ impl State {
     fn apply(&mut self, epoch: u16, member: &MemberId, b: &StoredBatch) {
         let m = self.members.intern(member);
         let st = self.epochs.entry(epoch).or_default();
-        if b.snapshot {
-            st.clear_member(m);
-        } else {
-            for k in &b.remove {
-                st.remove(m, k);
-            }
-        }
-        for r in &b.add {
-            st.upsert(m, r);
-        }
+        st.apply(m, b.snapshot, &b.add, &b.remove, &self.members);
     }
 
     /// Records of a member after applying `b`, without applying it.
     fn count_after(&self, epoch: u16, member: &MemberId, b: &StoredBatch) -> u64 {
-        let existing: BTreeSet<siso_shared::Fingerprint> =
-            match (self.members.get(member), self.epochs.get(&epoch)) {
-                (Some(m), Some(st)) if !b.snapshot => {
-                    st.member_set(m).into_iter().map(|r| r.key).collect()
-                }
-                _ => BTreeSet::new(),
-            };
-        let mut keys = existing;
-        if !b.snapshot {
-            for k in &b.remove {
-                keys.remove(k);
-            }
+        match (self.members.get(member), self.epochs.get(&epoch)) {
+            (Some(m), Some(st)) => st.count_after(m, b.snapshot, &b.add, &b.remove),
+            _ => EpochState::default().count_after(0, b.snapshot, &b.add, &b.remove),
         }
-        keys.extend(b.add.iter().map(|r| r.key));
-        keys.len() as u64
     }
 
     /// Records stored, all epochs.
@@ -419,6 +399,25 @@ impl Hub {
 
     async fn submit_batch(&self, b: SubmitBatch) -> Message {
         let started = Instant::now();
+        if let Some(r) = b.add.iter().find(|r| {
+            r.interventions
+                .iter()
+                .any(|i| i.end.is_some_and(|e| e < i.start))
+        }) {
+            return err(
+                ErrorCode::Malformed,
+                format!(
+                    "household {} has an intervention that ends before it starts",
+                    hex::encode(&r.key.0[..8])
+                ),
+            );
+        }
+        if self.records() + b.add.len() as u64 > crate::overlap::MAX_RECORDS as u64 {
+            return err(
+                ErrorCode::Unavailable,
+                "the hub holds the most records it can; ask the Region to add capacity",
+            );
+        }
         let stored = StoredBatch {
             snapshot: b.snapshot,
             add: b.add,
