@@ -30,6 +30,11 @@ use siso_shared::{Fingerprint, MemberId, Role};
 pub type MemberIx = u32;
 type Slot = u32;
 
+/// The hash map of the large indices: foldhash, randomly seeded per map (fast on 32-byte keys,
+/// and a member cannot choose fingerprints that collide without knowing the seed).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
+
 /// Person-index values with this bit set are overflow-list indices, not slots.
 const MANY: u32 = 1 << 31;
 
@@ -254,9 +259,9 @@ struct RecordFacts {
 pub struct EpochState {
     slots: Vec<Option<Rec>>,
     free: Vec<Slot>,
-    by_member: HashMap<MemberIx, HashMap<Fingerprint, Slot>>,
+    by_member: HashMap<MemberIx, FastMap<Fingerprint, Slot>>,
     /// Person → the slot holding it, or `MANY | i` for `overflow[i]`.
-    by_person: HashMap<Fingerprint, u32>,
+    by_person: FastMap<Fingerprint, u32>,
     overflow: Vec<Vec<Slot>>,
     overflow_free: Vec<u32>,
     /// Union-find parent per slot.
@@ -278,7 +283,7 @@ impl EpochState {
 
     /// Number of records of a member.
     pub fn member_records(&self, m: MemberIx) -> usize {
-        self.by_member.get(&m).map_or(0, HashMap::len)
+        self.by_member.get(&m).map_or(0, FastMap::len)
     }
 
     /// Total records.
@@ -459,7 +464,7 @@ impl EpochState {
         &mut self,
         m: MemberIx,
         snapshot: bool,
-        add: &[HouseholdRecord],
+        add: Vec<HouseholdRecord>,
         remove: &[Fingerprint],
         members: &Members,
     ) {
@@ -473,40 +478,50 @@ impl EpochState {
                 .collect(),
         };
         self.remove_slots(&gone, members);
+        // The member's key map is taken out for the batch: one outer lookup, not one per record.
+        let mut own = self.by_member.remove(&m).unwrap_or_default();
+        own.reserve(add.len());
+        self.slots
+            .reserve(add.len().saturating_sub(self.free.len()));
         for r in add {
-            self.add(m, r, members);
+            self.add(m, &mut own, r, members);
+        }
+        if !own.is_empty() {
+            self.by_member.insert(m, own);
         }
     }
 
     /// Adds or replaces a member's record (by household key).
     pub fn upsert(&mut self, m: MemberIx, r: &HouseholdRecord, members: &Members) {
-        self.apply(m, false, std::slice::from_ref(r), &[], members);
+        self.apply(m, false, vec![r.clone()], &[], members);
     }
 
     /// Removes a member's record; true if it existed.
     pub fn remove(&mut self, m: MemberIx, key: &Fingerprint, members: &Members) -> bool {
         let existed = self.has(m, key);
-        self.apply(m, false, &[], std::slice::from_ref(key), members);
+        self.apply(m, false, Vec::new(), std::slice::from_ref(key), members);
         existed
     }
 
     /// Removes every record of a member.
     pub fn clear_member(&mut self, m: MemberIx, members: &Members) {
-        self.apply(m, true, &[], &[], members);
+        self.apply(m, true, Vec::new(), &[], members);
     }
 
-    fn add(&mut self, m: MemberIx, r: &HouseholdRecord, members: &Members) {
-        if let Some(old) = self.by_member.get_mut(&m).and_then(|h| h.remove(&r.key)) {
-            // A key repeated within one batch: the later record wins.
-            self.remove_slots(&[old], members);
-        }
-        let mut persons = r.persons.clone();
+    fn add(
+        &mut self,
+        m: MemberIx,
+        own: &mut FastMap<Fingerprint, Slot>,
+        r: HouseholdRecord,
+        members: &Members,
+    ) {
+        let mut persons = r.persons;
         persons.sort_unstable();
         persons.dedup();
         let rec = Rec {
             member: m,
             persons: persons.into_boxed_slice(),
-            interventions: r.interventions.clone().into_boxed_slice(),
+            interventions: r.interventions.into_boxed_slice(),
             latent_need: r.flags.latent_need,
             non_resident: r.flags.non_resident,
         };
@@ -530,8 +545,11 @@ impl EpochState {
                 self.union(s, t, members);
             }
         }
-        self.by_member.entry(m).or_default().insert(r.key, s);
         self.slots[i] = Some(rec);
+        if let Some(old) = own.insert(r.key, s) {
+            // A key repeated within one batch: the later record wins.
+            self.remove_slots(&[old], members);
+        }
     }
 
     /// Removes records and re-links the survivors of every group they were in.
@@ -594,14 +612,14 @@ impl EpochState {
         add: &[HouseholdRecord],
         remove: &[Fingerprint],
     ) -> u64 {
-        let added: HashSet<&Fingerprint> = add.iter().map(|r| &r.key).collect();
+        let added: FastSet<&Fingerprint> = add.iter().map(|r| &r.key).collect();
         if snapshot {
             return added.len() as u64;
         }
         let own = self.by_member.get(&m);
         let had = |k: &Fingerprint| own.is_some_and(|h| h.contains_key(k));
-        let before = own.map_or(0, HashMap::len) as i64;
-        let removed: HashSet<&Fingerprint> = remove.iter().collect();
+        let before = own.map_or(0, FastMap::len) as i64;
+        let removed: FastSet<&Fingerprint> = remove.iter().collect();
         let mut delta: i64 = 0;
         for k in added.iter().chain(removed.difference(&added)) {
             let was = had(k);

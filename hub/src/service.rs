@@ -57,10 +57,10 @@ pub struct State {
 }
 
 impl State {
-    fn apply(&mut self, epoch: u16, member: &MemberId, b: &StoredBatch) {
+    fn apply(&mut self, epoch: u16, member: &MemberId, b: StoredBatch) {
         let m = self.members.intern(member);
         let st = self.epochs.entry(epoch).or_default();
-        st.apply(m, b.snapshot, &b.add, &b.remove, &self.members);
+        st.apply(m, b.snapshot, b.add, &b.remove, &self.members);
     }
 
     /// Records of a member after applying `b`, without applying it.
@@ -77,6 +77,77 @@ impl State {
     }
 }
 
+/// What [`ingest_blocking`] did with a batch.
+enum Ingested {
+    /// Already applied: the member's record count recorded then.
+    Duplicate(u64),
+    /// Refused: the epoch would exceed [`crate::overlap::MAX_RECORDS`].
+    Full,
+    /// Stored (not yet flushed) and applied: the member's record count now.
+    Applied(u64),
+}
+
+/// The blocking part of a batch submission, under the member's lock: ledger check, durable
+/// write of the batch with its ledger entry, in-memory apply, compaction of a long history.
+fn ingest_blocking(
+    store: &Store,
+    state: &RwLock<State>,
+    epoch: u16,
+    member: &MemberId,
+    batch_id: &wire::BatchId,
+    stored: StoredBatch,
+) -> Result<Ingested, StoreError> {
+    if let Some(e) = store.ledger_get(epoch, member, batch_id)? {
+        return Ok(Ingested::Duplicate(e.stored));
+    }
+    let (count, total) = {
+        let st = state.read().unwrap_or_else(|p| p.into_inner());
+        (
+            st.count_after(epoch, member, &stored),
+            st.epochs.get(&epoch).map_or(0, |e| e.records()),
+        )
+    };
+    if total + stored.add.len() > crate::overlap::MAX_RECORDS {
+        return Ok(Ingested::Full);
+    }
+    store.put_batch(
+        epoch,
+        member,
+        Some((
+            batch_id,
+            LedgerEntry {
+                seq: 0,
+                stored: count,
+            },
+        )),
+        &stored,
+    )?;
+    state
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .apply(epoch, member, stored);
+    if store.batch_count(epoch, member) > COMPACT_AFTER {
+        let set = {
+            let st = state.read().unwrap_or_else(|p| p.into_inner());
+            match (st.members.get(member), st.epochs.get(&epoch)) {
+                (Some(m), Some(e)) => e.member_set(m),
+                _ => Vec::new(),
+            }
+        };
+        store.put_batch(
+            epoch,
+            member,
+            None,
+            &StoredBatch {
+                snapshot: true,
+                add: set,
+                remove: Vec::new(),
+            },
+        )?;
+    }
+    Ok(Ingested::Applied(count))
+}
+
 /// Hub errors outside the protocol (startup).
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
@@ -89,8 +160,11 @@ pub enum HubError {
 #[derive(Debug)]
 pub struct Hub {
     store: Store,
-    state: RwLock<State>,
-    ingest: tokio::sync::Mutex<()>,
+    state: Arc<RwLock<State>>,
+    /// One lock per member: a member's batches are checked against the ledger, stored and
+    /// applied one at a time and in order, while different members' batches proceed in
+    /// parallel (sled takes concurrent writers; the state lock orders the in-memory applies).
+    ingest: std::sync::Mutex<HashMap<MemberId, Arc<tokio::sync::Mutex<()>>>>,
     audit: AuditLog,
     access: Access,
     clock: Arc<dyn Clock>,
@@ -124,13 +198,13 @@ impl Hub {
         clock: Arc<dyn Clock>,
     ) -> Result<Hub, HubError> {
         let mut state = State::default();
-        let n = store.replay(|epoch, member, b| state.apply(epoch, member, &b))?;
+        let n = store.replay(|epoch, member, b| state.apply(epoch, member, b))?;
         tracing::info!(batches = n, records = state.records(), "store replayed");
         let audit = AuditLog::open(&store)?;
         Ok(Hub {
             store,
-            state: RwLock::new(state),
-            ingest: tokio::sync::Mutex::new(()),
+            state: Arc::new(RwLock::new(state)),
+            ingest: std::sync::Mutex::new(HashMap::new()),
             audit,
             access,
             clock,
@@ -139,6 +213,15 @@ impl Hub {
             version: std::sync::atomic::AtomicU64::new(0),
             cubes: std::sync::Mutex::new(HashMap::new()),
         })
+    }
+
+    fn member_lock(&self, m: &MemberId) -> Arc<tokio::sync::Mutex<()>> {
+        self.ingest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(m.clone())
+            .or_default()
+            .clone()
     }
 
     /// The store (for flushing at shutdown and for statistics).
@@ -412,76 +495,54 @@ impl Hub {
                 ),
             );
         }
-        if self.records() + b.add.len() as u64 > crate::overlap::MAX_RECORDS as u64 {
-            return err(
-                ErrorCode::Unavailable,
-                "the hub holds the most records it can; ask the Region to add capacity",
-            );
-        }
+        let (epoch, member, batch_id) = (b.epoch, b.member, b.batch_id);
         let stored = StoredBatch {
             snapshot: b.snapshot,
             add: b.add,
             remove: b.remove,
         };
         let result: Result<(bool, u64), StoreError> = async {
-            let guard = self.ingest.lock().await;
-            if let Some(e) = self.store.ledger_get(b.epoch, &b.member, &b.batch_id)? {
-                drop(guard);
-                // Make sure what was applied before is durable before acknowledging again.
-                self.store.flush().await?;
-                return Ok((true, e.stored));
-            }
-            let count = self.read_state().count_after(b.epoch, &b.member, &stored);
-            self.store.put_batch(
-                b.epoch,
-                &b.member,
-                Some((
-                    &b.batch_id,
-                    LedgerEntry {
-                        seq: 0,
-                        stored: count,
-                    },
-                )),
-                &stored,
-            )?;
-            {
-                let mut st = self.write_state();
-                st.apply(b.epoch, &b.member, &stored);
-            }
-            self.changed();
-            if self.store.batch_count(b.epoch, &b.member) > COMPACT_AFTER {
-                let set = {
-                    let st = self.read_state();
-                    match (st.members.get(&b.member), st.epochs.get(&b.epoch)) {
-                        (Some(m), Some(e)) => e.member_set(m),
-                        _ => Vec::new(),
-                    }
-                };
-                self.store.put_batch(
-                    b.epoch,
-                    &b.member,
-                    None,
-                    &StoredBatch {
-                        snapshot: true,
-                        add: set,
-                        remove: Vec::new(),
-                    },
-                )?;
-            }
+            let lock = self.member_lock(&member);
+            let guard = lock.lock().await;
+            // The ledger check, the durable write and the in-memory apply block (sled, the state
+            // lock, CPU-heavy indexing): they run on the blocking pool so that the runtime keeps
+            // decoding and storing other members' batches meanwhile.
+            let (store, state) = (self.store.clone(), self.state.clone());
+            let m = member.clone();
+            let outcome = tokio::task::spawn_blocking(move || {
+                ingest_blocking(&store, &state, epoch, &m, &batch_id, stored)
+            })
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("ingest task failed: {e}")))??;
             drop(guard);
-            self.store.flush().await?;
-            Ok((false, count))
+            match outcome {
+                Ingested::Duplicate(n) => {
+                    // Make sure what was applied before is durable before acknowledging again.
+                    self.store.flush().await?;
+                    Ok((true, n))
+                }
+                Ingested::Full => Err(StoreError::Full),
+                Ingested::Applied(n) => {
+                    self.changed();
+                    self.store.flush().await?;
+                    Ok((false, n))
+                }
+            }
         }
         .await;
         match result {
             Ok((duplicate, count)) => {
                 self.metrics.ingest(started.elapsed());
                 Message::Ack(Ack {
-                    batch_id: b.batch_id,
+                    batch_id,
                     duplicate,
                     stored: count,
                 })
             }
+            Err(StoreError::Full) => err(
+                ErrorCode::Unavailable,
+                "the hub holds the most records it can; ask the Region to add capacity",
+            ),
             Err(e) => {
                 tracing::error!(error = %e, "batch not stored");
                 err(
@@ -494,7 +555,8 @@ impl Hub {
 
     async fn submit_aggregates(&self, a: SubmitAggregates) -> Message {
         let result: Result<(bool, u64), StoreError> = async {
-            let guard = self.ingest.lock().await;
+            let lock = self.member_lock(&a.member);
+            let guard = lock.lock().await;
             if let Some(e) = self.store.ledger_get(a.epoch, &a.member, &a.batch_id)? {
                 drop(guard);
                 self.store.flush().await?;

@@ -4,4 +4,5 @@
 pub mod demo;
 pub mod harness;
 pub mod loadgen;
+pub mod overlap_bench;
 pub mod synth;

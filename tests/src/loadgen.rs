@@ -125,7 +125,8 @@ pub fn expected(o: &LoadOptions) -> u64 {
     ((o.members / 2) * positions) as u64
 }
 
-fn member(i: usize) -> MemberId {
+/// The id of simulated member `i`.
+pub fn member(i: usize) -> MemberId {
     MemberId::Comune(format!("9{:05}", i))
 }
 

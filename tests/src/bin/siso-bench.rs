@@ -3,12 +3,22 @@
 //!
 //! - `cf`: codice fiscale validation + person fingerprinting per core, against raw
 //!   `blake3::keyed_hash` of the same inputs.
+//! - `overlap`: hub overlap detection (durable ingest through the service layer, complete
+//!   summary, a 1% resubmission) against DuckDB's self-join of the same fingerprints, each in
+//!   its own process (`overlap-hub` is the hub's; `tests/bench/duckdb_overlap.py` DuckDB's).
+//!
+//! Exit codes: 0 done; 1 the two systems disagree on the overlaps or a step failed; 2 usage.
 
 use std::hint::black_box;
 use std::time::Instant;
 
+use std::path::PathBuf;
+use std::process::Command;
+
 use clap::{Parser, Subcommand};
 use siso_shared::{CodiceFiscale, FingerprintSecret, Sex};
+use siso_tests::loadgen::LoadOptions;
+use siso_tests::overlap_bench::{self, DuckReport, HubReport};
 
 #[derive(Parser)]
 #[command(
@@ -32,16 +42,182 @@ enum Cmd {
         #[arg(long, default_value_t = 20)]
         passes: usize,
     },
+    /// Hub overlap detection vs DuckDB's self-join on the same fingerprints.
+    Overlap {
+        /// Person fingerprints in all (households of mean size 2.2).
+        #[arg(long, default_value_t = 1_000_000)]
+        persons: u64,
+        /// Members.
+        #[arg(long, default_value_t = 92)]
+        members: usize,
+        /// Fraction of household positions planted as overlaps between pairs of members.
+        #[arg(long, default_value_t = 0.01)]
+        overlap: f64,
+        /// Records per SubmitBatch.
+        #[arg(long, default_value_t = 10_000)]
+        batch: usize,
+        /// Batches in flight at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Work directory (kept); default a temporary one (removed).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Skip DuckDB (no Python needed).
+        #[arg(long)]
+        no_duckdb: bool,
+        /// The Python interpreter with the duckdb package.
+        #[arg(long, default_value = "python3")]
+        python: String,
+    },
+    /// The hub side of `overlap`, on a data set already written (internal).
+    #[command(hide = true)]
+    OverlapHub {
+        /// The data set directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Batches in flight at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
 }
 
-fn main() {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Cmd::Cf { codes, passes } => cf(codes, passes),
+        Cmd::Cf { codes, passes } => cf(codes, passes)?,
+        Cmd::Overlap {
+            persons,
+            members,
+            overlap,
+            batch,
+            concurrency,
+            dir,
+            no_duckdb,
+            python,
+        } => {
+            let households =
+                ((persons as f64 / 2.22 / members.max(1) as f64).round() as usize).max(1);
+            let o = LoadOptions {
+                members,
+                households,
+                overlap,
+                batch,
+                concurrency,
+                seed: 2026,
+            };
+            let tmp;
+            let dir = match dir {
+                Some(d) => d,
+                None => {
+                    tmp = tempfile::tempdir()?;
+                    tmp.path().to_path_buf()
+                }
+            };
+            overlap_cmd(&o, &dir, (!no_duckdb).then_some(python.as_str()))?;
+        }
+        Cmd::OverlapHub { dir, concurrency } => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let r = rt.block_on(overlap_bench::run_hub(&dir, concurrency))?;
+            println!("{}", serde_json::to_string(&r)?);
+        }
     }
+    Ok(())
 }
 
-fn cf(n: usize, passes: usize) {
+fn overlap_cmd(o: &LoadOptions, dir: &std::path::Path, python: Option<&str>) -> anyhow::Result<()> {
+    eprintln!(
+        "generating {} members x {} households in {} ...",
+        o.members,
+        o.households,
+        dir.display()
+    );
+    let t = Instant::now();
+    let ds = overlap_bench::generate(o, dir)?;
+    eprintln!(
+        "  {} records, {} fingerprints, {} planted overlaps ({:.1} s, untimed)",
+        ds.records,
+        ds.fingerprints,
+        ds.planted,
+        t.elapsed().as_secs_f64()
+    );
+    let duck: Option<DuckReport> = match python {
+        None => None,
+        Some(py) => {
+            let _ = Command::new("sync").status();
+            eprintln!("DuckDB ...");
+            let script =
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/duckdb_overlap.py");
+            let out = Command::new(py).arg(&script).arg(dir).output()?;
+            if !out.status.success() {
+                anyhow::bail!(
+                    "DuckDB run failed ({}): {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            let d: DuckReport = overlap_bench::last_json(&out.stdout)?;
+            // The database is no longer needed; free the disk before the hub runs.
+            let _ = std::fs::remove_file(dir.join("duck.db"));
+            eprintln!("  {d:?}");
+            Some(d)
+        }
+    };
+    // Let the page cache write back what the previous phase left before the next is timed.
+    let _ = Command::new("sync").status();
+    eprintln!("hub ...");
+    let out = Command::new(std::env::current_exe()?)
+        .args(["overlap-hub", "--dir"])
+        .arg(dir)
+        .args(["--concurrency", &o.concurrency.to_string()])
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    if !out.status.success() {
+        anyhow::bail!("hub run failed ({})", out.status);
+    }
+    let h: HubReport = overlap_bench::last_json(&out.stdout)?;
+    eprintln!("  {h:?}");
+    let mut problems = Vec::new();
+    if h.overlaps != ds.planted {
+        problems.push(format!(
+            "hub found {} overlaps, {} planted",
+            h.overlaps, ds.planted
+        ));
+    }
+    if let Some(d) = &duck {
+        if d.overlaps != h.overlaps || d.overlaps_after != h.overlaps_after {
+            problems.push(format!(
+                "hub and DuckDB disagree: {}/{} vs {}/{} (before/after the resubmission)",
+                h.overlaps, h.overlaps_after, d.overlaps, d.overlaps_after
+            ));
+        }
+    }
+    let ratios = duck.as_ref().map(|d| {
+        serde_json::json!({
+            "hub_ingest_and_detect_over_duckdb_load_and_join":
+                (h.ingest_s + h.detect_s) / (d.load_s + d.join_s),
+            "hub_resubmit_over_duckdb_rejoin": h.resubmit_s / d.rejoin_s,
+            "hub_peak_rss_over_duckdb": h.peak_rss_mb / d.peak_rss_mb,
+        })
+    });
+    println!(
+        "{}",
+        serde_json::json!({
+            "dataset": ds,
+            "hub": h,
+            "duckdb": duck,
+            "ratios": ratios,
+            "agree": problems.is_empty(),
+        })
+    );
+    if !problems.is_empty() {
+        anyhow::bail!(problems.join("; "));
+    }
+    Ok(())
+}
+
+fn cf(n: usize, passes: usize) -> anyhow::Result<()> {
     let mut rng = siso_tests::synth::Rng::new(42);
     let places = ["G478", "L117", "H501", "A475", "Z129"];
     let today = time::OffsetDateTime::now_utc().date();
@@ -93,4 +269,5 @@ fn cf(n: usize, passes: usize) {
         ours,
         ours / raw
     );
+    Ok(())
 }
