@@ -96,6 +96,7 @@ fn ingest_blocking(
     member: &MemberId,
     batch_id: &wire::BatchId,
     stored: StoredBatch,
+    encoded: Option<Vec<u8>>,
 ) -> Result<Ingested, StoreError> {
     if let Some(e) = store.ledger_get(epoch, member, batch_id)? {
         return Ok(Ingested::Duplicate(e.stored));
@@ -110,7 +111,7 @@ fn ingest_blocking(
     if total + stored.add.len() > crate::overlap::MAX_RECORDS {
         return Ok(Ingested::Full);
     }
-    store.put_batch(
+    store.put_batch_encoded(
         epoch,
         member,
         Some((
@@ -121,6 +122,7 @@ fn ingest_blocking(
             },
         )),
         &stored,
+        encoded.as_deref(),
     )?;
     state
         .write()
@@ -296,7 +298,7 @@ impl Hub {
             Ok(msg) => {
                 let kind = msg.kind();
                 let records = records_in(&msg);
-                let (reply, bad) = self.dispatch(caller, msg).await;
+                let (reply, bad) = self.dispatch(caller, msg, body).await;
                 (kind, records, reply, bad)
             }
         };
@@ -354,7 +356,7 @@ impl Hub {
         self.access.allow.is_empty() || self.access.allow.contains(&id)
     }
 
-    async fn dispatch(&self, caller: &Caller, msg: Message) -> (Message, bool) {
+    async fn dispatch(&self, caller: &Caller, msg: Message, body: &[u8]) -> (Message, bool) {
         if !msg.is_request() {
             return (
                 err(
@@ -419,7 +421,7 @@ impl Hub {
                 )
             }
             Message::SubmitBatch(b) => match role {
-                Role::Comune | Role::Ets => (self.submit_batch(b).await, false),
+                Role::Comune | Role::Ets => (self.submit_batch(b, body).await, false),
                 Role::Region => forbidden("submit household records"),
             },
             Message::SubmitAggregates(a) => match role {
@@ -480,7 +482,7 @@ impl Hub {
         }
     }
 
-    async fn submit_batch(&self, b: SubmitBatch) -> Message {
+    async fn submit_batch(&self, b: SubmitBatch, body: &[u8]) -> Message {
         let started = Instant::now();
         if let Some(r) = b.add.iter().find(|r| {
             r.interventions
@@ -495,6 +497,7 @@ impl Hub {
                 ),
             );
         }
+        let encoded = wire::submit_batch_tail(body, &b).map(<[u8]>::to_vec);
         let (epoch, member, batch_id) = (b.epoch, b.member, b.batch_id);
         let stored = StoredBatch {
             snapshot: b.snapshot,
@@ -510,7 +513,7 @@ impl Hub {
             let (store, state) = (self.store.clone(), self.state.clone());
             let m = member.clone();
             let outcome = tokio::task::spawn_blocking(move || {
-                ingest_blocking(&store, &state, epoch, &m, &batch_id, stored)
+                ingest_blocking(&store, &state, epoch, &m, &batch_id, stored, encoded)
             })
             .await
             .map_err(|e| StoreError::Corrupt(format!("ingest task failed: {e}")))??;

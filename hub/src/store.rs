@@ -24,10 +24,15 @@ use sled::Transactional;
 
 /// sled's log segment size. Batches are values of about 1 MB; with sled's default 512 KiB
 /// segments every node holding them is written as a separate blob and rewritten whole on each
-/// consolidation (2.8× the data written in the 10-million benchmark); 8 MiB segments keep most
-/// of them in the log (1.4×, and bulk ingest about 10% faster). sled records the size in the
+/// consolidation; 8 MiB segments keep more of them in the log (bulk ingest about 10% faster in
+/// the 10-million benchmark). sled still writes each batch about three times (a leaf holds up
+/// to 16 values and is rewritten whole every 10 updates). sled records the size in the
 /// store's `conf` and requires the same size on every open.
 const SEGMENT_SIZE: usize = 8 << 20;
+
+/// sled's page cache. The hub reads batches back only when it starts (the in-memory index
+/// answers everything else), so sled's default of 1 GiB would only hold written batches.
+const CACHE_CAPACITY: u64 = 128 << 20;
 
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -167,6 +172,7 @@ impl Store {
             .path(dir)
             .mode(sled::Mode::HighThroughput)
             .segment_size(SEGMENT_SIZE)
+            .cache_capacity(CACHE_CAPACITY)
             .open()?;
         let meta = db.open_tree("meta")?;
         match meta.get("schema_version")? {
@@ -235,6 +241,20 @@ impl Store {
         ledger: Option<(&BatchId, LedgerEntry)>,
         batch: &StoredBatch,
     ) -> Result<u64, StoreError> {
+        self.put_batch_encoded(epoch, member, ledger, batch, None)
+    }
+
+    /// [`Store::put_batch`] with the batch's encoding already at hand (the tail of the request
+    /// body, [`siso_shared::wire::submit_batch_tail`]), so the records are not encoded again.
+    /// Debug builds check that `encoded` is the encoding of `batch`.
+    pub fn put_batch_encoded(
+        &self,
+        epoch: u16,
+        member: &MemberId,
+        ledger: Option<(&BatchId, LedgerEntry)>,
+        batch: &StoredBatch,
+        encoded: Option<&[u8]>,
+    ) -> Result<u64, StoreError> {
         let p = prefix(epoch, member);
         let existing: Vec<sled::IVec> = self
             .batches
@@ -252,7 +272,18 @@ impl Store {
         };
         let mut key = p.clone();
         key.extend_from_slice(&seq.to_be_bytes());
-        let value = encode(batch)?;
+        let value: std::borrow::Cow<'_, [u8]> = match encoded {
+            Some(e) => {
+                #[cfg(debug_assertions)]
+                if encode(batch)? != e {
+                    return Err(StoreError::Corrupt(
+                        "the encoded batch is not the batch's encoding".into(),
+                    ));
+                }
+                std::borrow::Cow::Borrowed(e)
+            }
+            None => std::borrow::Cow::Owned(encode(batch)?),
+        };
         let ledger_kv = match ledger {
             Some((id, entry)) => {
                 let mut lk = p.clone();
@@ -273,7 +304,7 @@ impl Store {
                     b.remove(k)?;
                 }
             }
-            b.insert(key.as_slice(), value.as_slice())?;
+            b.insert(key.as_slice(), value.as_ref())?;
             if let Some((lk, lv)) = &ledger_kv {
                 l.insert(lk.as_slice(), lv.as_slice())?;
             }
@@ -459,6 +490,7 @@ mod tests {
             let db = sled::Config::new()
                 .path(dir.path())
                 .segment_size(SEGMENT_SIZE)
+                .cache_capacity(CACHE_CAPACITY)
                 .open()
                 .unwrap();
             db.open_tree("meta")

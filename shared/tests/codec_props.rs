@@ -65,3 +65,42 @@ fn every_sample_round_trips() {
         assert_eq!(back, m, "{name}");
     }
 }
+
+proptest! {
+    /// The tail of a `SubmitBatch` body is the encoding of its last three fields: what the hub
+    /// stores without encoding the records again.
+    #[test]
+    fn submit_batch_tail_is_the_encoding_of_its_last_fields(
+        member in prop_oneof![Just("054039"), Just("ets-caritas-perugia"), Just("055032")],
+        snapshot in any::<bool>(),
+        n in 0usize..5,
+        persons in 0usize..4,
+        removes in 0usize..3,
+        seed in any::<u8>(),
+    ) {
+        let fp = |i: usize| siso_shared::Fingerprint([seed.wrapping_add(i as u8); 32]);
+        let b = SubmitBatch {
+            member: member.parse().unwrap(),
+            epoch: 2026,
+            batch_id: BatchId([seed; 16]),
+            snapshot,
+            add: (0..n)
+                .map(|i| HouseholdRecord {
+                    key: fp(100 + i),
+                    persons: (0..persons).map(|p| fp(p + i)).collect(),
+                    interventions: vec![],
+                    flags: RecordFlags { latent_need: i % 2 == 0, non_resident: false },
+                })
+                .collect(),
+            remove: (0..removes).map(fp).collect(),
+        };
+        let body = encode_value(&Message::SubmitBatch(b.clone())).unwrap();
+        let tail = submit_batch_tail(&body, &b).unwrap();
+        let want = encode_value(&(b.snapshot, b.add.clone(), b.remove.clone())).unwrap();
+        prop_assert_eq!(tail, want.as_slice());
+        // Another batch's body does not pass for this one's.
+        let mut other = b.clone();
+        other.epoch = 2025;
+        prop_assert!(submit_batch_tail(&body, &other).is_none());
+    }
+}

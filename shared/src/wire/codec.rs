@@ -107,6 +107,33 @@ pub fn decode_value<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, C
     Ok(v)
 }
 
+/// The bytes of a `SubmitBatch` body that encode its last three fields, `(snapshot, add,
+/// remove)`: exactly what [`encode_value`] makes of a value with those three fields in that
+/// order (bincode writes fields in order with no framing), so a store can keep them without
+/// encoding the records again. `body` must be the body `b` was decoded from. `None` if the
+/// body does not end as expected.
+pub fn submit_batch_tail<'a>(body: &'a [u8], b: &super::SubmitBatch) -> Option<&'a [u8]> {
+    let head = encode_value(&Message::SubmitBatch(super::SubmitBatch {
+        member: b.member.clone(),
+        epoch: b.epoch,
+        batch_id: b.batch_id,
+        snapshot: b.snapshot,
+        add: Vec::new(),
+        remove: Vec::new(),
+    }))
+    .ok()?;
+    let empty_tail = encode_value(&(
+        b.snapshot,
+        Vec::<super::HouseholdRecord>::new(),
+        Vec::<crate::Fingerprint>::new(),
+    ))
+    .ok()?;
+    let start = head.len().checked_sub(empty_tail.len())?;
+    (head.get(..start)? == body.get(..start)? && *body.get(start)? == u8::from(b.snapshot))
+        .then(|| body.get(start..))
+        .flatten()
+}
+
 /// Decodes one frame from the start of `buf` (header and body), mini-redis style. Returns
 /// `Ok(None)` if `buf` does not yet hold a whole frame, or the message and the bytes consumed.
 pub fn decode_frame(buf: &[u8]) -> Result<Option<(Message, usize)>, CodecError> {
