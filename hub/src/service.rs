@@ -128,7 +128,7 @@ fn ingest_blocking(
         .write()
         .unwrap_or_else(|p| p.into_inner())
         .apply(epoch, member, stored);
-    if store.batch_count(epoch, member) > COMPACT_AFTER {
+    if store.batch_count(epoch, member)? > COMPACT_AFTER {
         let set = {
             let st = state.read().unwrap_or_else(|p| p.into_inner());
             match (st.members.get(member), st.epochs.get(&epoch)) {

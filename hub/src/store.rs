@@ -2,10 +2,14 @@
 //!
 //! Trees (every key big-endian; `M` is a member id as one length byte and its bytes):
 //! - `meta`: `schema_version` → u32.
-//! - `batches`: `epoch u16 ‖ M ‖ seq u64` → an acknowledged batch (adds, removes, snapshot flag).
-//!   A member's current set is the replay of its batches in `seq` order; a snapshot deletes the
-//!   member's earlier batches in the same transaction, and long histories are compacted into one
-//!   snapshot. One value per batch keeps ingest far cheaper than one sled key per fingerprint.
+//! - `batches/` ‖ `epoch u16 ‖ M` (one tree per member and epoch): `seq u64` → an acknowledged
+//!   batch (adds, removes, snapshot flag). A member's current set is the replay of its batches in
+//!   `seq` order; a snapshot deletes the member's earlier batches in the same transaction, and
+//!   long histories are compacted into one snapshot. One value per batch keeps ingest far cheaper
+//!   than one sled key per fingerprint, and one tree per member keeps sled from rewriting
+//!   batches: a sled leaf holds up to 16 values and is rewritten whole every 10 updates, so with
+//!   every member in one tree each batch was written about three times; a member's own tree
+//!   rarely reaches 10 updates before its history is compacted.
 //! - `ledger`: `epoch u16 ‖ M ‖ batch id [16]` → (seq, stored): batches already applied, so a
 //!   retried batch is acknowledged again and not applied twice.
 //! - `aggregates`: `epoch u16 ‖ M ‖ month u8` → a Comune's aggregate cells for that period.
@@ -22,20 +26,16 @@ use siso_shared::{Fingerprint, MemberId};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
-/// sled's log segment size. Batches are values of about 1 MB; with sled's default 512 KiB
-/// segments every node holding them is written as a separate blob and rewritten whole on each
-/// consolidation; 8 MiB segments keep more of them in the log (bulk ingest about 10% faster in
-/// the 10-million benchmark). sled still writes each batch about three times (a leaf holds up
-/// to 16 values and is rewritten whole every 10 updates). sled records the size in the
-/// store's `conf` and requires the same size on every open.
-const SEGMENT_SIZE: usize = 8 << 20;
-
 /// sled's page cache. The hub reads batches back only when it starts (the in-memory index
 /// answers everything else), so sled's default of 1 GiB would only hold written batches.
 const CACHE_CAPACITY: u64 = 128 << 20;
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version 2: one batch tree per member and epoch (version 1 had one `batches` tree).
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// Name prefix of the per-member batch trees.
+const BATCH_TREES: &[u8] = b"batches/";
 
 /// Store errors.
 #[derive(Debug, thiserror::Error)]
@@ -123,7 +123,6 @@ impl AuditRecord {
 pub struct Store {
     db: sled::Db,
     meta: sled::Tree,
-    batches: sled::Tree,
     ledger: sled::Tree,
     aggregates: sled::Tree,
     audit: sled::Tree,
@@ -171,7 +170,6 @@ impl Store {
         let db = sled::Config::new()
             .path(dir)
             .mode(sled::Mode::HighThroughput)
-            .segment_size(SEGMENT_SIZE)
             .cache_capacity(CACHE_CAPACITY)
             .open()?;
         let meta = db.open_tree("meta")?;
@@ -193,7 +191,6 @@ impl Store {
             None => return Err(StoreError::Missing(dir.display().to_string())),
         }
         Ok(Store {
-            batches: db.open_tree("batches")?,
             ledger: db.open_tree("ledger")?,
             aggregates: db.open_tree("aggregates")?,
             audit: db.open_tree("audit")?,
@@ -227,9 +224,16 @@ impl Store {
         self.ledger.get(k)?.map(|v| decode(&v)).transpose()
     }
 
+    /// The batch tree of a member in an epoch (sled keeps open trees in memory).
+    fn batch_tree(&self, epoch: u16, member: &MemberId) -> Result<sled::Tree, StoreError> {
+        let mut name = BATCH_TREES.to_vec();
+        name.extend_from_slice(&prefix(epoch, member));
+        Ok(self.db.open_tree(name)?)
+    }
+
     /// Batches stored for a member in an epoch.
-    pub fn batch_count(&self, epoch: u16, member: &MemberId) -> usize {
-        self.batches.scan_prefix(prefix(epoch, member)).count()
+    pub fn batch_count(&self, epoch: u16, member: &MemberId) -> Result<usize, StoreError> {
+        Ok(self.batch_tree(epoch, member)?.len())
     }
 
     /// Stores an applied batch and its ledger entry in one transaction. A snapshot (or a
@@ -256,22 +260,18 @@ impl Store {
         encoded: Option<&[u8]>,
     ) -> Result<u64, StoreError> {
         let p = prefix(epoch, member);
-        let existing: Vec<sled::IVec> = self
-            .batches
-            .scan_prefix(&p)
-            .keys()
-            .collect::<Result<_, _>>()?;
+        let tree = self.batch_tree(epoch, member)?;
+        let existing: Vec<sled::IVec> = tree.iter().keys().collect::<Result<_, _>>()?;
         let seq = match existing.last() {
             Some(k) => {
-                let tail = k.get(p.len()..).and_then(|t| <[u8; 8]>::try_from(t).ok());
-                tail.map(u64::from_be_bytes)
-                    .ok_or_else(|| StoreError::Corrupt("batch key".into()))?
+                <[u8; 8]>::try_from(k.as_ref())
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt("batch key".into()))?
                     + 1
             }
             None => 0,
         };
-        let mut key = p.clone();
-        key.extend_from_slice(&seq.to_be_bytes());
+        let key = seq.to_be_bytes();
         let value: std::borrow::Cow<'_, [u8]> = match encoded {
             Some(e) => {
                 #[cfg(debug_assertions)]
@@ -298,13 +298,13 @@ impl Store {
             }
             None => None,
         };
-        (&self.batches, &self.ledger).transaction(|(b, l)| {
+        (&tree, &self.ledger).transaction(|(b, l)| {
             if batch.snapshot {
                 for k in &existing {
                     b.remove(k)?;
                 }
             }
-            b.insert(key.as_slice(), value.as_ref())?;
+            b.insert(&key[..], value.as_ref())?;
             if let Some((lk, lv)) = &ledger_kv {
                 l.insert(lk.as_slice(), lv.as_slice())?;
             }
@@ -319,12 +319,22 @@ impl Store {
         mut f: impl FnMut(u16, &MemberId, StoredBatch),
     ) -> Result<u64, StoreError> {
         let mut n = 0;
-        for kv in self.batches.iter() {
-            let (k, v) = kv?;
-            let (epoch, member, _) =
-                parse_prefix(&k).ok_or_else(|| StoreError::Corrupt("batch key".into()))?;
-            f(epoch, &member, decode(&v)?);
-            n += 1;
+        let mut names: Vec<sled::IVec> = self
+            .db
+            .tree_names()
+            .into_iter()
+            .filter(|t| t.starts_with(BATCH_TREES))
+            .collect();
+        names.sort();
+        for name in names {
+            let (epoch, member, _) = name
+                .get(BATCH_TREES.len()..)
+                .and_then(parse_prefix)
+                .ok_or_else(|| StoreError::Corrupt("batch tree name".into()))?;
+            for v in self.db.open_tree(&name)?.iter().values() {
+                f(epoch, &member, decode(&v?)?);
+                n += 1;
+            }
         }
         Ok(n)
     }
@@ -455,7 +465,7 @@ mod tests {
                 &b,
             )
             .unwrap();
-            assert_eq!(s.batch_count(2026, &m), 2);
+            assert_eq!(s.batch_count(2026, &m).unwrap(), 2);
             assert_eq!(
                 s.ledger_get(2026, &m, &id).unwrap(),
                 Some(LedgerEntry { seq: 0, stored: 1 })
@@ -474,7 +484,7 @@ mod tests {
                 )
                 .unwrap();
             assert_eq!(seq, 2);
-            assert_eq!(s.batch_count(2026, &m), 1);
+            assert_eq!(s.batch_count(2026, &m).unwrap(), 1);
             // The ledger keeps the earlier batches: their retries stay duplicates.
             assert!(s.ledger_get(2026, &m, &id).unwrap().is_some());
             futures_flush(&s);
@@ -489,7 +499,6 @@ mod tests {
         {
             let db = sled::Config::new()
                 .path(dir.path())
-                .segment_size(SEGMENT_SIZE)
                 .cache_capacity(CACHE_CAPACITY)
                 .open()
                 .unwrap();

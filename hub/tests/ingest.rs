@@ -162,6 +162,7 @@ async fn many_small_batches_are_compacted_and_survive_restart() {
             .hub
             .store()
             .batch_count(2026, &TERNI.parse().unwrap())
+            .unwrap()
             <= 65
     );
     let cfg = hub.cfg.clone();

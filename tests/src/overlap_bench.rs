@@ -238,7 +238,9 @@ pub struct HubReport {
     pub resubmit_s: f64,
     /// Overlap groups after the resubmission.
     pub overlaps_after: u64,
-    /// Peak resident memory of the hub process, MB (`VmHWM`).
+    /// Seconds to reopen the store, replay it and compute the summary (a restart).
+    pub restart_s: f64,
+    /// Peak resident memory of the hub process before the restart, MB (`VmHWM`).
     pub peak_rss_mb: f64,
     /// Size of the hub's store on disk, MB.
     pub store_mb: f64,
@@ -341,6 +343,23 @@ pub async fn run_hub(dir: &Path, concurrency: usize) -> anyhow::Result<HubReport
     let resubmit_s = t.elapsed().as_secs_f64();
     let peak = peak_rss_mb();
     hub.store().flush().await?;
+    drop(hub);
+    // A restart: the store replayed into a new in-memory index, and the same answer.
+    let t = Instant::now();
+    let hub = Hub::open(
+        Store::open(&store_dir)?,
+        Access::default(),
+        10,
+        Arc::new(SystemClock),
+    )?;
+    let after_restart = hub.summary(EPOCH).overlap_groups;
+    let restart_s = t.elapsed().as_secs_f64();
+    if after_restart != overlaps_after {
+        anyhow::bail!(
+            "after a restart the hub finds {after_restart} overlaps, before {overlaps_after}"
+        );
+    }
+    drop(hub);
     Ok(HubReport {
         records,
         fingerprints,
@@ -349,6 +368,7 @@ pub async fn run_hub(dir: &Path, concurrency: usize) -> anyhow::Result<HubReport
         overlaps,
         resubmit_s,
         overlaps_after,
+        restart_s,
         peak_rss_mb: peak,
         store_mb: dir_mb(&store_dir),
     })

@@ -57,7 +57,7 @@ enum Cmd {
         #[arg(long, default_value_t = 10_000)]
         batch: usize,
         /// Batches in flight at once.
-        #[arg(long, default_value_t = 4)]
+        #[arg(long, default_value_t = 8)]
         concurrency: usize,
         /// Work directory (kept); default a temporary one (removed).
         #[arg(long)]
