@@ -1,5 +1,6 @@
 //! `siso-loadgen`: N simulated members with M household records each and a planted overlap
-//! rate, over real QUIC and mutual TLS, to a hub started in-process.
+//! rate, over real QUIC and mutual TLS, to a hub started in-process or running at a given
+//! address (member certificates are then issued by that hub's CA, from its directory).
 //!
 //! Overlaps are planted in disjoint pairs: for a chosen set of household positions, members
 //! 2k and 2k+1 share one person, so the expected number of linked groups is exact.
@@ -11,7 +12,7 @@ use serde::Serialize;
 use siso_hub::config::Limits;
 use siso_node::client::{ClientTls, HubClient};
 use siso_shared::wire::{
-    BatchId, HouseholdRecord, InterventionSummary, Message, RecordFlags, SubmitBatch,
+    BatchId, FetchOverlaps, HouseholdRecord, InterventionSummary, Message, RecordFlags, SubmitBatch,
 };
 use siso_shared::{Fingerprint, MemberId, TipoIntervento};
 
@@ -57,8 +58,28 @@ pub struct LoadReport {
     pub errors: u64,
     /// Seconds of the ingest phase.
     pub ingest_s: f64,
-    /// Seconds to compute the region-wide overlap summary after ingest.
-    pub overlap_summary_s: f64,
+    /// Seconds to compute the region-wide overlap summary after ingest (in-process hub only).
+    pub overlap_summary_s: Option<f64>,
+    /// The hub: `in-process` or its address.
+    pub hub: String,
+}
+
+/// Where the hub is.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Start one in-process on 127.0.0.1 with a fresh PKI.
+    InProcess,
+    /// A running hub.
+    Remote {
+        /// Its QUIC address.
+        addr: std::net::SocketAddr,
+        /// The name in its certificate.
+        server_name: String,
+        /// The directory of the CA its clients' certificates must chain to (`ca.pem`,
+        /// `ca.key`), as `siso-certs` makes it. Use a test CA: a certificate is issued for
+        /// every simulated member.
+        ca_dir: std::path::PathBuf,
+    },
 }
 
 fn fp(rng: &mut Rng) -> Fingerprint {
@@ -143,32 +164,57 @@ pub async fn run(
     o: &LoadOptions,
     dir: &std::path::Path,
 ) -> Result<LoadReport, crate::demo::DemoError> {
+    run_against(o, &Target::InProcess, dir).await
+}
+
+/// Runs the load against `target`; `dir` holds the in-process hub's files.
+pub async fn run_against(
+    o: &LoadOptions,
+    target: &Target,
+    dir: &std::path::Path,
+) -> Result<LoadReport, crate::demo::DemoError> {
     let now = time::OffsetDateTime::now_utc();
-    let ca_dir = dir.join("ca");
-    let ca = siso_certs_dev::Ca::create(&ca_dir, now, 30, true)?;
-    let hub_cert = ca.issue_hub("localhost", now, 30)?;
-    hub_cert.write_to(&dir.join("hubcert"))?;
+    let mut local = None;
+    let (ca, addr, server_name) = match target {
+        Target::InProcess => {
+            let ca_dir = dir.join("ca");
+            let ca = siso_certs_dev::Ca::create(&ca_dir, now, 30, true)?;
+            let hub_cert = ca.issue_hub("localhost", now, 30)?;
+            hub_cert.write_to(&dir.join("hubcert"))?;
+            let hub_dir = dir.join("hub");
+            std::fs::create_dir_all(&hub_dir)?;
+            std::fs::write(hub_dir.join("analyst.token"), "loadgen\n")?;
+            let (hub, shutdown) = crate::demo::start_local_hub(
+                &hub_dir,
+                &ca_dir,
+                &dir.join("hubcert"),
+                "127.0.0.1:0".parse()?,
+                Limits {
+                    max_connections: o.members + 16,
+                    ..Limits::default()
+                },
+            )
+            .await?;
+            let addr = hub.quic_addr;
+            local = Some((hub, shutdown));
+            (ca, addr, "localhost".to_owned())
+        }
+        Target::Remote {
+            addr,
+            server_name,
+            ca_dir,
+        } => (
+            siso_certs_dev::Ca::load(ca_dir)?,
+            *addr,
+            server_name.clone(),
+        ),
+    };
     let mut creds = Vec::with_capacity(o.members);
     for i in 0..o.members {
         let issued = ca.issue_member(&member(i), now, 30)?;
         creds.push((issued.cert_pem, issued.key_pem.unwrap_or_default()));
     }
-    let hub_dir = dir.join("hub");
-    std::fs::create_dir_all(&hub_dir)?;
-    std::fs::write(hub_dir.join("analyst.token"), "loadgen\n")?;
-    let (hub, shutdown) = crate::demo::start_local_hub(
-        &hub_dir,
-        &ca_dir,
-        &dir.join("hubcert"),
-        "127.0.0.1:0".parse()?,
-        Limits {
-            max_connections: o.members + 16,
-            ..Limits::default()
-        },
-    )
-    .await?;
-    let addr = hub.quic_addr;
-    let ca_pem = std::fs::read(ca_dir.join("ca.pem"))?;
+    let ca_pem = ca.cert_pem().as_bytes().to_vec();
 
     let o2 = o.clone();
     let creds = Arc::new(creds);
@@ -178,26 +224,10 @@ pub async fn run(
     let mut tasks = Vec::new();
     for i in 0..o.members {
         let (o, creds, ca_pem, sem) = (o2.clone(), creds.clone(), ca_pem.clone(), sem.clone());
+        let server_name = server_name.clone();
         tasks.push(tokio::spawn(async move {
             let _p = sem.acquire().await.map_err(|e| e.to_string())?;
-            use rustls::pki_types::pem::PemObject;
-            let tls = ClientTls {
-                roots: rustls::pki_types::CertificateDer::pem_slice_iter(&ca_pem)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| e.to_string())?,
-                identity: Some((
-                    rustls::pki_types::CertificateDer::pem_slice_iter(creds[i].0.as_bytes())
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(|e| e.to_string())?,
-                    rustls::pki_types::PrivateKeyDer::from_pem_slice(creds[i].1.as_bytes())
-                        .map_err(|e| e.to_string())?,
-                )),
-                alpn: vec![siso_shared::wire::ALPN.to_vec()],
-            };
-            let (client, _) =
-                HubClient::connect(addr, "localhost", tls, &member(i), Duration::from_secs(60))
-                    .await
-                    .map_err(|e| e.to_string())?;
+            let client = connect(addr, &server_name, &ca_pem, &creds[i], i).await?;
             let recs = records(&o, i);
             let mut lat = Vec::new();
             let mut errors = 0u64;
@@ -210,7 +240,7 @@ pub async fn run(
                 let r = client
                     .call(&Message::SubmitBatch(SubmitBatch {
                         member: member(i),
-                        epoch: 2026,
+                        epoch: EPOCH,
                         batch_id: BatchId(id),
                         snapshot: b == 0,
                         add: chunk.to_vec(),
@@ -239,15 +269,49 @@ pub async fn run(
                 errors += e;
                 fps += f;
             }
-            _ => errors += 1,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "a simulated member failed");
+                errors += 1;
+            }
+            Err(_) => errors += 1,
         }
     }
     let ingest = started.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let s = hub.hub.summary(2026);
-    let overlap_summary_s = t.elapsed().as_secs_f64();
-    shutdown.cancel();
-    let _ = hub.done.await;
+    let overlap_summary_s = local.as_ref().map(|(hub, _)| {
+        let t = Instant::now();
+        let _ = hub.hub.summary(EPOCH);
+        (t.elapsed().as_secs_f64() * 1000.0).round() / 1000.0
+    });
+    // What the members are told: households of theirs linked to another member's. Overlaps are
+    // planted in disjoint pairs, so every linked group is seen by exactly two members.
+    let mut seen = 0u64;
+    for i in 0..o.members {
+        match connect(addr, &server_name, &ca_pem, &creds[i], i).await {
+            Ok(client) => {
+                match client
+                    .call(&Message::FetchOverlaps(FetchOverlaps {
+                        member: member(i),
+                        epoch: EPOCH,
+                    }))
+                    .await
+                {
+                    Ok(Message::Overlaps(r)) => {
+                        seen += r.notices.iter().filter(|n| n.others_count > 0).count() as u64
+                    }
+                    _ => errors += 1,
+                }
+                client.close().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "a simulated member could not fetch its overlaps");
+                errors += 1;
+            }
+        }
+    }
+    if let Some((hub, shutdown)) = local {
+        shutdown.cancel();
+        let _ = hub.done.await;
+    }
     lat.sort_by(|a, b| a.total_cmp(b));
     Ok(LoadReport {
         members: o.members,
@@ -256,12 +320,47 @@ pub async fn run(
         fingerprints_per_s: (fps as f64 / ingest).round(),
         batch_latency_p50_ms: (pct(&lat, 0.5) * 100.0).round() / 100.0,
         batch_latency_p99_ms: (pct(&lat, 0.99) * 100.0).round() / 100.0,
-        overlaps_found: s.overlap_groups,
+        overlaps_found: seen / 2,
         overlaps_expected: expected(o),
         errors,
         ingest_s: (ingest * 1000.0).round() / 1000.0,
-        overlap_summary_s: (overlap_summary_s * 1000.0).round() / 1000.0,
+        overlap_summary_s,
+        hub: match target {
+            Target::InProcess => "in-process".to_owned(),
+            Target::Remote { addr, .. } => addr.to_string(),
+        },
     })
+}
+
+/// The epoch the simulated members write.
+pub const EPOCH: u16 = 2026;
+
+async fn connect(
+    addr: std::net::SocketAddr,
+    server_name: &str,
+    ca_pem: &[u8],
+    cred: &(String, String),
+    i: usize,
+) -> Result<HubClient, String> {
+    use rustls::pki_types::pem::PemObject;
+    let tls = ClientTls {
+        roots: rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?,
+        identity: Some((
+            rustls::pki_types::CertificateDer::pem_slice_iter(cred.0.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())?,
+            rustls::pki_types::PrivateKeyDer::from_pem_slice(cred.1.as_bytes())
+                .map_err(|e| e.to_string())?,
+        )),
+        alpn: vec![siso_shared::wire::ALPN.to_vec()],
+    };
+    let (client, _) =
+        HubClient::connect(addr, server_name, tls, &member(i), Duration::from_secs(60))
+            .await
+            .map_err(|e| e.to_string())?;
+    Ok(client)
 }
 
 #[cfg(test)]

@@ -1,10 +1,14 @@
 //! `siso-loadgen`: N simulated members with M household records each over real QUIC and mutual
-//! TLS to an in-process hub; prints throughput, batch latency and overlaps found vs planted.
+//! TLS to an in-process hub or to a running one (`--hub ADDR --ca DIR`); prints throughput,
+//! batch latency and overlaps found vs planted (as the members are told them).
 //!
 //! Exit codes: 0 success (and found == expected, no errors); 1 otherwise; 2 usage error.
 
 use clap::Parser;
-use siso_tests::loadgen::{run, LoadOptions};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use siso_tests::loadgen::{run_against, LoadOptions, Target};
 
 #[derive(Parser)]
 #[command(
@@ -31,6 +35,18 @@ struct Cli {
     /// Seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// A running hub's QUIC address instead of an in-process hub. Its store should not hold
+    /// other data under the simulated members' ids (900000, 900001, ...), epoch 2026.
+    #[arg(long, requires = "ca")]
+    hub: Option<SocketAddr>,
+    /// With --hub: the name in the hub's certificate.
+    #[arg(long, default_value = "localhost")]
+    server_name: String,
+    /// With --hub: the directory of the CA the hub trusts (ca.pem and ca.key, as siso-certs
+    /// writes them); a certificate is issued from it for every simulated member, so use a test
+    /// CA.
+    #[arg(long, requires = "hub")]
+    ca: Option<PathBuf>,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -49,7 +65,15 @@ fn main() -> std::process::ExitCode {
     let result = (|| -> Result<_, siso_tests::demo::DemoError> {
         let dir = tempfile::Builder::new().prefix("siso-loadgen-").tempdir()?;
         let rt = tokio::runtime::Runtime::new()?;
-        rt.block_on(run(&o, dir.path()))
+        let target = match (cli.hub, cli.ca) {
+            (Some(addr), Some(ca_dir)) => Target::Remote {
+                addr,
+                server_name: cli.server_name,
+                ca_dir,
+            },
+            _ => Target::InProcess,
+        };
+        rt.block_on(run_against(&o, &target, dir.path()))
     })();
     match result {
         Ok(r) => {
