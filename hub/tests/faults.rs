@@ -6,49 +6,13 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use common::*;
 use siso_node::client::HubClient;
 use siso_shared::wire::*;
 use siso_shared::{Fingerprint, TipoIntervento};
-
-fn free_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn spawn(config: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_siso-hub"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-async fn wait_http(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "hub did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// Batch `b` of member `m`: 50 households; Terni's first household of each batch shares a
 /// person with Perugia's.
@@ -91,31 +55,8 @@ async fn sigkill_during_ingestion_loses_nothing_acknowledged() {
     let pki = Pki::new();
     let dir = tempfile::tempdir().unwrap();
     let hub_dir = dir.path().join("hub");
-    let (udp, tcp) = (free_port(), tcp_port());
-    let out = Command::new(env!("CARGO_BIN_EXE_siso-hub"))
-        .args(["init", "--data"])
-        .arg(&hub_dir)
-        .arg("--ca-dir")
-        .arg(pki.layout.ca_dir())
-        .arg("--cert")
-        .arg(pki.layout.hub_dir().join("cert.pem"))
-        .arg("--key")
-        .arg(pki.layout.hub_dir().join("key.pem"))
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{udp}"),
-            "--http",
-            &format!("127.0.0.1:{tcp}"),
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let config = hub_dir.join("hub.toml");
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{udp}").parse().unwrap();
-    let token = std::fs::read_to_string(hub_dir.join("analyst.token"))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let mut hub = BinaryHub::init(env!("CARGO_BIN_EXE_siso-hub").as_ref(), &pki, &hub_dir);
+    let addr = hub.addr;
 
     const BATCHES: u16 = 200;
     let mut pending: Vec<SubmitBatch> = Vec::new();
@@ -126,16 +67,15 @@ async fn sigkill_during_ingestion_loses_nothing_acknowledged() {
     let mut acked = 0usize;
     let mut kills = 0;
     let mut seed: u64 = 12345;
-    let mut child = spawn(&config);
+    hub.start().await;
     while !pending.is_empty() {
-        wait_http(tcp).await;
         // Kill at a pseudo-random moment while batches flow (ten times), then run clean.
         let killer = if kills < 10 {
             seed = seed
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             let delay = 5 + (seed >> 33) % 60;
-            let pid = child.id();
+            let pid = hub.pid();
             Some(tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(delay)).await;
                 Command::new("kill")
@@ -177,20 +117,17 @@ async fn sigkill_during_ingestion_loses_nothing_acknowledged() {
             k.await.unwrap();
             kills += 1;
         } else {
-            Command::new("kill")
-                .args(["-KILL", &child.id().to_string()])
-                .status()
-                .unwrap();
+            hub.signal("KILL");
         }
-        let _ = child.wait();
-        child = spawn(&config);
+        let _ = hub.wait();
+        hub.start().await;
     }
     assert!(kills >= 10);
     assert_eq!(acked, 2 * BATCHES as usize);
 
     // After a last restart: every batch present once, and the overlaps of a clean run.
-    wait_http(tcp).await;
-    let http: std::net::SocketAddr = format!("127.0.0.1:{tcp}").parse().unwrap();
+    let http = hub.http;
+    let token = hub.token.clone();
     let (_, metrics) = http_get(http, "/metrics", None).await;
     assert!(
         metrics.contains(&format!(
@@ -224,11 +161,8 @@ async fn sigkill_during_ingestion_loses_nothing_acknowledged() {
     // A repeated Ack reports the count recorded when the batch was applied (its 4th batch).
     assert_eq!(a.stored, 4 * 50);
     c.close().await;
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    hub.signal("TERM");
+    assert!(hub.wait().success());
     let v = Command::new(env!("CARGO_BIN_EXE_siso-hub"))
         .args(["audit", "verify", "--data"])
         .arg(&hub_dir)

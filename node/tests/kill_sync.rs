@@ -44,7 +44,7 @@ fn write_csvs(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
                 let born =
                     time::Date::from_ordinal_date(1940 + (i % 60) as i32, 1 + (i % 365) as u16)
                         .unwrap();
-                let sex = if i % 2 == 0 { Sex::M } else { Sex::F };
+                let sex = if i.is_multiple_of(2) { Sex::M } else { Sex::F };
                 let (s, g) = (word(i), word(i / 7 + 3));
                 let cf = CodiceFiscale::compute(&s, &g, sex, born, "G478").unwrap();
                 if seen.insert(cf.as_str().to_owned()) {

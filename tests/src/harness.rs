@@ -141,14 +141,7 @@ impl TestHub {
         tls: ClientTls,
         member: &str,
     ) -> Result<(HubClient, HelloAck), ClientError> {
-        HubClient::connect(
-            self.addr(),
-            "localhost",
-            tls,
-            &member.parse().unwrap(),
-            Duration::from_secs(10),
-        )
-        .await
+        connect_to(self.addr(), tls, member).await
     }
 
     pub async fn stop(self) {
@@ -161,6 +154,143 @@ impl TestHub {
 
     pub async fn http_get(&self, path: &str, token: Option<&str>) -> (u16, String) {
         http_get(self.running.http_addr, path, token).await
+    }
+}
+
+/// Connects to a hub at `addr` (certificate name `localhost`) as `member`.
+pub async fn connect_to(
+    addr: SocketAddr,
+    tls: ClientTls,
+    member: &str,
+) -> Result<(HubClient, HelloAck), ClientError> {
+    HubClient::connect(
+        addr,
+        "localhost",
+        tls,
+        &member.parse().unwrap(),
+        Duration::from_secs(10),
+    )
+    .await
+}
+
+/// A `siso-hub` binary process (the hub's tests pass `env!("CARGO_BIN_EXE_siso-hub")`),
+/// initialised with `siso-hub init` on free loopback ports with the test PKI.
+#[derive(Debug)]
+pub struct BinaryHub {
+    pub bin: PathBuf,
+    pub data: PathBuf,
+    pub config: PathBuf,
+    pub addr: SocketAddr,
+    pub http: SocketAddr,
+    pub token: String,
+    pub child: Option<std::process::Child>,
+}
+
+impl BinaryHub {
+    /// Runs `siso-hub init` in `data`; does not start the hub.
+    pub fn init(bin: &Path, pki: &Pki, data: &Path) -> BinaryHub {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let out = std::process::Command::new(bin)
+            .args(["init", "--data"])
+            .arg(data)
+            .arg("--ca-dir")
+            .arg(pki.layout.ca_dir())
+            .arg("--cert")
+            .arg(pki.layout.hub_dir().join("cert.pem"))
+            .arg("--key")
+            .arg(pki.layout.hub_dir().join("key.pem"))
+            .args(["--listen", &udp.to_string(), "--http", &tcp.to_string()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "siso-hub init: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let token = std::fs::read_to_string(data.join("analyst.token"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        BinaryHub {
+            bin: bin.to_owned(),
+            data: data.to_owned(),
+            config: data.join("hub.toml"),
+            addr: udp,
+            http: tcp,
+            token,
+            child: None,
+        }
+    }
+
+    /// Starts `siso-hub serve` and waits until its HTTP port answers.
+    pub async fn start(&mut self) {
+        let child = std::process::Command::new(&self.bin)
+            .args(["serve", "--config"])
+            .arg(&self.config)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(self.http).await.is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the hub did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The process id of the running hub.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(std::process::Child::id).unwrap()
+    }
+
+    /// Sends a signal (`KILL`, `TERM`, `HUP`) to the running hub.
+    pub fn signal(&self, sig: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([format!("-{sig}"), self.pid().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig}");
+    }
+
+    /// Waits for the process to end; its exit status.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.take().unwrap().wait().unwrap()
+    }
+
+    pub async fn connect(
+        &self,
+        pki: &Pki,
+        member: &str,
+    ) -> Result<(HubClient, HelloAck), ClientError> {
+        connect_to(self.addr, pki.tls(member), member).await
+    }
+
+    pub async fn connect_tls(
+        &self,
+        tls: ClientTls,
+        member: &str,
+    ) -> Result<(HubClient, HelloAck), ClientError> {
+        connect_to(self.addr, tls, member).await
+    }
+}
+
+impl Drop for BinaryHub {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 

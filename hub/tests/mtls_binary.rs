@@ -1,0 +1,165 @@
+//! The mutual-TLS matrix against the built `siso-hub` binary (not the library): valid members
+//! get their roles; no certificate, another CA, an expired certificate and a wrong or missing
+//! ALPN are refused at the handshake; roles and identity are enforced per request; a revoked
+//! certificate is refused once the running process gets SIGHUP, and others are unaffected.
+//! As the pitfall goes, `connect` alone proves nothing: every check is the first reply.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use siso_certs_dev::Ca;
+use siso_node::client::{ClientError, ClientTls};
+use siso_shared::wire::*;
+use siso_shared::{Fingerprint, MemberId, Role};
+use time::{Duration, OffsetDateTime};
+
+fn assert_refused(r: Result<impl std::fmt::Debug, ClientError>, what: &str) {
+    match r {
+        Ok(v) => panic!("{what}: expected refusal, got {v:?}"),
+        Err(ClientError::Refused(e)) => {
+            panic!("{what}: refused by protocol ({e}), expected at TLS")
+        }
+        Err(_) => {}
+    }
+}
+
+fn code(m: Message) -> ErrorCode {
+    match m {
+        Message::Error(e) => e.code,
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+fn batch(member: &str) -> Message {
+    Message::SubmitBatch(SubmitBatch {
+        member: member.parse().unwrap(),
+        epoch: 2026,
+        batch_id: BatchId([7; 16]),
+        snapshot: false,
+        add: vec![HouseholdRecord {
+            key: Fingerprint([1; 32]),
+            persons: vec![Fingerprint([2; 32])],
+            interventions: vec![],
+            flags: RecordFlags::default(),
+        }],
+        remove: vec![],
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_enforces_the_mtls_matrix_and_reloads_the_crl_on_sighup() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = BinaryHub::init(
+        env!("CARGO_BIN_EXE_siso-hub").as_ref(),
+        &pki,
+        &dir.path().join("hub"),
+    );
+    hub.start().await;
+
+    // Valid members, each with its role.
+    for (member, role) in [
+        (PERUGIA, Role::Comune),
+        (CARITAS, Role::Ets),
+        (REGION, Role::Region),
+    ] {
+        let (c, ack) = hub.connect(&pki, member).await.unwrap();
+        assert_eq!(ack.member.to_string(), member);
+        assert_eq!(ack.role, role);
+        c.close().await;
+    }
+
+    // Refused at the handshake.
+    let mut tls = pki.tls(PERUGIA);
+    tls.identity = None;
+    assert_refused(hub.connect_tls(tls, PERUGIA).await, "no certificate");
+    let other = Pki::new();
+    let mut tls = other.tls(PERUGIA);
+    tls.roots = pki.tls(PERUGIA).roots;
+    assert_refused(hub.connect_tls(tls, PERUGIA).await, "another CA");
+    let ca = Ca::load(&pki.layout.ca_dir()).unwrap();
+    let terni: MemberId = TERNI.parse().unwrap();
+    let now = OffsetDateTime::now_utc();
+    let expired = ca
+        .issue_member_window(&terni, now - Duration::days(30), now - Duration::days(1))
+        .unwrap();
+    let edir = tempfile::tempdir().unwrap();
+    expired.write_to(edir.path()).unwrap();
+    let tls = ClientTls::from_files(
+        &pki.ca_pem(),
+        &edir.path().join("cert.pem"),
+        &edir.path().join("key.pem"),
+    )
+    .unwrap();
+    assert_refused(hub.connect_tls(tls, TERNI).await, "expired");
+    let mut tls = pki.tls(PERUGIA);
+    tls.alpn = vec![b"siso/0".to_vec()];
+    assert_refused(hub.connect_tls(tls, PERUGIA).await, "wrong ALPN");
+    let mut tls = pki.tls(PERUGIA);
+    tls.alpn = vec![];
+    assert_refused(hub.connect_tls(tls, PERUGIA).await, "no ALPN");
+
+    // Roles and identity, per request.
+    let (region, _) = hub.connect(&pki, REGION).await.unwrap();
+    assert_eq!(
+        code(region.request(&batch(REGION)).await.unwrap()),
+        ErrorCode::Forbidden
+    );
+    let (ets, _) = hub.connect(&pki, CARITAS).await.unwrap();
+    let r = ets
+        .request(&Message::OverlapMatrixQuery(OverlapMatrixQuery {
+            epoch: 2026,
+        }))
+        .await
+        .unwrap();
+    assert_eq!(code(r), ErrorCode::Forbidden);
+    let (perugia, _) = hub.connect(&pki, PERUGIA).await.unwrap();
+    assert_eq!(
+        code(perugia.request(&batch(TERNI)).await.unwrap()),
+        ErrorCode::IdentityMismatch
+    );
+    assert!(matches!(
+        perugia.request(&batch(PERUGIA)).await.unwrap(),
+        Message::Ack(_)
+    ));
+    for c in [region, ets, perugia] {
+        c.close().await;
+    }
+
+    // Revocation: Terni works, is revoked, and is refused once the process reloads on SIGHUP.
+    let (c, _) = hub.connect(&pki, TERNI).await.unwrap();
+    c.close().await;
+    let serial = ca
+        .issued()
+        .unwrap()
+        .into_iter()
+        .find(|(_, m)| m == TERNI)
+        .unwrap()
+        .0;
+    ca.revoke(&serial, OffsetDateTime::now_utc(), 30, false)
+        .unwrap();
+    hub.signal("HUP");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match hub.connect(&pki, TERNI).await {
+            Err(ClientError::Refused(e)) => panic!("refused by protocol ({e}), expected at TLS"),
+            Err(_) => break,
+            Ok((c, _)) => {
+                c.close().await;
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the revoked certificate still works after SIGHUP"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+    let (c, _) = hub.connect(&pki, PERUGIA).await.unwrap();
+    c.close().await;
+
+    // A clean stop.
+    hub.signal("TERM");
+    assert!(hub.wait().success());
+}
