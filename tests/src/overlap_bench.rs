@@ -246,7 +246,8 @@ pub struct HubReport {
     pub store_mb: f64,
 }
 
-fn peak_rss_mb() -> f64 {
+/// Peak resident memory of this process, MB (`VmHWM`).
+pub fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -7,6 +7,10 @@
 //!   summary, a 1% resubmission) against DuckDB's self-join of the same fingerprints, each in
 //!   its own process (`overlap-hub` is the hub's; `tests/bench/duckdb_overlap.py` DuckDB's).
 //!
+//! - `anagrafe`: importing an anagrafe file of N persons into a node store (validation of every
+//!   row, codici fiscali, families, one atomic write), rows per second and peak memory of the
+//!   importing process (`anagrafe-import`), against parsing the same file with the `csv` crate.
+//!
 //! Exit codes: 0 done; 1 the two systems disagree on the overlaps or a step failed; 2 usage.
 
 use std::hint::black_box;
@@ -69,6 +73,25 @@ enum Cmd {
         #[arg(long, default_value = "python3")]
         python: String,
     },
+    /// Anagrafe import rows/s and peak memory vs raw CSV parsing of the same file.
+    Anagrafe {
+        /// Persons (rows); families of 1 to 4.
+        #[arg(long, default_value_t = 1_000_000)]
+        persons: usize,
+        /// Work directory (kept); default a temporary one (removed).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// The import side of `anagrafe` (internal).
+    #[command(hide = true)]
+    AnagrafeImport {
+        /// The anagrafe CSV.
+        #[arg(long)]
+        file: PathBuf,
+        /// A new node store.
+        #[arg(long)]
+        store: PathBuf,
+    },
     /// The hub side of `overlap`, on a data set already written (internal).
     #[command(hide = true)]
     OverlapHub {
@@ -114,6 +137,47 @@ fn main() -> anyhow::Result<()> {
                 }
             };
             overlap_cmd(&o, &dir, (!no_duckdb).then_some(python.as_str()))?;
+        }
+        Cmd::Anagrafe { persons, dir } => {
+            let tmp;
+            let dir = match dir {
+                Some(d) => d,
+                None => {
+                    tmp = tempfile::tempdir()?;
+                    tmp.path().to_path_buf()
+                }
+            };
+            anagrafe_cmd(persons, &dir)?;
+        }
+        Cmd::AnagrafeImport { file, store } => {
+            let store = siso_node::store::Store::create(&store)?;
+            let opts = siso_node::import::ImportOptions {
+                dry_run: false,
+                skip_invalid: None,
+                reference: time::OffsetDateTime::now_utc().date(),
+                role: siso_shared::Role::Comune,
+                progress: false,
+            };
+            let t = Instant::now();
+            let s = siso_node::import::import(
+                &store,
+                siso_node::import::ImportKind::Anagrafe,
+                &file,
+                &siso_node::import::Profile::default(),
+                &opts,
+            )?;
+            let seconds = t.elapsed().as_secs_f64();
+            println!(
+                "{}",
+                serde_json::json!({
+                    "rows": s.rows_read,
+                    "imported": s.imported,
+                    "households": s.households,
+                    "seconds": seconds,
+                    "rows_per_s": s.rows_read as f64 / seconds,
+                    "peak_rss_mb": overlap_bench::peak_rss_mb(),
+                })
+            );
         }
         Cmd::OverlapHub { dir, concurrency } => {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -268,6 +332,110 @@ fn cf(n: usize, passes: usize) -> anyhow::Result<()> {
         raw,
         ours,
         ours / raw
+    );
+    Ok(())
+}
+
+/// Writes an anagrafe file of `n` persons with distinct valid codici fiscali, families of 1–4.
+fn write_anagrafe(n: usize, path: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    const C: &[u8] = b"BCDFGLMNPRSTVZ";
+    const PLACES: [&str; 6] = ["G478", "L117", "H501", "A475", "Z129", "F205"];
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(
+        out,
+        "codice_fiscale;cognome;nome;sesso;data_nascita;codice_catastale_nascita;id_famiglia;rapporto_intestatario;indirizzo"
+    )?;
+    let word = |k: usize| -> String {
+        let mut w: String = (0..3)
+            .map(|d| C[(k / C.len().pow(d)) % C.len()] as char)
+            .collect();
+        w.insert(1, 'A');
+        w.push('O');
+        w
+    };
+    let mut seen = std::collections::HashSet::with_capacity(n);
+    let (mut i, mut written, mut family, mut left_in_family) = (0usize, 0usize, 0usize, 0usize);
+    while written < n {
+        i += 1;
+        let born =
+            time::Date::from_ordinal_date(1930 + (i % 90) as i32, 1 + ((i / 90) % 365) as u16)?;
+        let sex = if i % 2 == 0 { Sex::M } else { Sex::F };
+        let (s, g) = (word(i / 7), word(i % 2744 + i / 100_000));
+        let place = PLACES[(i / 3) % PLACES.len()];
+        let Ok(cf) = CodiceFiscale::compute(&s, &g, sex, born, place) else {
+            continue;
+        };
+        if !seen.insert(cf.as_str().to_owned()) {
+            continue;
+        }
+        let rel = if left_in_family == 0 {
+            family += 1;
+            left_in_family = 1 + family % 4;
+            "IS"
+        } else {
+            "FG"
+        };
+        left_in_family -= 1;
+        writeln!(
+            out,
+            "{};{s};{g};{};{born};{place};{family};{rel};Via dei Test {family}, Perugia",
+            cf.as_str(),
+            if sex == Sex::M { "M" } else { "F" }
+        )?;
+        written += 1;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn anagrafe_cmd(n: usize, dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let file = dir.join("anagrafe.csv");
+    eprintln!("generating {n} persons in {} ...", file.display());
+    write_anagrafe(n, &file)?;
+    let bytes = std::fs::metadata(&file)?.len();
+    // Reference: the csv crate reading every field of the same file, nothing else.
+    let _ = Command::new("sync").status();
+    let t = Instant::now();
+    let mut rdr = csv::ReaderBuilder::new().delimiter(b';').from_path(&file)?;
+    let mut rec = csv::ByteRecord::new();
+    let (mut rows, mut fields) = (0u64, 0u64);
+    while rdr.read_byte_record(&mut rec)? {
+        rows += 1;
+        fields += rec.len() as u64;
+    }
+    let raw_s = t.elapsed().as_secs_f64();
+    std::hint::black_box(fields);
+    let store = dir.join("store");
+    if store.exists() {
+        std::fs::remove_dir_all(&store)?;
+    }
+    eprintln!("importing ...");
+    let out = Command::new(std::env::current_exe()?)
+        .args(["anagrafe-import", "--file"])
+        .arg(&file)
+        .arg("--store")
+        .arg(&store)
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    if !out.status.success() {
+        anyhow::bail!("import failed ({})", out.status);
+    }
+    let imp: serde_json::Value = overlap_bench::last_json(&out.stdout)?;
+    if imp["rows"].as_u64() != Some(rows) || imp["imported"].as_u64() != Some(rows) {
+        anyhow::bail!("the import read or imported a different number of rows: {imp}");
+    }
+    let rows_per_s = imp["rows_per_s"].as_f64().unwrap_or(0.0);
+    println!(
+        "{}",
+        serde_json::json!({
+            "persons": rows,
+            "file_mb": (bytes as f64 / 1e6 * 10.0).round() / 10.0,
+            "import": imp,
+            "csv_parse_rows_per_s": rows as f64 / raw_s,
+            "ratio_import_over_csv_parse": rows_per_s / (rows as f64 / raw_s),
+        })
     );
     Ok(())
 }
