@@ -432,3 +432,40 @@ async fn replaying_another_members_batch_changes_nothing_of_theirs() {
     assert_eq!(again.stored, 1);
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn an_intervention_ending_before_it_starts_is_refused_and_nothing_is_stored() {
+    let pki = Pki::new();
+    let data = tempfile::tempdir().unwrap();
+    let hub = start_hub(&pki, data.path()).await;
+    let (c, _) = hub.connect(&pki, PERUGIA).await.unwrap();
+    let anna = person("Rossi", "Anna", Sex::F, date!(1980 - 04 - 02));
+    let bad = household(
+        &[anna],
+        &[(CASH, date!(2026 - 06 - 01), Some(date!(2026 - 05 - 31)))],
+        false,
+    );
+    match c
+        .request(&submit(PERUGIA, 1, false, vec![bad], vec![]))
+        .await
+        .unwrap()
+    {
+        Message::Error(e) => {
+            assert_eq!(e.code, ErrorCode::Malformed);
+            assert!(e.message.contains("ends before it starts"), "{}", e.message);
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+    assert_eq!(hub.running.hub.records(), 0);
+    // The same batch id with a valid period is a new batch, not a duplicate of the refusal.
+    let good = household(
+        &[anna],
+        &[(CASH, date!(2026 - 05 - 01), Some(date!(2026 - 05 - 31)))],
+        false,
+    );
+    let a = ack(&c, submit(PERUGIA, 1, false, vec![good], vec![])).await;
+    assert!(!a.duplicate);
+    assert_eq!(a.stored, 1);
+    c.close().await;
+    hub.stop().await;
+}
