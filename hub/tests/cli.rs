@@ -17,51 +17,14 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_siso-hub"))
 }
 
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn free_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn init_serve_sigterm_and_audit() {
     let pki = Pki::new();
     let data = tempfile::tempdir().unwrap();
     let dir = data.path().join("hub");
-    let (udp, tcp) = (free_udp_port(), free_tcp_port());
-    let out = bin()
-        .args(["init", "--data"])
-        .arg(&dir)
-        .arg("--ca-dir")
-        .arg(pki.layout.ca_dir())
-        .arg("--cert")
-        .arg(pki.layout.hub_dir().join("cert.pem"))
-        .arg("--key")
-        .arg(pki.layout.hub_dir().join("key.pem"))
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{udp}"),
-            "--http",
-            &format!("127.0.0.1:{tcp}"),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let config = dir.join("hub.toml");
+    let hub = BinaryHub::init(env!("CARGO_BIN_EXE_siso-hub").as_ref(), &pki, &dir);
+    let (udp, tcp) = (hub.addr.port(), hub.http.port());
+    let config = hub.config.clone();
     let text = std::fs::read_to_string(&config).unwrap();
     for field in [
         "max_connections",

@@ -6,37 +6,17 @@ mod common;
 
 use common::*;
 use siso_certs_dev::{Ca, InitOptions};
-use siso_node::client::{ClientError, ClientTls};
+use siso_node::client::ClientError;
 use siso_shared::wire::*;
-use siso_shared::{Fingerprint, MemberId, Role};
-use time::{Duration, OffsetDateTime};
-
-fn assert_refused(r: Result<impl std::fmt::Debug, ClientError>, what: &str) {
-    match r {
-        Ok(v) => panic!("{what}: expected refusal, got {v:?}"),
-        Err(ClientError::Refused(e)) => {
-            panic!("{what}: refused by protocol ({e}), expected at TLS")
-        }
-        Err(_) => {}
-    }
-}
+use siso_shared::Fingerprint;
+use time::OffsetDateTime;
 
 #[tokio::test]
 async fn valid_members_get_their_roles() {
     let pki = Pki::new();
     let data = tempfile::tempdir().unwrap();
     let hub = start_hub(&pki, data.path()).await;
-    for (member, role) in [
-        (PERUGIA, Role::Comune),
-        (CARITAS, Role::Ets),
-        (REGION, Role::Region),
-    ] {
-        let (c, ack) = hub.connect(&pki, member).await.unwrap();
-        assert_eq!(ack.member.to_string(), member);
-        assert_eq!(ack.role, role);
-        assert_eq!(ack.protocol_version, PROTOCOL_VERSION);
-        c.close().await;
-    }
+    assert_roles(&pki, hub.addr()).await;
     hub.stop().await;
 }
 
@@ -46,41 +26,7 @@ async fn refused_at_the_handshake() {
     let data = tempfile::tempdir().unwrap();
     let hub = start_hub(&pki, data.path()).await;
 
-    // No client certificate.
-    let mut tls = pki.tls(PERUGIA);
-    tls.identity = None;
-    assert_refused(hub.connect_tls(tls, PERUGIA).await, "no certificate");
-
-    // A certificate from another CA with the same identity.
-    let other = Pki::new();
-    let mut tls = other.tls(PERUGIA);
-    tls.roots = pki.tls(PERUGIA).roots; // trusts our hub, presents the other CA's cert
-    assert_refused(hub.connect_tls(tls, PERUGIA).await, "another CA");
-
-    // An expired certificate from our CA.
-    let ca = Ca::load(&pki.layout.ca_dir()).unwrap();
-    let m: MemberId = TERNI.parse().unwrap();
-    let now = OffsetDateTime::now_utc();
-    let expired = ca
-        .issue_member_window(&m, now - Duration::days(30), now - Duration::days(1))
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    expired.write_to(dir.path()).unwrap();
-    let tls = ClientTls::from_files(
-        &pki.ca_pem(),
-        &dir.path().join("cert.pem"),
-        &dir.path().join("key.pem"),
-    )
-    .unwrap();
-    assert_refused(hub.connect_tls(tls, TERNI).await, "expired");
-
-    // Wrong ALPN.
-    let mut tls = pki.tls(PERUGIA);
-    tls.alpn = vec![b"siso/0".to_vec()];
-    assert_refused(hub.connect_tls(tls, PERUGIA).await, "wrong ALPN");
-    let mut tls = pki.tls(PERUGIA);
-    tls.alpn = vec![];
-    assert_refused(hub.connect_tls(tls, PERUGIA).await, "no ALPN");
+    assert_handshake_refusals(&pki, hub.addr()).await;
 
     // Nothing of the above reached the message log or the store as a member.
     let (c, _) = hub.connect(&pki, PERUGIA).await.unwrap();

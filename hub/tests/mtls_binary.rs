@@ -10,20 +10,10 @@ mod common;
 
 use common::*;
 use siso_certs_dev::Ca;
-use siso_node::client::{ClientError, ClientTls};
+use siso_node::client::ClientError;
 use siso_shared::wire::*;
-use siso_shared::{Fingerprint, MemberId, Role};
-use time::{Duration, OffsetDateTime};
-
-fn assert_refused(r: Result<impl std::fmt::Debug, ClientError>, what: &str) {
-    match r {
-        Ok(v) => panic!("{what}: expected refusal, got {v:?}"),
-        Err(ClientError::Refused(e)) => {
-            panic!("{what}: refused by protocol ({e}), expected at TLS")
-        }
-        Err(_) => {}
-    }
-}
+use siso_shared::Fingerprint;
+use time::OffsetDateTime;
 
 fn code(m: Message) -> ErrorCode {
     match m {
@@ -60,46 +50,10 @@ async fn the_binary_enforces_the_mtls_matrix_and_reloads_the_crl_on_sighup() {
     hub.start().await;
 
     // Valid members, each with its role.
-    for (member, role) in [
-        (PERUGIA, Role::Comune),
-        (CARITAS, Role::Ets),
-        (REGION, Role::Region),
-    ] {
-        let (c, ack) = hub.connect(&pki, member).await.unwrap();
-        assert_eq!(ack.member.to_string(), member);
-        assert_eq!(ack.role, role);
-        c.close().await;
-    }
+    assert_roles(&pki, hub.addr).await;
 
     // Refused at the handshake.
-    let mut tls = pki.tls(PERUGIA);
-    tls.identity = None;
-    assert_refused(hub.connect_tls(tls, PERUGIA).await, "no certificate");
-    let other = Pki::new();
-    let mut tls = other.tls(PERUGIA);
-    tls.roots = pki.tls(PERUGIA).roots;
-    assert_refused(hub.connect_tls(tls, PERUGIA).await, "another CA");
-    let ca = Ca::load(&pki.layout.ca_dir()).unwrap();
-    let terni: MemberId = TERNI.parse().unwrap();
-    let now = OffsetDateTime::now_utc();
-    let expired = ca
-        .issue_member_window(&terni, now - Duration::days(30), now - Duration::days(1))
-        .unwrap();
-    let edir = tempfile::tempdir().unwrap();
-    expired.write_to(edir.path()).unwrap();
-    let tls = ClientTls::from_files(
-        &pki.ca_pem(),
-        &edir.path().join("cert.pem"),
-        &edir.path().join("key.pem"),
-    )
-    .unwrap();
-    assert_refused(hub.connect_tls(tls, TERNI).await, "expired");
-    let mut tls = pki.tls(PERUGIA);
-    tls.alpn = vec![b"siso/0".to_vec()];
-    assert_refused(hub.connect_tls(tls, PERUGIA).await, "wrong ALPN");
-    let mut tls = pki.tls(PERUGIA);
-    tls.alpn = vec![];
-    assert_refused(hub.connect_tls(tls, PERUGIA).await, "no ALPN");
+    assert_handshake_refusals(&pki, hub.addr).await;
 
     // Roles and identity, per request.
     let (region, _) = hub.connect(&pki, REGION).await.unwrap();
@@ -129,6 +83,7 @@ async fn the_binary_enforces_the_mtls_matrix_and_reloads_the_crl_on_sighup() {
     }
 
     // Revocation: Terni works, is revoked, and is refused once the process reloads on SIGHUP.
+    let ca = Ca::load(&pki.layout.ca_dir()).unwrap();
     let (c, _) = hub.connect(&pki, TERNI).await.unwrap();
     c.close().await;
     let serial = ca

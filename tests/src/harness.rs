@@ -294,6 +294,70 @@ impl Drop for BinaryHub {
     }
 }
 
+/// Panics unless `r` is a refusal at the TLS handshake (not a protocol error after it).
+pub fn assert_refused(r: Result<impl std::fmt::Debug, ClientError>, what: &str) {
+    match r {
+        Ok(v) => panic!("{what}: expected refusal, got {v:?}"),
+        Err(ClientError::Refused(e)) => {
+            panic!("{what}: refused by protocol ({e}), expected at TLS")
+        }
+        Err(_) => {}
+    }
+}
+
+/// Valid members of each role get in, and the hub's `HelloAck` names them and their role.
+pub async fn assert_roles(pki: &Pki, addr: SocketAddr) {
+    use siso_shared::Role;
+    for (member, role) in [
+        (PERUGIA, Role::Comune),
+        (CARITAS, Role::Ets),
+        (REGION, Role::Region),
+    ] {
+        let (c, ack) = connect_to(addr, pki.tls(member), member).await.unwrap();
+        assert_eq!(ack.member.to_string(), member);
+        assert_eq!(ack.role, role);
+        assert_eq!(ack.protocol_version, siso_shared::wire::PROTOCOL_VERSION);
+        c.close().await;
+    }
+}
+
+/// The handshake half of the mTLS matrix against the hub at `addr` (in-process or the binary):
+/// no client certificate, a certificate of another CA, an expired one of the right CA, a wrong
+/// and a missing ALPN are all refused.
+pub async fn assert_handshake_refusals(pki: &Pki, addr: SocketAddr) {
+    let mut tls = pki.tls(PERUGIA);
+    tls.identity = None;
+    assert_refused(connect_to(addr, tls, PERUGIA).await, "no certificate");
+    let other = Pki::new();
+    let mut tls = other.tls(PERUGIA);
+    tls.roots = pki.tls(PERUGIA).roots; // trusts our hub, presents the other CA's cert
+    assert_refused(connect_to(addr, tls, PERUGIA).await, "another CA");
+    let ca = siso_certs_dev::Ca::load(&pki.layout.ca_dir()).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let expired = ca
+        .issue_member_window(
+            &TERNI.parse().unwrap(),
+            now - time::Duration::days(30),
+            now - time::Duration::days(1),
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    expired.write_to(dir.path()).unwrap();
+    let tls = ClientTls::from_files(
+        &pki.ca_pem(),
+        &dir.path().join("cert.pem"),
+        &dir.path().join("key.pem"),
+    )
+    .unwrap();
+    assert_refused(connect_to(addr, tls, TERNI).await, "expired");
+    let mut tls = pki.tls(PERUGIA);
+    tls.alpn = vec![b"siso/0".to_vec()];
+    assert_refused(connect_to(addr, tls, PERUGIA).await, "wrong ALPN");
+    let mut tls = pki.tls(PERUGIA);
+    tls.alpn = vec![];
+    assert_refused(connect_to(addr, tls, PERUGIA).await, "no ALPN");
+}
+
 /// A minimal HTTP/1.1 GET (no client library needed for these tests).
 pub async fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();

@@ -128,25 +128,11 @@ fn main() -> anyhow::Result<()> {
                 concurrency,
                 seed: 2026,
             };
-            let tmp;
-            let dir = match dir {
-                Some(d) => d,
-                None => {
-                    tmp = tempfile::tempdir()?;
-                    tmp.path().to_path_buf()
-                }
-            };
+            let (dir, _tmp) = work_dir(dir)?;
             overlap_cmd(&o, &dir, (!no_duckdb).then_some(python.as_str()))?;
         }
         Cmd::Anagrafe { persons, dir } => {
-            let tmp;
-            let dir = match dir {
-                Some(d) => d,
-                None => {
-                    tmp = tempfile::tempdir()?;
-                    tmp.path().to_path_buf()
-                }
-            };
+            let (dir, _tmp) = work_dir(dir)?;
             anagrafe_cmd(persons, &dir)?;
         }
         Cmd::AnagrafeImport { file, store } => {
@@ -188,6 +174,17 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The work directory: the one given (kept), or a temporary one removed when the guard drops.
+fn work_dir(dir: Option<PathBuf>) -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
+    Ok(match dir {
+        Some(d) => (d, None),
+        None => {
+            let t = tempfile::tempdir()?;
+            (t.path().to_path_buf(), Some(t))
+        }
+    })
 }
 
 fn overlap_cmd(o: &LoadOptions, dir: &std::path::Path, python: Option<&str>) -> anyhow::Result<()> {
