@@ -112,6 +112,10 @@ enum Command {
         /// Output format of the report on stdout.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
+        /// Send the whole set again as a snapshot, forgetting what the hub acknowledged (after
+        /// the hub was re-created or restored from an older backup).
+        #[arg(long)]
+        full: bool,
     },
     /// The overlaps the hub reported at the last sync, resolved to local households.
     Overlaps {
@@ -321,16 +325,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
-        Command::Sync { format } => {
+        Command::Sync { format, full } => {
             let (cfg, store) = sync::open(&data)?;
             let rt = tokio::runtime::Runtime::new()?;
             let rules = siso_node::rules::Rules::load(&data)?;
             let report = rt
-                .block_on(sync::assess_and_round(
+                .block_on(sync::assess_and_round_with(
                     &store,
                     &cfg,
                     &rules,
                     OffsetDateTime::now_utc(),
+                    full,
                 ))
                 .map_err(|e| match e {
                     sync::SyncError::Client(c) if c.is_transient() => anyhow::anyhow!(

@@ -102,6 +102,10 @@ pub struct SyncOptions {
     pub latent_need: BTreeSet<String>,
     /// Aggregates to send after the records (Comune nodes).
     pub aggregates: Option<Vec<siso_shared::wire::PeriodAggregates>>,
+    /// Forget what the hub acknowledged and send the whole set again as a snapshot (a hub
+    /// re-created or restored from an older backup). Unsent outbox batches are dropped: the
+    /// snapshot supersedes them.
+    pub full: bool,
 }
 
 /// Reads the fingerprint secret and derives the epoch key.
@@ -275,6 +279,20 @@ pub fn prepare(
     reference: Date,
 ) -> Result<u64, SyncError> {
     let desired = build_records(store, key, cfg.role(), &opts.latent_need, reference)?;
+    if opts.full {
+        // Back to a node's first round: no acknowledged state, no pending batches.
+        let mut tx = Tx::default();
+        for k in store.keys(Kind::Outbox)? {
+            tx.delete(Kind::Outbox, &k);
+        }
+        for k in store.keys(Kind::Acked)? {
+            tx.delete(Kind::Acked, &k);
+        }
+        store.commit(tx)?;
+        let mut state: SyncState = store.meta_get("sync")?.unwrap_or_default();
+        state.last_sync = None;
+        store.meta_put("sync", &state)?;
+    }
     if store.count(Kind::Outbox) > 0 {
         return Ok(desired.len() as u64);
     }
@@ -473,11 +491,23 @@ pub async fn assess_and_round(
     rules: &crate::rules::Rules,
     now: time::OffsetDateTime,
 ) -> Result<SyncReport, SyncError> {
+    assess_and_round_with(store, cfg, rules, now, false).await
+}
+
+/// [`assess_and_round`], with `full` as in [`SyncOptions::full`] (`siso-node sync --full`).
+pub async fn assess_and_round_with(
+    store: &Store,
+    cfg: &NodeConfig,
+    rules: &crate::rules::Rules,
+    now: time::OffsetDateTime,
+    full: bool,
+) -> Result<SyncReport, SyncError> {
     let a = crate::assess::assess(store, rules, cfg.epoch, now.date())?;
     let reference = crate::assess::reference_date(cfg.epoch, now.date());
     let opts = SyncOptions {
         latent_need: a.latent_ids(),
         aggregates: Some(crate::aggregates::compute(store, &a, cfg.epoch, reference)?),
+        full,
         ..SyncOptions::default()
     };
     round(store, cfg, &opts, now).await

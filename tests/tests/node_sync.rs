@@ -235,3 +235,43 @@ async fn interrupted_round_resumes_and_offline_outbox_survives() {
     assert_eq!(st.count(Kind::Outbox), 0);
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn a_full_sync_refills_a_recreated_hub() {
+    let pki = Pki::new();
+    let dirs = tempfile::tempdir().unwrap();
+    let hub = start_hub(&pki, &dirs.path().join("hub")).await;
+    let (mut cfg, st) = node(&pki, hub.addr(), PERUGIA, &dirs.path().join("pg"), 2);
+    load_comune(&st);
+    round(&st, &cfg, &SyncOptions::default(), NOW)
+        .await
+        .unwrap();
+    assert_eq!(hub.running.hub.records(), 3);
+    let before = hub.running.hub.summary(2026);
+    hub.stop().await;
+
+    // The hub is re-created empty. A normal round has nothing new to say, so it stays empty.
+    let hub = start_hub(&pki, &dirs.path().join("hub2")).await;
+    cfg.hub = hub.addr();
+    let r = round(&st, &cfg, &SyncOptions::default(), NOW)
+        .await
+        .unwrap();
+    assert_eq!(r.batches, 0);
+    assert_eq!(hub.running.hub.records(), 0);
+    // A full round sends the whole set as a snapshot.
+    let full = SyncOptions {
+        full: true,
+        ..SyncOptions::default()
+    };
+    let r = round(&st, &cfg, &full, NOW).await.unwrap();
+    assert_eq!(r.added, 3);
+    assert_eq!(r.hub_records, 3);
+    assert_eq!(hub.running.hub.summary(2026), before);
+    assert_eq!(st.count(Kind::Outbox), 0);
+    // And a normal round afterwards is quiet again.
+    let r = round(&st, &cfg, &SyncOptions::default(), NOW)
+        .await
+        .unwrap();
+    assert_eq!(r.batches, 0);
+    hub.stop().await;
+}
