@@ -284,28 +284,38 @@ pub async fn run_against(
     });
     // What the members are told: households of theirs linked to another member's. Overlaps are
     // planted in disjoint pairs, so every linked group is seen by exactly two members.
-    let mut seen = 0u64;
+    let mut fetches = Vec::new();
     for i in 0..o.members {
-        match connect(addr, &server_name, &ca_pem, &creds[i], i).await {
-            Ok(client) => {
-                match client
-                    .call(&Message::FetchOverlaps(FetchOverlaps {
-                        member: member(i),
-                        epoch: EPOCH,
-                    }))
-                    .await
-                {
-                    Ok(Message::Overlaps(r)) => {
-                        seen += r.notices.iter().filter(|n| n.others_count > 0).count() as u64
-                    }
-                    _ => errors += 1,
+        let (creds, ca_pem, sem) = (creds.clone(), ca_pem.clone(), sem.clone());
+        let server_name = server_name.clone();
+        fetches.push(tokio::spawn(async move {
+            let _p = sem.acquire().await.map_err(|e| e.to_string())?;
+            let client = connect(addr, &server_name, &ca_pem, &creds[i], i).await?;
+            let r = client
+                .call(&Message::FetchOverlaps(FetchOverlaps {
+                    member: member(i),
+                    epoch: EPOCH,
+                }))
+                .await;
+            client.close().await;
+            match r {
+                Ok(Message::Overlaps(r)) => {
+                    Ok(r.notices.iter().filter(|n| n.others_count > 0).count() as u64)
                 }
-                client.close().await;
+                Ok(other) => Err(format!("unexpected reply {}", other.kind())),
+                Err(e) => Err(e.to_string()),
             }
-            Err(e) => {
+        }));
+    }
+    let mut seen = 0u64;
+    for f in fetches {
+        match f.await {
+            Ok(Ok(n)) => seen += n,
+            Ok(Err(e)) => {
                 tracing::warn!(error = %e, "a simulated member could not fetch its overlaps");
                 errors += 1;
             }
+            Err(_) => errors += 1,
         }
     }
     if let Some((hub, shutdown)) = local {
