@@ -85,9 +85,10 @@ pub struct Summary {
 /// See [`EpochState::unit_facts`].
 #[derive(Debug, Clone, Default)]
 pub struct UnitFacts {
-    /// Per group of linked records: members with a supported record in it, and (if it has double
-    /// economic support) every member with a record in it.
-    pub groups: Vec<(BTreeSet<MemberIx>, BTreeSet<MemberIx>)>,
+    /// Groups of linked records by signature: (members with a supported record in the group,
+    /// and — if it has double economic support — every member with a record in it; both
+    /// sorted) → how many groups have that signature. Groups with neither are left out.
+    pub groups: HashMap<(Vec<MemberIx>, Vec<MemberIx>), u64>,
     /// Supported records per member.
     pub supported_records: HashMap<MemberIx, u64>,
     /// Latent-need records linked to no supported record, per member.
@@ -858,6 +859,18 @@ impl EpochState {
             if self.rec(s).is_none() || self.root(s) != s {
                 continue;
             }
+            if self.ring[s as usize] == s {
+                // Alone in its group: no analysis needed.
+                let Some(r) = self.rec(s) else { continue };
+                if r.supported() {
+                    *f.supported_records.entry(r.member).or_default() += 1;
+                    *f.groups.entry((vec![r.member], Vec::new())).or_default() += 1;
+                }
+                if r.latent_need {
+                    *f.unsupported_need.entry(r.member).or_default() += 1;
+                }
+                continue;
+            }
             let (facts, des) = self.analyse(&self.group_of(s));
             let mut supporters = BTreeSet::new();
             let mut everyone = BTreeSet::new();
@@ -873,7 +886,12 @@ impl EpochState {
             }
             let des_members = if des { everyone } else { BTreeSet::new() };
             if !supporters.is_empty() || !des_members.is_empty() {
-                f.groups.push((supporters, des_members));
+                *f.groups
+                    .entry((
+                        supporters.into_iter().collect(),
+                        des_members.into_iter().collect(),
+                    ))
+                    .or_default() += 1;
             }
         }
         f
@@ -1259,7 +1277,18 @@ mod tests {
             let check = |st: &mut EpochState, model: &BTreeMap<(MemberIx, u8), HouseholdRecord>| {
                 let recs: Vec<(MemberIx, HouseholdRecord)> =
                     model.iter().map(|((m, _), r)| (*m, r.clone())).collect();
-                (st.summary(&members), reference(&recs, &members))
+                let got = st.summary(&members);
+                // The statistics' facts agree with the summary.
+                let f = st.unit_facts();
+                let groups = |pick: fn(&(Vec<MemberIx>, Vec<MemberIx>)) -> bool| -> u64 {
+                    f.groups.iter().filter(|(k, _)| pick(k)).map(|(_, n)| n).sum()
+                };
+                assert_eq!(groups(|k| !k.0.is_empty()), got.supported_distinct);
+                assert_eq!(groups(|k| k.0.len() >= 2), got.overlap_groups);
+                assert_eq!(groups(|k| !k.1.is_empty()), got.double_economic_support);
+                assert_eq!(f.supported_records.values().sum::<u64>(), got.supported_records);
+                assert_eq!(f.unsupported_need.values().sum::<u64>(), got.unsupported_need);
+                (got, reference(&recs, &members))
             };
             for op in ops {
                 match op {

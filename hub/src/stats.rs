@@ -179,20 +179,21 @@ pub fn build_cube(hub: &Hub, epoch: u16) -> Result<Cube, StoreError> {
         }
         // Distinct households and double economic support: a group counts once per unit it
         // touches, never summed from below.
-        for (supporters, des_members) in &f.groups {
+        for ((supporters, des_members), &n) in &f.groups {
+            let n = n as i64;
             let mut su: BTreeSet<Unit> = BTreeSet::new();
             for &m in supporters {
                 su.extend(units_of(st.members.id(m)));
             }
             for u in su {
-                add(u, "households_supported_distinct", 1);
+                add(u, "households_supported_distinct", n);
             }
             let mut du: BTreeSet<Unit> = BTreeSet::new();
             for &m in des_members {
                 du.extend(units_of(st.members.id(m)));
             }
             for u in du {
-                add(u, "double_economic_support", 1);
+                add(u, "double_economic_support", n);
             }
         }
     });

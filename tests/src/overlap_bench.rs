@@ -240,6 +240,8 @@ pub struct HubReport {
     pub overlaps_after: u64,
     /// Seconds to reopen the store, replay it and compute the summary (a restart).
     pub restart_s: f64,
+    /// Seconds to build the statistics cube of the epoch (after the resubmission).
+    pub stats_s: f64,
     /// Peak resident memory of the hub process before the restart, MB (`VmHWM`).
     pub peak_rss_mb: f64,
     /// Size of the hub's store on disk, MB.
@@ -342,6 +344,10 @@ pub async fn run_hub(dir: &Path, concurrency: usize) -> anyhow::Result<HubReport
     feed(&hub, &dir.join("resubmit.bin"), 1).await?;
     let overlaps_after = hub.summary(EPOCH).overlap_groups;
     let resubmit_s = t.elapsed().as_secs_f64();
+    // The statistics cube (every published table), built once per data version.
+    let t = Instant::now();
+    hub.cube(EPOCH)?;
+    let stats_s = t.elapsed().as_secs_f64();
     let peak = peak_rss_mb();
     hub.store().flush().await?;
     drop(hub);
@@ -370,6 +376,7 @@ pub async fn run_hub(dir: &Path, concurrency: usize) -> anyhow::Result<HubReport
         resubmit_s,
         overlaps_after,
         restart_s,
+        stats_s,
         peak_rss_mb: peak,
         store_mb: dir_mb(&store_dir),
     })
