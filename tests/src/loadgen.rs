@@ -345,7 +345,8 @@ pub async fn run_against(
 /// The epoch the simulated members write.
 pub const EPOCH: u16 = 2026;
 
-async fn connect(
+/// Connects simulated member `i` with its certificate and key (PEM).
+pub async fn connect(
     addr: std::net::SocketAddr,
     server_name: &str,
     ca_pem: &[u8],

@@ -16,6 +16,7 @@
 //! The households come from [`crate::loadgen::records`]: sizes 1–5 (mean 2.2), one planted
 //! overlap (a shared person) per pair of members at a fixed rate, every record supported.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use siso_hub::config::Access;
 use siso_hub::service::{Caller, Hub, SystemClock};
 use siso_hub::store::Store;
+use siso_node::client::HubClient;
 use siso_shared::wire::{self, BatchId, HouseholdRecord, Message, SubmitBatch};
 use siso_shared::MemberId;
 
@@ -55,7 +57,8 @@ pub struct DataSet {
     pub resubmitted: u64,
 }
 
-/// One frame of a frames file: the member, the frame body, and its records and fingerprints.
+/// One frame of a frames file: the member, the whole frame (header and body), and its records
+/// and fingerprints.
 type Frame = (MemberId, Vec<u8>, u64, u64);
 
 fn write_frame(out: &mut impl Write, m: &MemberId, msg: &Message) -> anyhow::Result<()> {
@@ -99,11 +102,10 @@ fn read_frame(inp: &mut impl Read) -> anyhow::Result<Option<Frame>> {
     inp.read_exact(&mut n)?;
     let mut frame = vec![0u8; u32::from_be_bytes(n) as usize];
     inp.read_exact(&mut frame)?;
-    let body = frame
-        .get(wire::HEADER_LEN..)
-        .ok_or_else(|| anyhow::anyhow!("short frame"))?
-        .to_vec();
-    Ok(Some((String::from_utf8(id)?.parse()?, body, records, fps)))
+    if frame.len() < wire::HEADER_LEN {
+        anyhow::bail!("short frame");
+    }
+    Ok(Some((String::from_utf8(id)?.parse()?, frame, records, fps)))
 }
 
 fn csv_rows(out: &mut impl Write, m: usize, h: usize, r: &HouseholdRecord) -> anyhow::Result<()> {
@@ -224,6 +226,8 @@ pub fn generate(o: &LoadOptions, dir: &Path) -> anyhow::Result<DataSet> {
 /// The hub side's figures.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HubReport {
+    /// `service` (straight into the service layer) or `quic` (over QUIC and mutual TLS).
+    pub path: String,
     /// Household records ingested.
     pub records: u64,
     /// Person fingerprints ingested.
@@ -277,20 +281,41 @@ fn dir_mb(p: &Path) -> f64 {
     (walk(p) as f64 / 1e6 * 10.0).round() / 10.0
 }
 
-async fn feed(hub: &Arc<Hub>, file: &Path, concurrency: usize) -> anyhow::Result<(u64, u64)> {
+/// Where the frames go.
+#[derive(Clone)]
+enum Sink {
+    /// Straight into the service layer, as the QUIC server calls it.
+    Service(Arc<Hub>),
+    /// Over QUIC and mutual TLS, one connection per member.
+    Quic(Arc<HashMap<MemberId, HubClient>>),
+}
+
+async fn feed(sink: &Sink, file: &Path, concurrency: usize) -> anyhow::Result<(u64, u64)> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Frame>(concurrency * 2);
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
     let mut workers = Vec::new();
     for _ in 0..concurrency.max(1) {
-        let (hub, rx) = (hub.clone(), rx.clone());
+        let (sink, rx) = (sink.clone(), rx.clone());
         workers.push(tokio::spawn(async move {
             let (mut records, mut fps) = (0u64, 0u64);
             loop {
                 let next = rx.lock().await.recv().await;
-                let Some((member, body, r, f)) = next else {
+                let Some((member, frame, r, f)) = next else {
                     break;
                 };
-                let (reply, _) = hub.handle(&Caller { member }, &body).await;
+                let reply = match &sink {
+                    Sink::Service(hub) => {
+                        hub.handle(&Caller { member }, &frame[wire::HEADER_LEN..])
+                            .await
+                            .0
+                    }
+                    Sink::Quic(clients) => {
+                        let c = clients
+                            .get(&member)
+                            .ok_or_else(|| anyhow::anyhow!("no connection for {member}"))?;
+                        c.request_raw(&frame).await?
+                    }
+                };
                 match reply {
                     Message::Ack(a) if !a.duplicate => {}
                     other => anyhow::bail!("the hub refused a batch: {other:?}"),
@@ -321,27 +346,66 @@ async fn feed(hub: &Arc<Hub>, file: &Path, concurrency: usize) -> anyhow::Result
     Ok(totals)
 }
 
-/// Runs the hub side on the data set in `dir` (a fresh store in `dir/hub`).
-pub async fn run_hub(dir: &Path, concurrency: usize) -> anyhow::Result<HubReport> {
+/// Runs the hub side on the data set in `dir` (a fresh store in `dir/hub`): straight into the
+/// service layer, or (`quic`) through a hub served on 127.0.0.1 with one mutual-TLS QUIC
+/// connection per member in the same process (members' certificates from a CA made in `dir`).
+pub async fn run_hub(dir: &Path, concurrency: usize, quic: bool) -> anyhow::Result<HubReport> {
     let store_dir = dir.join("hub");
     if store_dir.exists() {
         std::fs::remove_dir_all(&store_dir)?;
     }
-    let store = Store::create(&store_dir)?;
-    let hub = Arc::new(Hub::open(
-        store,
-        Access::default(),
-        10,
-        Arc::new(SystemClock),
-    )?);
+    let mut local = None;
+    let (hub, sink) = if quic {
+        let ds: DataSet = serde_json::from_slice(&std::fs::read(dir.join("dataset.json"))?)?;
+        let now = time::OffsetDateTime::now_utc();
+        let ca_dir = dir.join("ca");
+        let ca = siso_certs_dev::Ca::create(&ca_dir, now, 30, true)?;
+        ca.issue_hub("localhost", now, 30)?
+            .write_to(&dir.join("hubcert"))?;
+        std::fs::create_dir_all(&store_dir)?;
+        std::fs::write(store_dir.join("analyst.token"), "bench\n")?;
+        let (running, shutdown) = crate::demo::start_local_hub(
+            &store_dir,
+            &ca_dir,
+            &dir.join("hubcert"),
+            "127.0.0.1:0".parse()?,
+            siso_hub::config::Limits {
+                max_connections: ds.members + 16,
+                ..siso_hub::config::Limits::default()
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let ca_pem = ca.cert_pem().as_bytes().to_vec();
+        let mut clients = HashMap::new();
+        for i in 0..ds.members {
+            let issued = ca.issue_member(&member(i), now, 30)?;
+            let cred = (issued.cert_pem, issued.key_pem.unwrap_or_default());
+            let c = crate::loadgen::connect(running.quic_addr, "localhost", &ca_pem, &cred, i)
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
+            clients.insert(member(i), c);
+        }
+        let hub = running.hub.clone();
+        local = Some((running, shutdown));
+        (hub, Sink::Quic(Arc::new(clients)))
+    } else {
+        let hub = Arc::new(Hub::open(
+            Store::create(&store_dir)?,
+            Access::default(),
+            10,
+            Arc::new(SystemClock),
+        )?);
+        (hub.clone(), Sink::Service(hub))
+    };
     let t = Instant::now();
-    let (records, fingerprints) = feed(&hub, &dir.join("batches.bin"), concurrency).await?;
+    let (records, fingerprints) = feed(&sink, &dir.join("batches.bin"), concurrency).await?;
     let ingest_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let overlaps = hub.summary(EPOCH).overlap_groups;
     let detect_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    feed(&hub, &dir.join("resubmit.bin"), 1).await?;
+    feed(&sink, &dir.join("resubmit.bin"), 1).await?;
     let overlaps_after = hub.summary(EPOCH).overlap_groups;
     let resubmit_s = t.elapsed().as_secs_f64();
     // The statistics cube (every published table), built once per data version.
@@ -350,11 +414,30 @@ pub async fn run_hub(dir: &Path, concurrency: usize) -> anyhow::Result<HubReport
     let stats_s = t.elapsed().as_secs_f64();
     let peak = peak_rss_mb();
     hub.store().flush().await?;
+    match sink {
+        Sink::Quic(clients) => {
+            if let Ok(clients) = Arc::try_unwrap(clients) {
+                for (_, c) in clients {
+                    c.close().await;
+                }
+            }
+        }
+        Sink::Service(h) => drop(h),
+    }
     drop(hub);
+    if let Some((running, shutdown)) = local {
+        shutdown.cancel();
+        running.done.await?;
+    }
     // A restart: the store replayed into a new in-memory index, and the same answer.
+    let store_path = if quic {
+        store_dir.join("store")
+    } else {
+        store_dir.clone()
+    };
     let t = Instant::now();
     let hub = Hub::open(
-        Store::open(&store_dir)?,
+        Store::open(&store_path)?,
         Access::default(),
         10,
         Arc::new(SystemClock),
@@ -368,6 +451,7 @@ pub async fn run_hub(dir: &Path, concurrency: usize) -> anyhow::Result<HubReport
     }
     drop(hub);
     Ok(HubReport {
+        path: if quic { "quic" } else { "service" }.to_owned(),
         records,
         fingerprints,
         ingest_s,
@@ -378,7 +462,7 @@ pub async fn run_hub(dir: &Path, concurrency: usize) -> anyhow::Result<HubReport
         restart_s,
         stats_s,
         peak_rss_mb: peak,
-        store_mb: dir_mb(&store_dir),
+        store_mb: dir_mb(&store_path),
     })
 }
 
@@ -434,12 +518,19 @@ mod tests {
         let ds = generate(&o, dir.path()).unwrap();
         assert_eq!(ds.planted, 2 * 55);
         assert_eq!(ds.resubmitted, 11);
-        let r = run_hub(dir.path(), 2).await.unwrap();
+        let r = run_hub(dir.path(), 2, false).await.unwrap();
         assert_eq!(r.records, 4_400);
         assert_eq!(r.fingerprints, ds.fingerprints);
         assert_eq!(r.overlaps, ds.planted);
         // Planted positions are multiples of 20: new persons at 0, 200, ..., 1000 drop six of
         // them; member 1's person at 101, 301, ..., 901 links five new ones.
         assert_eq!(r.overlaps_after, ds.planted - 6 + 5);
+        // The same over QUIC and mutual TLS.
+        let q = run_hub(dir.path(), 2, true).await.unwrap();
+        assert_eq!(q.path, "quic");
+        assert_eq!(
+            (q.records, q.fingerprints, q.overlaps, q.overlaps_after),
+            (r.records, r.fingerprints, r.overlaps, r.overlaps_after)
+        );
     }
 }

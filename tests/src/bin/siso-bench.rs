@@ -3,9 +3,10 @@
 //!
 //! - `cf`: codice fiscale validation + person fingerprinting per core, against raw
 //!   `blake3::keyed_hash` of the same inputs.
-//! - `overlap`: hub overlap detection (durable ingest through the service layer, complete
-//!   summary, a 1% resubmission) against DuckDB's self-join of the same fingerprints, each in
-//!   its own process (`overlap-hub` is the hub's; `tests/bench/duckdb_overlap.py` DuckDB's).
+//! - `overlap`: hub overlap detection (durable ingest, complete summary, a 1% resubmission,
+//!   statistics, restart) straight into the service layer and over QUIC, against DuckDB's
+//!   self-join of the same fingerprints, each in its own process (`overlap-hub` is the hub's;
+//!   `tests/bench/duckdb_overlap.py` DuckDB's).
 //!
 //! - `anagrafe`: importing an anagrafe file of N persons into a node store (validation of every
 //!   row, codici fiscali, families, one atomic write), rows per second and peak memory of the
@@ -101,6 +102,10 @@ enum Cmd {
         /// Batches in flight at once.
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
+        /// Over QUIC and mutual TLS (an in-process server, one connection per member) instead
+        /// of straight into the service layer.
+        #[arg(long)]
+        quic: bool,
     },
 }
 
@@ -165,11 +170,15 @@ fn main() -> anyhow::Result<()> {
                 })
             );
         }
-        Cmd::OverlapHub { dir, concurrency } => {
+        Cmd::OverlapHub {
+            dir,
+            concurrency,
+            quic,
+        } => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            let r = rt.block_on(overlap_bench::run_hub(&dir, concurrency))?;
+            let r = rt.block_on(overlap_bench::run_hub(&dir, concurrency, quic))?;
             println!("{}", serde_json::to_string(&r)?);
         }
     }
@@ -226,49 +235,60 @@ fn overlap_cmd(o: &LoadOptions, dir: &std::path::Path, python: Option<&str>) -> 
         }
     };
     // Let the page cache write back what the previous phase left before the next is timed.
-    let _ = Command::new("sync").status();
-    eprintln!("hub ...");
-    let out = Command::new(std::env::current_exe()?)
-        .args(["overlap-hub", "--dir"])
-        .arg(dir)
-        .args(["--concurrency", &o.concurrency.to_string()])
-        .stderr(std::process::Stdio::inherit())
-        .output()?;
-    if !out.status.success() {
-        anyhow::bail!("hub run failed ({})", out.status);
-    }
-    let h: HubReport = overlap_bench::last_json(&out.stdout)?;
-    eprintln!("  {h:?}");
     let mut problems = Vec::new();
-    if h.overlaps != ds.planted {
-        problems.push(format!(
-            "hub found {} overlaps, {} planted",
-            h.overlaps, ds.planted
-        ));
-    }
-    if let Some(d) = &duck {
-        if d.overlaps != h.overlaps || d.overlaps_after != h.overlaps_after {
+    let mut hubs = Vec::new();
+    for path in ["service", "quic"] {
+        let _ = Command::new("sync").status();
+        eprintln!("hub ({path}) ...");
+        let mut cmd = Command::new(std::env::current_exe()?);
+        cmd.args(["overlap-hub", "--dir"])
+            .arg(dir)
+            .args(["--concurrency", &o.concurrency.to_string()]);
+        if path == "quic" {
+            cmd.arg("--quic");
+        }
+        let out = cmd.stderr(std::process::Stdio::inherit()).output()?;
+        if !out.status.success() {
+            anyhow::bail!("hub run ({path}) failed ({})", out.status);
+        }
+        let h: HubReport = overlap_bench::last_json(&out.stdout)?;
+        eprintln!("  {h:?}");
+        if h.overlaps != ds.planted {
             problems.push(format!(
-                "hub and DuckDB disagree: {}/{} vs {}/{} (before/after the resubmission)",
-                h.overlaps, h.overlaps_after, d.overlaps, d.overlaps_after
+                "hub ({path}) found {} overlaps, {} planted",
+                h.overlaps, ds.planted
             ));
         }
+        if let Some(d) = &duck {
+            if d.overlaps != h.overlaps || d.overlaps_after != h.overlaps_after {
+                problems.push(format!(
+                    "hub ({path}) and DuckDB disagree: {}/{} vs {}/{} (before/after the resubmission)",
+                    h.overlaps, h.overlaps_after, d.overlaps, d.overlaps_after
+                ));
+            }
+        }
+        hubs.push(h);
     }
-    let ratios = duck.as_ref().map(|d| {
-        serde_json::json!({
-            "hub_ingest_and_detect_over_duckdb_load_and_join":
-                (h.ingest_s + h.detect_s) / (d.load_s + d.join_s),
-            "hub_resubmit_over_duckdb_rejoin": h.resubmit_s / d.rejoin_s,
-            "hub_peak_rss_over_duckdb": h.peak_rss_mb / d.peak_rss_mb,
+    let ratios = |h: &HubReport| {
+        duck.as_ref().map(|d| {
+            serde_json::json!({
+                "hub_ingest_and_detect_over_duckdb_load_and_join":
+                    (h.ingest_s + h.detect_s) / (d.load_s + d.join_s),
+                "hub_resubmit_over_duckdb_rejoin": h.resubmit_s / d.rejoin_s,
+                "hub_peak_rss_over_duckdb": h.peak_rss_mb / d.peak_rss_mb,
+            })
         })
-    });
+    };
+    let (h, q) = (&hubs[0], &hubs[1]);
     println!(
         "{}",
         serde_json::json!({
             "dataset": ds,
             "hub": h,
+            "hub_quic": q,
             "duckdb": duck,
-            "ratios": ratios,
+            "ratios": ratios(h),
+            "ratios_quic": ratios(q),
             "agree": problems.is_empty(),
         })
     );
