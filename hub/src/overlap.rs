@@ -6,8 +6,9 @@
 //! linked directly or through other records form a *group* (one household as several entities
 //! see it). Everything is maintained incrementally so that a small change costs time in
 //! proportion to the groups it touches, not to the epoch:
-//! - the person index maps a fingerprint to the record slots holding it (one slot inline, more in
-//!   an overflow list);
+//! - the person index maps a seeded 64-bit hash of a fingerprint to the record slots under it
+//!   (one slot inline, more in an overflow list); the records keep the fingerprints, and a
+//!   candidate slot counts only if its record really holds the person;
 //! - groups are a union-find over record slots plus a circular list per group (`ring`), so a
 //!   group's records can be walked and two groups spliced in O(1);
 //! - adding a record unions it with the records sharing its persons; removing records splits only
