@@ -7,75 +7,15 @@
 #[path = "../../tests/src/harness.rs"]
 mod harness;
 
-use std::collections::HashSet;
-use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use harness::*;
 use siso_node::import::{import, ImportKind, ImportOptions, Profile};
-use siso_shared::{CodiceFiscale, Role, Sex};
+use siso_shared::Role;
 
 const FAMILIES: usize = 6_000;
-
-/// `FAMILIES` families of one to three persons, and an intervention for each family's head.
-fn write_csvs(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let mut anagrafe = String::from(
-        "codice_fiscale;cognome;nome;sesso;data_nascita;codice_catastale_nascita;id_famiglia;rapporto_intestatario;indirizzo\n",
-    );
-    let mut interventi = String::from(
-        "codice_fiscale;tipo_intervento;area_bisogno;data_inizio;data_fine;importo;cognome;nome;sesso;data_nascita;codice_catastale_nascita\n",
-    );
-    const C: &[u8] = b"BCDFGLMNPRSTVZ";
-    let mut seen = HashSet::new();
-    let mut n = 0usize;
-    for f in 0..FAMILIES {
-        for member in 0..(1 + f % 3) {
-            let cf = loop {
-                let i = n;
-                n += 1;
-                let word = |k: usize| -> String {
-                    (0..4)
-                        .map(|d| C[(k / C.len().pow(d)) % C.len()] as char)
-                        .collect::<String>()
-                        + "A"
-                };
-                let born =
-                    time::Date::from_ordinal_date(1940 + (i % 60) as i32, 1 + (i % 365) as u16)
-                        .unwrap();
-                let sex = if i.is_multiple_of(2) { Sex::M } else { Sex::F };
-                let (s, g) = (word(i), word(i / 7 + 3));
-                let cf = CodiceFiscale::compute(&s, &g, sex, born, "G478").unwrap();
-                if seen.insert(cf.as_str().to_owned()) {
-                    break (cf, s, g, sex, born);
-                }
-            };
-            let (cf, s, g, sex, born) = cf;
-            let rel = if member == 0 { "IS" } else { "FG" };
-            writeln!(
-                anagrafe,
-                "{};{s};{g};{};{born};G478;F{f};{rel};Via Test {f}, Perugia",
-                cf.as_str(),
-                if sex == Sex::M { "M" } else { "F" }
-            )
-            .unwrap();
-            if member == 0 {
-                writeln!(
-                    interventi,
-                    "{};pacco_alimentare;poverta;2026-0{}-01;;0;;;;;",
-                    cf.as_str(),
-                    1 + f % 9
-                )
-                .unwrap();
-            }
-        }
-    }
-    let (a, i) = (dir.join("anagrafe.csv"), dir.join("interventi.csv"));
-    std::fs::write(&a, anagrafe).unwrap();
-    std::fs::write(&i, interventi).unwrap();
-    (a, i)
-}
 
 fn sync(data: &Path) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_siso-node"))
@@ -109,7 +49,7 @@ async fn a_node_killed_mid_sync_resumes_and_the_hub_ends_as_after_a_clean_sync()
     let data = dirs.path().join("node");
     {
         let (_, store) = node(&pki, hub.addr(), PERUGIA, &data, 100);
-        let (a, i) = write_csvs(dirs.path());
+        let (a, i) = write_registry_csvs(dirs.path(), FAMILIES);
         let opts = ImportOptions {
             dry_run: false,
             skip_invalid: None,

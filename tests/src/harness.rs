@@ -358,6 +358,67 @@ pub async fn assert_handshake_refusals(pki: &Pki, addr: SocketAddr) {
     assert_refused(connect_to(addr, tls, PERUGIA).await, "no ALPN");
 }
 
+/// `families` families of one to three persons (valid, distinct codici fiscali) in an anagrafe
+/// file, and an intervention for each family's head in an interventi file, both in `dir`.
+pub fn write_registry_csvs(dir: &Path, families: usize) -> (PathBuf, PathBuf) {
+    use siso_shared::{CodiceFiscale, Sex};
+    use std::fmt::Write as _;
+    let mut anagrafe = String::from(
+        "codice_fiscale;cognome;nome;sesso;data_nascita;codice_catastale_nascita;id_famiglia;rapporto_intestatario;indirizzo\n",
+    );
+    let mut interventi = String::from(
+        "codice_fiscale;tipo_intervento;area_bisogno;data_inizio;data_fine;importo;cognome;nome;sesso;data_nascita;codice_catastale_nascita\n",
+    );
+    const C: &[u8] = b"BCDFGLMNPRSTVZ";
+    let mut seen = std::collections::HashSet::new();
+    let mut n = 0usize;
+    for f in 0..families {
+        for member in 0..(1 + f % 3) {
+            let cf = loop {
+                let i = n;
+                n += 1;
+                let word = |k: usize| -> String {
+                    (0..4)
+                        .map(|d| C[(k / C.len().pow(d)) % C.len()] as char)
+                        .collect::<String>()
+                        + "A"
+                };
+                let born =
+                    time::Date::from_ordinal_date(1940 + (i % 60) as i32, 1 + (i % 365) as u16)
+                        .unwrap();
+                let sex = if i.is_multiple_of(2) { Sex::M } else { Sex::F };
+                let (s, g) = (word(i), word(i / 7 + 3));
+                let cf = CodiceFiscale::compute(&s, &g, sex, born, "G478").unwrap();
+                if seen.insert(cf.as_str().to_owned()) {
+                    break (cf, s, g, sex, born);
+                }
+            };
+            let (cf, s, g, sex, born) = cf;
+            let rel = if member == 0 { "IS" } else { "FG" };
+            writeln!(
+                anagrafe,
+                "{};{s};{g};{};{born};G478;F{f};{rel};Via Test {f}, Perugia",
+                cf.as_str(),
+                if sex == Sex::M { "M" } else { "F" }
+            )
+            .unwrap();
+            if member == 0 {
+                writeln!(
+                    interventi,
+                    "{};pacco_alimentare;poverta;2026-0{}-01;;0;;;;;",
+                    cf.as_str(),
+                    1 + f % 9
+                )
+                .unwrap();
+            }
+        }
+    }
+    let (a, i) = (dir.join("anagrafe.csv"), dir.join("interventi.csv"));
+    std::fs::write(&a, anagrafe).unwrap();
+    std::fs::write(&i, interventi).unwrap();
+    (a, i)
+}
+
 /// A minimal HTTP/1.1 GET (no client library needed for these tests).
 pub async fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
