@@ -347,16 +347,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 })?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string(&report)?),
-                Format::Table => println!(
-                    "shared {} household records: {} batches ({} already applied), {} added, {} removed; hub holds {}; {} overlap notices",
-                    report.shared,
-                    report.batches,
-                    report.duplicates,
-                    report.added,
-                    report.removed,
-                    report.hub_records,
-                    report.notices
-                ),
+                Format::Table => {
+                    if report.resent_full {
+                        println!("the hub had lost records it acknowledged: the whole set was sent again");
+                    }
+                    println!(
+                        "shared {} household records: {} batches ({} already applied), {} added, {} removed; hub holds {}; {} overlap notices",
+                        report.shared,
+                        report.batches,
+                        report.duplicates,
+                        report.added,
+                        report.removed,
+                        report.hub_records,
+                        report.notices
+                    )
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -91,6 +91,9 @@ pub struct SyncReport {
     pub hub_records: u64,
     /// Aggregate cells sent (Comune nodes).
     pub aggregate_cells: u64,
+    /// The hub reported fewer of this member's records than it had acknowledged (re-created or
+    /// restored from an older backup), so the round sent the whole set again as a snapshot.
+    pub resent_full: bool,
 }
 
 /// Options of a round.
@@ -406,6 +409,7 @@ pub async fn round(
     };
     let client = connect(cfg).await?;
     let mut state: SyncState = store.meta_get("sync")?.unwrap_or_default();
+    let mut fresh_stored = None;
     for (seq, b) in store.scan::<OutboxBatch>(Kind::Outbox, b"")? {
         let reply = client
             .call(&Message::SubmitBatch(SubmitBatch {
@@ -426,12 +430,37 @@ pub async fn round(
         report.added += b.add.len() as u64;
         report.removed += b.remove.len() as u64;
         state.hub_records = ack.stored;
+        if !ack.duplicate {
+            fresh_stored = Some(ack.stored);
+        }
         if opts.stop_after_batches == Some(report.batches as usize) {
             store.meta_put("sync", &state)?;
             return Err(SyncError::Interrupted(report.batches as usize));
         }
     }
     report.hub_records = state.hub_records;
+    // After a batch it applied, the hub's count of this member's records must equal what the
+    // node holds as acknowledged; fewer means the hub lost data it had acknowledged.
+    let acked = store.count(Kind::Acked) as u64;
+    if let (false, Some(n)) = (opts.full, fresh_stored) {
+        if n < acked {
+            tracing::warn!(
+                hub = n,
+                node = acked,
+                "the hub holds fewer of this member's records than it acknowledged \
+                 (re-created or restored from an older backup?): sending the whole set again"
+            );
+            store.meta_put("sync", &state)?;
+            client.close().await;
+            let full = SyncOptions {
+                full: true,
+                ..opts.clone()
+            };
+            let mut r = Box::pin(round(store, cfg, &full, now)).await?;
+            r.resent_full = true;
+            return Ok(r);
+        }
+    }
     if let (Some(periods), Role::Comune) = (&opts.aggregates, cfg.role()) {
         let reply = client
             .call(&Message::SubmitAggregates(

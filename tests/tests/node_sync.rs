@@ -275,3 +275,40 @@ async fn a_full_sync_refills_a_recreated_hub() {
     assert_eq!(r.batches, 0);
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn a_hub_that_lost_records_is_refilled_at_the_next_change() {
+    let pki = Pki::new();
+    let dirs = tempfile::tempdir().unwrap();
+    let hub = start_hub(&pki, &dirs.path().join("hub")).await;
+    let (mut cfg, st) = node(&pki, hub.addr(), PERUGIA, &dirs.path().join("pg"), 2);
+    load_comune(&st);
+    round(&st, &cfg, &SyncOptions::default(), NOW)
+        .await
+        .unwrap();
+    let before = hub.running.hub.summary(2026);
+    hub.stop().await;
+    // The hub comes back empty (re-created, or restored from a backup older than the node's
+    // last sync), and one of the node's records changes.
+    let hub = start_hub(&pki, &dirs.path().join("hub2")).await;
+    cfg.hub = hub.addr();
+    let first = st.keys(Kind::Acked).unwrap().remove(0);
+    let mut tx = siso_node::store::Tx::default();
+    tx.delete(Kind::Acked, &first);
+    st.commit(tx).unwrap();
+    // The round sends that one record, sees the hub hold fewer than it acknowledged, and sends
+    // the whole set again.
+    let r = round(&st, &cfg, &SyncOptions::default(), NOW)
+        .await
+        .unwrap();
+    assert!(r.resent_full);
+    assert_eq!(r.hub_records, 3);
+    assert_eq!(hub.running.hub.summary(2026), before);
+    // A normal round afterwards is quiet and does not resend.
+    let r = round(&st, &cfg, &SyncOptions::default(), NOW)
+        .await
+        .unwrap();
+    assert!(!r.resent_full);
+    assert_eq!(r.batches, 0);
+    hub.stop().await;
+}
