@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use siso_node::import::{import, ImportKind, ImportOptions, Profile};
-use siso_node::store::{Kind, Store};
+use siso_node::store::Store;
 use siso_shared::Role;
 
 struct World {
@@ -33,20 +33,6 @@ fn world() -> &'static World {
     })
 }
 
-fn total(s: &Store) -> usize {
-    [
-        Kind::Person,
-        Kind::Family,
-        Kind::Reddito,
-        Kind::Locazione,
-        Kind::Intervento,
-        Kind::Accesso,
-    ]
-    .iter()
-    .map(|k| s.count(*k))
-    .sum()
-}
-
 /// Imports `data` as `kind`; panics (a finding) if a failed import wrote anything.
 pub fn run(kind: ImportKind, data: &[u8]) {
     let Some((&sel, body)) = data.split_first() else {
@@ -55,16 +41,10 @@ pub fn run(kind: ImportKind, data: &[u8]) {
     let w = world();
     let file = w.dir.path().join(format!("{}.csv", kind.as_str()));
     std::fs::write(&file, body).expect("write the input");
-    let before = total(&w.store);
-    let opts = ImportOptions {
-        dry_run: false,
-        skip_invalid: None,
-        reference: time::macros::date!(2026 - 11 - 29),
-        role: Role::Comune,
-        progress: false,
-    };
+    let before = w.store.entries();
+    let opts = ImportOptions::new(Role::Comune, time::macros::date!(2026 - 11 - 29));
     let profile = &w.profiles[usize::from(sel & 1)];
     if import(&w.store, kind, &file, profile, &opts).is_err() {
-        assert_eq!(total(&w.store), before, "a failed import wrote something");
+        assert_eq!(w.store.entries(), before, "a failed import wrote something");
     }
 }

@@ -504,7 +504,7 @@ impl Hub {
             add: b.add,
             remove: b.remove,
         };
-        let result: Result<(bool, u64), StoreError> = async {
+        let result: Result<Ingested, StoreError> = async {
             let lock = self.member_lock(&member);
             let guard = lock.lock().await;
             // The ledger check, the durable write and the in-memory apply block (sled, the state
@@ -516,33 +516,29 @@ impl Hub {
                 ingest_blocking(&store, &state, epoch, &m, &batch_id, stored, encoded)
             })
             .await
-            .map_err(|e| StoreError::Corrupt(format!("ingest task failed: {e}")))??;
+            .map_err(|e| StoreError::Task(e.to_string()))??;
             drop(guard);
-            match outcome {
-                Ingested::Duplicate(n) => {
-                    // Make sure what was applied before is durable before acknowledging again.
-                    self.store.flush().await?;
-                    Ok((true, n))
-                }
-                Ingested::Full => Err(StoreError::Full),
-                Ingested::Applied(n) => {
-                    self.changed();
-                    self.store.flush().await?;
-                    Ok((false, n))
-                }
+            if let Ingested::Applied(_) = outcome {
+                self.changed();
             }
+            if !matches!(outcome, Ingested::Full) {
+                // Durable before the acknowledgement (also for a duplicate: what was applied
+                // before must be on disk before it is acknowledged again).
+                self.store.flush().await?;
+            }
+            Ok(outcome)
         }
         .await;
         match result {
-            Ok((duplicate, count)) => {
+            Ok(Ingested::Applied(n) | Ingested::Duplicate(n)) => {
                 self.metrics.ingest(started.elapsed());
                 Message::Ack(Ack {
                     batch_id,
-                    duplicate,
-                    stored: count,
+                    duplicate: matches!(result, Ok(Ingested::Duplicate(_))),
+                    stored: n,
                 })
             }
-            Err(StoreError::Full) => err(
+            Ok(Ingested::Full) => err(
                 ErrorCode::Unavailable,
                 "the hub holds the most records it can; ask the Region to add capacity",
             ),

@@ -52,9 +52,9 @@ pub enum StoreError {
         /// The version found.
         found: u32,
     },
-    /// The epoch holds the most records this hub can index.
-    #[error("store: the epoch holds the most records the hub can index")]
-    Full,
+    /// A blocking store task did not complete (it panicked or was cancelled).
+    #[error("store: task failed: {0}")]
+    Task(String),
     /// No store where one was expected.
     #[error("no hub store in {0}; run `siso-hub init` first")]
     Missing(String),
@@ -208,7 +208,7 @@ impl Store {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || db.flush())
             .await
-            .map_err(|e| StoreError::Corrupt(format!("flush task failed: {e}")))??;
+            .map_err(|e| StoreError::Task(e.to_string()))??;
         Ok(())
     }
 

@@ -362,6 +362,11 @@ impl Store {
             .collect()
     }
 
+    /// Entries of every kind (imports, sync state): what a failed import must leave unchanged.
+    pub fn entries(&self) -> usize {
+        self.data.len()
+    }
+
     /// Number of entries of a kind.
     pub fn count(&self, kind: Kind) -> usize {
         self.data.scan_prefix([kind as u8]).count()

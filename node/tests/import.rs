@@ -16,13 +16,7 @@ fn examples() -> PathBuf {
 }
 
 fn opts() -> ImportOptions {
-    ImportOptions {
-        dry_run: false,
-        skip_invalid: None,
-        reference: date!(2026 - 11 - 29),
-        role: Role::Comune,
-        progress: false,
-    }
+    ImportOptions::new(Role::Comune, date!(2026 - 11 - 29))
 }
 
 fn store() -> (tempfile::TempDir, Store) {

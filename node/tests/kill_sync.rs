@@ -50,13 +50,7 @@ async fn a_node_killed_mid_sync_resumes_and_the_hub_ends_as_after_a_clean_sync()
     {
         let (_, store) = node(&pki, hub.addr(), PERUGIA, &data, 100);
         let (a, i) = write_registry_csvs(dirs.path(), FAMILIES);
-        let opts = ImportOptions {
-            dry_run: false,
-            skip_invalid: None,
-            reference: time::macros::date!(2026 - 11 - 29),
-            role: Role::Comune,
-            progress: false,
-        };
+        let opts = ImportOptions::new(Role::Comune, time::macros::date!(2026 - 11 - 29));
         let s = import(&store, ImportKind::Anagrafe, &a, &Profile::default(), &opts).unwrap();
         assert_eq!(s.households as usize, FAMILIES);
         import(

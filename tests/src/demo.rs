@@ -256,13 +256,7 @@ pub async fn run(
                             if !kind.allowed_for(role) {
                                 continue;
                             }
-                            let o = ImportOptions {
-                                dry_run: false,
-                                skip_invalid: None,
-                                reference: today,
-                                role,
-                                progress: false,
-                            };
+                            let o = ImportOptions::new(role, today);
                             siso_node::import::import(
                                 &st,
                                 kind,

@@ -19,13 +19,7 @@ fn examples() -> PathBuf {
 }
 
 fn load(store: &siso_node::store::Store, kinds: &[(ImportKind, &str)]) {
-    let o = ImportOptions {
-        dry_run: false,
-        skip_invalid: None,
-        reference: date!(2026 - 11 - 29),
-        role: Role::Comune,
-        progress: false,
-    };
+    let o = ImportOptions::new(Role::Comune, date!(2026 - 11 - 29));
     for (k, f) in kinds {
         import(store, *k, &examples().join(f), &Profile::default(), &o).unwrap();
     }

@@ -93,13 +93,7 @@ async fn sync_through_a_lossy_path() {
     let pki = Pki::new();
     let dirs = tempfile::tempdir().unwrap();
     let now = time::macros::datetime!(2026-11-29 10:00 UTC);
-    let o = ImportOptions {
-        dry_run: false,
-        skip_invalid: None,
-        reference: now.date(),
-        role: Role::Comune,
-        progress: false,
-    };
+    let o = ImportOptions::new(Role::Comune, now.date());
     let mut results = Vec::new();
     for lossy in [false, true] {
         let hub = start_hub(&pki, &dirs.path().join(format!("hub-{lossy}"))).await;

@@ -17,13 +17,7 @@ fn examples() -> PathBuf {
 }
 
 fn opts(role: Role) -> ImportOptions {
-    ImportOptions {
-        dry_run: false,
-        skip_invalid: None,
-        reference: time::macros::date!(2026 - 11 - 29),
-        role,
-        progress: false,
-    }
+    ImportOptions::new(role, time::macros::date!(2026 - 11 - 29))
 }
 
 const NOW: time::OffsetDateTime = datetime!(2026-11-29 10:00 UTC);
@@ -236,8 +230,16 @@ async fn interrupted_round_resumes_and_offline_outbox_survives() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn a_full_sync_refills_a_recreated_hub() {
+/// A Perugia node synced with a hub that then comes back empty (re-created, or restored from a
+/// backup older than the node's last sync): the node pointed at the new hub, and the summary the
+/// first hub had (and the PKI and directories, which must outlive them).
+async fn synced_then_hub_recreated() -> (
+    (Pki, tempfile::TempDir),
+    TestHub,
+    siso_node::config::NodeConfig,
+    siso_node::store::Store,
+    siso_hub::overlap::Summary,
+) {
     let pki = Pki::new();
     let dirs = tempfile::tempdir().unwrap();
     let hub = start_hub(&pki, &dirs.path().join("hub")).await;
@@ -249,10 +251,15 @@ async fn a_full_sync_refills_a_recreated_hub() {
     assert_eq!(hub.running.hub.records(), 3);
     let before = hub.running.hub.summary(2026);
     hub.stop().await;
-
-    // The hub is re-created empty. A normal round has nothing new to say, so it stays empty.
     let hub = start_hub(&pki, &dirs.path().join("hub2")).await;
     cfg.hub = hub.addr();
+    ((pki, dirs), hub, cfg, st, before)
+}
+
+#[tokio::test]
+async fn a_full_sync_refills_a_recreated_hub() {
+    let (_dirs, hub, cfg, st, before) = synced_then_hub_recreated().await;
+    // A normal round has nothing new to say, so the re-created hub stays empty.
     let r = round(&st, &cfg, &SyncOptions::default(), NOW)
         .await
         .unwrap();
@@ -278,20 +285,8 @@ async fn a_full_sync_refills_a_recreated_hub() {
 
 #[tokio::test]
 async fn a_hub_that_lost_records_is_refilled_at_the_next_change() {
-    let pki = Pki::new();
-    let dirs = tempfile::tempdir().unwrap();
-    let hub = start_hub(&pki, &dirs.path().join("hub")).await;
-    let (mut cfg, st) = node(&pki, hub.addr(), PERUGIA, &dirs.path().join("pg"), 2);
-    load_comune(&st);
-    round(&st, &cfg, &SyncOptions::default(), NOW)
-        .await
-        .unwrap();
-    let before = hub.running.hub.summary(2026);
-    hub.stop().await;
-    // The hub comes back empty (re-created, or restored from a backup older than the node's
-    // last sync), and one of the node's records changes.
-    let hub = start_hub(&pki, &dirs.path().join("hub2")).await;
-    cfg.hub = hub.addr();
+    let (_dirs, hub, cfg, st, before) = synced_then_hub_recreated().await;
+    // One of the node's records changes.
     let first = st.keys(Kind::Acked).unwrap().remove(0);
     let mut tx = siso_node::store::Tx::default();
     tx.delete(Kind::Acked, &first);

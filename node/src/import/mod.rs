@@ -232,6 +232,20 @@ pub struct ImportOptions {
     pub progress: bool,
 }
 
+impl ImportOptions {
+    /// A real import for a node of `role`: everything written, no rejects file, no progress
+    /// bar; `reference` dates the codici fiscali (today).
+    pub fn new(role: Role, reference: Date) -> ImportOptions {
+        ImportOptions {
+            dry_run: false,
+            skip_invalid: None,
+            reference,
+            role,
+            progress: false,
+        }
+    }
+}
+
 /// The outcome of an import.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct ImportSummary {

@@ -142,13 +142,10 @@ fn main() -> anyhow::Result<()> {
         }
         Cmd::AnagrafeImport { file, store } => {
             let store = siso_node::store::Store::create(&store)?;
-            let opts = siso_node::import::ImportOptions {
-                dry_run: false,
-                skip_invalid: None,
-                reference: time::OffsetDateTime::now_utc().date(),
-                role: siso_shared::Role::Comune,
-                progress: false,
-            };
+            let opts = siso_node::import::ImportOptions::new(
+                siso_shared::Role::Comune,
+                time::OffsetDateTime::now_utc().date(),
+            );
             let t = Instant::now();
             let s = siso_node::import::import(
                 &store,
