@@ -6,29 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// Errors loading the configuration.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML for this schema.
-    #[error("{path}: {source}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: Box<toml::de::Error>,
-    },
-    /// A value is out of range.
-    #[error("{0}")]
-    Invalid(String),
-}
+pub use siso_server::config::ConfigError;
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
@@ -132,14 +110,7 @@ impl Default for StatsConfig {
 impl HubConfig {
     /// Loads and checks a configuration file.
     pub fn load(path: &Path) -> Result<HubConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        let cfg: HubConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.to_owned(),
-            source: Box::new(e),
-        })?;
+        let cfg: HubConfig = siso_server::config::load_toml(path, "")?;
         cfg.check()?;
         Ok(cfg)
     }

@@ -19,6 +19,7 @@ use crate::audit::{AuditLog, Entry};
 use crate::config::Access;
 use crate::metrics::Metrics;
 use crate::overlap::{EpochState, Members, Summary};
+use crate::stats::{self, RecordFacts};
 use crate::store::{LedgerEntry, Store, StoreError, StoredBatch};
 
 /// A source of the current time (injectable for tests).
@@ -176,7 +177,7 @@ pub struct Hub {
     pub k: u32,
     /// Bumped on every stored change; invalidates the statistics cache.
     version: std::sync::atomic::AtomicU64,
-    cubes: std::sync::Mutex<HashMap<u16, (u64, Arc<crate::stats::Cube>)>>,
+    cubes: std::sync::Mutex<HashMap<u16, (u64, Arc<stats::Cube>)>>,
 }
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> Message {
@@ -255,7 +256,7 @@ impl Hub {
     }
 
     /// The suppressed statistics cube of an epoch (cached until new data arrives).
-    pub fn cube(&self, epoch: u16) -> Result<Arc<crate::stats::Cube>, StoreError> {
+    pub fn cube(&self, epoch: u16) -> Result<Arc<stats::Cube>, StoreError> {
         let v = self.version.load(std::sync::atomic::Ordering::SeqCst);
         if let Some((cv, c)) = self
             .cubes
@@ -267,7 +268,13 @@ impl Hub {
                 return Ok(c.clone());
             }
         }
-        let c = Arc::new(crate::stats::build_cube(self, epoch)?);
+        let aggregates = self.store.aggregates(epoch)?;
+        let records = self.with_state(|st| {
+            st.epochs
+                .get(&epoch)
+                .map(|e| RecordFacts::of(&st.members, &e.unit_facts()))
+        });
+        let c = Arc::new(stats::build_cube(self.k, aggregates, records.as_ref()));
         self.cubes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -446,8 +453,11 @@ impl Hub {
                 Role::Region => forbidden("fetch household overlaps (it has no households)"),
             },
             Message::StatsQuery(q) => match role {
-                Role::Comune | Role::Region => match crate::stats::stats_json(self, &q) {
-                    Ok(json) => (Message::Stats(StatsReply { json }), false),
+                Role::Comune | Role::Region => match self.cube(q.epoch) {
+                    Ok(cube) => {
+                        let json = stats::to_json(&cube, &stats::Request::from(&q)).to_string();
+                        (Message::Stats(StatsReply { json }), false)
+                    }
                     Err(e) => (err(ErrorCode::Unavailable, e.to_string()), false),
                 },
                 Role::Ets => forbidden("query statistics beyond the public summary"),

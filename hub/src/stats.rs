@@ -6,16 +6,19 @@
 //! aggregates and from what only the hub knows (household records of all members). The whole
 //! cube is suppressed at once ([`crate::disclosure`]) and cached until new data arrives; every
 //! table the API, the dashboard or `StatsQuery` publishes is cut from it.
+//!
+//! **Invariant:** `stats` never calls `service`: the service gathers the inputs of a cube (the
+//! members' aggregates from the store, [`RecordFacts`] from the overlap engine) and hands them
+//! over as plain data.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{json, Map, Value};
-use siso_shared::wire::{Breakdown, Dimension, Level, Measure, StatsQuery};
+use siso_shared::wire::{AggregateCell, Breakdown, Dimension, Level, Measure, StatsQuery};
 use siso_shared::{AgeBand, AreaBisogno, HouseholdType, MemberId, Role, TipoIntervento};
 
 use crate::disclosure;
-use crate::service::Hub;
-use crate::store::StoreError;
+use crate::overlap::{Members, UnitFacts};
 
 /// A unit of the territorial hierarchy.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -128,13 +131,56 @@ fn units_of(m: &MemberId) -> Vec<Unit> {
     u
 }
 
-/// Builds and suppresses the cube of an epoch.
-pub fn build_cube(hub: &Hub, epoch: u16) -> Result<Cube, StoreError> {
-    let k = hub.k;
+/// What only the hub knows about an epoch, from the household records of every member, with
+/// member ids resolved (plain data, taken under the state lock and used after it is released).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordFacts {
+    /// Every member known to the hub, regional analysts left out: (member, supported records,
+    /// latent-need records linked to no supported record).
+    pub members: Vec<(MemberId, u64, u64)>,
+    /// Groups of linked records by signature: (members supporting the group, members of a group
+    /// with double economic support, how many groups).
+    pub groups: Vec<(Vec<MemberId>, Vec<MemberId>, u64)>,
+}
+
+impl RecordFacts {
+    /// Resolves the overlap engine's facts of an epoch against the member table.
+    pub fn of(members: &Members, facts: &UnitFacts) -> RecordFacts {
+        let ids = |ixs: &[crate::overlap::MemberIx]| -> Vec<MemberId> {
+            ixs.iter().map(|&m| members.id(m).clone()).collect()
+        };
+        RecordFacts {
+            members: members
+                .all()
+                .filter(|(_, m)| m.role() != Role::Region)
+                .map(|(ix, m)| {
+                    (
+                        m.clone(),
+                        facts.supported_records.get(&ix).copied().unwrap_or(0),
+                        facts.unsupported_need.get(&ix).copied().unwrap_or(0),
+                    )
+                })
+                .collect(),
+            groups: facts
+                .groups
+                .iter()
+                .map(|((supporters, des), &n)| (ids(supporters), ids(des), n))
+                .collect(),
+        }
+    }
+}
+
+/// Builds and suppresses the cube of an epoch from the members' aggregates `(member, month,
+/// cells)` and, if the epoch has records, what the hub knows from them.
+pub fn build_cube(
+    k: u32,
+    aggregates: Vec<(MemberId, u8, Vec<AggregateCell>)>,
+    records: Option<&RecordFacts>,
+) -> Cube {
     let mut values: BTreeMap<CellKey, i64> = BTreeMap::new();
     let mut members: BTreeSet<MemberId> = BTreeSet::new();
     let mut measures: BTreeSet<String> = BTreeSet::new();
-    for (member, month, cells) in hub.store().aggregates(epoch)? {
+    for (member, month, cells) in aggregates {
         if member.role() == Role::Region {
             continue;
         }
@@ -151,52 +197,31 @@ pub fn build_cube(hub: &Hub, epoch: u16) -> Result<Cube, StoreError> {
         }
     }
     // What only the hub knows.
-    hub.with_state(|st| {
-        let Some(e) = st.epochs.get(&epoch) else {
-            return;
-        };
-        let f = e.unit_facts();
+    if let Some(f) = records {
         let mut add = |u: Unit, name: &str, v: i64| {
             *values.entry((u, 0, None, name.to_owned())).or_default() += v;
         };
-        for (ix, m) in st.members.all() {
-            if m.role() == Role::Region {
-                continue;
-            }
+        for (m, supported, unsupported) in &f.members {
             members.insert(m.clone());
             for u in units_of(m) {
-                add(
-                    u.clone(),
-                    "households_supported_sum",
-                    *f.supported_records.get(&ix).unwrap_or(&0) as i64,
-                );
-                add(
-                    u,
-                    "unsupported_need",
-                    *f.unsupported_need.get(&ix).unwrap_or(&0) as i64,
-                );
+                add(u.clone(), "households_supported_sum", *supported as i64);
+                add(u, "unsupported_need", *unsupported as i64);
             }
         }
         // Distinct households and double economic support: a group counts once per unit it
         // touches, never summed from below.
-        for ((supporters, des_members), &n) in &f.groups {
-            let n = n as i64;
-            let mut su: BTreeSet<Unit> = BTreeSet::new();
-            for &m in supporters {
-                su.extend(units_of(st.members.id(m)));
-            }
+        for (supporters, des_members, n) in &f.groups {
+            let n = *n as i64;
+            let su: BTreeSet<Unit> = supporters.iter().flat_map(units_of).collect();
             for u in su {
                 add(u, "households_supported_distinct", n);
             }
-            let mut du: BTreeSet<Unit> = BTreeSet::new();
-            for &m in des_members {
-                du.extend(units_of(st.members.id(m)));
-            }
+            let du: BTreeSet<Unit> = des_members.iter().flat_map(units_of).collect();
             for u in du {
                 add(u, "double_economic_support", n);
             }
         }
-    });
+    }
     for m in HUB_MEASURES
         .iter()
         .chain(["accessi", "latent_need", "expenditure"].iter())
@@ -293,12 +318,12 @@ pub fn build_cube(hub: &Hub, epoch: u16) -> Result<Cube, StoreError> {
         .zip(s.suppressed)
         .map(|((k, v), s)| (k, (v, s)))
         .collect();
-    Ok(Cube {
+    Cube {
         cells,
         members: members.into_iter().collect(),
         measures,
         k,
-    })
+    }
 }
 
 /// A statistics request (HTTP query or `StatsQuery`).
@@ -530,10 +555,4 @@ pub fn to_csv(cube: &Cube, r: &Request) -> String {
         out.push('\n');
     }
     out
-}
-
-/// The statistics document of a `StatsQuery` (same as `/api/stats`).
-pub fn stats_json(hub: &Hub, q: &StatsQuery) -> Result<String, StoreError> {
-    let cube = hub.cube(q.epoch)?;
-    Ok(to_json(&cube, &Request::from(q)).to_string())
 }

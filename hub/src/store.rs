@@ -21,6 +21,7 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use siso_server::store::{open_versioned, schema_version, OpenMode, Owner, Versioned};
 use siso_shared::wire::{decode_value, encode_value, AggregateCell, BatchId, HouseholdRecord};
 use siso_shared::{Fingerprint, MemberId};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -34,6 +35,12 @@ const CACHE_CAPACITY: u64 = 128 << 20;
 /// Version 2: one batch tree per member and epoch (version 1 had one `batches` tree).
 pub const SCHEMA_VERSION: u32 = 2;
 
+/// This store, for the shared open and its messages.
+const OWNER: Owner = Owner {
+    name: "hub",
+    version: SCHEMA_VERSION,
+};
+
 /// Name prefix of the per-member batch trees.
 const BATCH_TREES: &[u8] = b"batches/";
 
@@ -46,18 +53,12 @@ pub enum StoreError {
     /// A value could not be decoded.
     #[error("store: corrupt value: {0}")]
     Corrupt(String),
-    /// The store was written by another schema version.
-    #[error("store schema version {found}, this hub reads version {SCHEMA_VERSION}; migrate or use a matching release")]
-    Schema {
-        /// The version found.
-        found: u32,
-    },
+    /// The store could not be opened (missing, or another schema version).
+    #[error(transparent)]
+    Open(#[from] siso_server::store::OpenError),
     /// A blocking store task did not complete (it panicked or was cancelled).
     #[error("store: task failed: {0}")]
     Task(String),
-    /// No store where one was expected.
-    #[error("no hub store in {0}; run `siso-hub init` first")]
-    Missing(String),
 }
 
 impl From<TransactionError<StoreError>> for StoreError {
@@ -155,41 +156,19 @@ fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
 impl Store {
     /// Creates a new store (or opens an existing one of this schema).
     pub fn create(dir: &Path) -> Result<Store, StoreError> {
-        Self::open_inner(dir, true)
+        Self::open_inner(dir, OpenMode::Create)
     }
 
     /// Opens an existing store, checking its schema version.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        if !dir.join("conf").exists() {
-            return Err(StoreError::Missing(dir.display().to_string()));
-        }
-        Self::open_inner(dir, false)
+        Self::open_inner(dir, OpenMode::Existing)
     }
 
-    fn open_inner(dir: &Path, create: bool) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
+    fn open_inner(dir: &Path, mode: OpenMode) -> Result<Store, StoreError> {
+        let config = sled::Config::new()
             .mode(sled::Mode::HighThroughput)
-            .cache_capacity(CACHE_CAPACITY)
-            .open()?;
-        let meta = db.open_tree("meta")?;
-        match meta.get("schema_version")? {
-            Some(v) => {
-                let found = v
-                    .as_ref()
-                    .try_into()
-                    .map(u32::from_be_bytes)
-                    .map_err(|_| StoreError::Corrupt("schema_version".into()))?;
-                if found != SCHEMA_VERSION {
-                    return Err(StoreError::Schema { found });
-                }
-            }
-            None if create => {
-                meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
-                db.flush()?;
-            }
-            None => return Err(StoreError::Missing(dir.display().to_string())),
-        }
+            .cache_capacity(CACHE_CAPACITY);
+        let Versioned { db, meta } = open_versioned(config, dir, OWNER, mode)?;
         Ok(Store {
             ledger: db.open_tree("ledger")?,
             aggregates: db.open_tree("aggregates")?,
@@ -419,20 +398,14 @@ impl Store {
 
     /// The meta tree's schema version (for `status`).
     pub fn schema_version(&self) -> Result<u32, StoreError> {
-        let v = self
-            .meta
-            .get("schema_version")?
-            .ok_or_else(|| StoreError::Corrupt("schema_version".into()))?;
-        v.as_ref()
-            .try_into()
-            .map(u32::from_be_bytes)
-            .map_err(|_| StoreError::Corrupt("schema_version".into()))
+        schema_version(&self.meta)?.ok_or_else(|| StoreError::Corrupt("schema_version".into()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use siso_server::store::OpenError;
     use siso_shared::wire::RecordFlags;
 
     fn rec(k: u8) -> HouseholdRecord {
@@ -510,12 +483,12 @@ mod tests {
         }
         assert!(matches!(
             Store::open(dir.path()),
-            Err(StoreError::Schema { found: 99 })
+            Err(StoreError::Open(OpenError::Schema { found: 99, .. }))
         ));
         let empty = tempfile::tempdir().unwrap();
         assert!(matches!(
             Store::open(empty.path()),
-            Err(StoreError::Missing(_))
+            Err(StoreError::Open(OpenError::Missing { .. }))
         ));
     }
 

@@ -9,10 +9,10 @@ use siso_shared::wire::{AggregateCell, Breakdown, Measure, PeriodAggregates};
 use siso_shared::{AgeBand, HouseholdType};
 use time::{Date, Month};
 
-use crate::assess::{age_on, Assessment};
+use crate::assess::Assessment;
+use crate::household::household_of;
 use crate::model::*;
 use crate::store::{Kind, Store, StoreError};
-use crate::sync::household_of;
 
 fn month_bounds(epoch: u16, m: u8) -> Option<(Date, Date)> {
     let y = i32::from(epoch);

@@ -5,12 +5,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
-use time::{Date, Month};
+use time::Date;
 
 use crate::model::*;
 use crate::rules::Rules;
 use crate::store::{Kind, Store, StoreError};
-use crate::sync::StoredNotice;
 
 /// The ISEE equivalence scale for `members` persons, before the increments.
 pub fn base_scale(members: usize) -> f64 {
@@ -22,21 +21,6 @@ pub fn base_scale(members: usize) -> f64 {
         5 => 2.85,
         n => 2.85 + 0.35 * (n - 5) as f64,
     }
-}
-
-/// Age in whole years on `day`.
-pub fn age_on(born: Date, day: Date) -> u32 {
-    let mut a = day.year() - born.year();
-    if (day.month() as u8, day.day()) < (born.month() as u8, born.day()) {
-        a -= 1;
-    }
-    a.max(0) as u32
-}
-
-/// The reference date of an epoch: 31 December, or `today` if earlier.
-pub fn reference_date(epoch: u16, today: Date) -> Date {
-    let end = Date::from_calendar_date(i32::from(epoch), Month::December, 31).unwrap_or(today);
-    end.min(today)
 }
 
 /// One member's facts, as the assessment needs them.

@@ -7,29 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use siso_shared::{MemberId, Role};
 
-/// Errors loading the configuration.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("{path}: {source} (is this a node data directory? run `siso-node init` first)")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The file is not valid.
-    #[error("{path}: {source}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: Box<toml::de::Error>,
-    },
-    /// A value is invalid.
-    #[error("{0}")]
-    Invalid(String),
-}
+pub use siso_server::config::ConfigError;
 
 /// The node configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -105,15 +83,10 @@ impl NodeConfig {
 
     /// Loads `DATA/node.toml`.
     pub fn load(data: &Path) -> Result<NodeConfig, ConfigError> {
-        let path = Self::path(data);
-        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let cfg: NodeConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path,
-            source: Box::new(e),
-        })?;
+        let cfg: NodeConfig = siso_server::config::load_toml(
+            &Self::path(data),
+            " (is this a node data directory? run `siso-node init` first)",
+        )?;
         cfg.member_id()?;
         if cfg.sync.batch_records == 0 {
             return Err(ConfigError::Invalid(

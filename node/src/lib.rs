@@ -9,6 +9,7 @@ pub mod assess;
 pub mod check_cf;
 pub mod client;
 pub mod config;
+pub mod household;
 pub mod import;
 pub mod model;
 pub mod report;

@@ -3,8 +3,9 @@
 //! Amounts are euro cents; shares are hundredths of a percent.
 
 use serde::{Deserialize, Serialize};
+use siso_shared::wire::OverlapNotice;
 use siso_shared::{AreaBisogno, Sex, TipoIntervento};
-use time::Date;
+use time::{Date, Month};
 
 /// A person known to the node (from the anagrafe, or from a record about a non-resident).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,4 +147,28 @@ pub struct Intervento {
 pub fn in_epoch(start: Date, end: Option<Date>, epoch: u16) -> bool {
     let y = i32::from(epoch);
     start.year() <= y && end.is_none_or(|e| e.year() >= y)
+}
+
+/// Age in whole years on `day`.
+pub fn age_on(born: Date, day: Date) -> u32 {
+    let mut a = day.year() - born.year();
+    if (day.month() as u8, day.day()) < (born.month() as u8, born.day()) {
+        a -= 1;
+    }
+    a.max(0) as u32
+}
+
+/// The reference date of an epoch: 31 December, or `today` if earlier.
+pub fn reference_date(epoch: u16, today: Date) -> Date {
+    let end = Date::from_calendar_date(i32::from(epoch), Month::December, 31).unwrap_or(today);
+    end.min(today)
+}
+
+/// An overlap notice from the hub as stored, with the local household it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredNotice {
+    /// Local household id.
+    pub household: String,
+    /// The hub's notice.
+    pub notice: OverlapNotice,
 }

@@ -4,9 +4,8 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::model::{Family, Person};
+use crate::model::{Family, Person, StoredNotice};
 use crate::store::{Kind, Store, StoreError, SyncState};
-use crate::sync::StoredNotice;
 
 /// The overlaps as a JSON array, one object per shared household with something to report.
 pub fn overlaps_json(store: &Store) -> Result<Vec<Value>, StoreError> {

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use siso_server::config::ConfigError;
 use time::Date;
 
 /// A threshold that applies from a date.
@@ -85,27 +86,6 @@ pub struct Rules {
     pub critical: Critical,
 }
 
-/// Errors reading rules.
-#[derive(Debug, thiserror::Error)]
-pub enum RulesError {
-    /// Unreadable.
-    #[error("{path}: {source}")]
-    Read {
-        /// File.
-        path: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// Invalid.
-    #[error("{path}: {reason}")]
-    Invalid {
-        /// File.
-        path: String,
-        /// Why.
-        reason: String,
-    },
-}
-
 /// The shipped defaults, as written to `rules.toml`.
 pub const DEFAULT_RULES: &str = r#"# siso assessment rules (docs/assessment.md). Edit to match the Comune's regulations.
 # Thresholds apply from their date; the latest one not after the reference date is used.
@@ -148,44 +128,47 @@ impl Rules {
         })
     }
 
-    /// Parses and checks a rule file's text.
-    pub fn parse(text: &str, path: &str) -> Result<Rules, RulesError> {
-        let r: Rules = toml::from_str(text).map_err(|e| RulesError::Invalid {
+    /// Parses and checks a rule file's text (`path` names it in errors).
+    pub fn parse(text: &str, path: &str) -> Result<Rules, ConfigError> {
+        let r: Rules = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.into(),
-            reason: e.to_string(),
+            source: Box::new(e),
         })?;
-        for b in &r.benefits {
+        r.check(path)
+    }
+
+    fn check(self, path: &str) -> Result<Rules, ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid(format!("{path}: {reason}"));
+        for b in &self.benefits {
             if b.name.is_empty()
                 || !b
                     .name
                     .bytes()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
             {
-                return Err(RulesError::Invalid {
-                    path: path.into(),
-                    reason: format!("benefit name {:?} must be [a-z0-9_]+", b.name),
-                });
+                return Err(invalid(format!(
+                    "benefit name {:?} must be [a-z0-9_]+",
+                    b.name
+                )));
             }
             if b.thresholds.is_empty() {
-                return Err(RulesError::Invalid {
-                    path: path.into(),
-                    reason: format!("benefit {} has no thresholds", b.name),
-                });
+                return Err(invalid(format!("benefit {} has no thresholds", b.name)));
             }
         }
-        Ok(r)
+        Ok(self)
     }
 
     /// Loads `DATA/rules.toml`, or the defaults if the file does not exist.
-    pub fn load(data: &Path) -> Result<Rules, RulesError> {
+    pub fn load(data: &Path) -> Result<Rules, ConfigError> {
         let path = data.join("rules.toml");
-        match std::fs::read_to_string(&path) {
-            Ok(t) => Rules::parse(&t, &path.display().to_string()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Rules::defaults()),
-            Err(source) => Err(RulesError::Read {
-                path: path.display().to_string(),
-                source,
-            }),
+        match siso_server::config::load_toml::<Rules>(&path, "") {
+            Ok(r) => r.check(&path.display().to_string()),
+            Err(ConfigError::Read { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Ok(Rules::defaults())
+            }
+            Err(e) => Err(e),
         }
     }
 }

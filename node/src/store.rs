@@ -31,6 +31,7 @@ use std::path::Path;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use siso_server::store::{open_versioned, OpenMode, Owner, Versioned};
 use siso_shared::wire::{decode_value, encode_value};
 
 /// The journal tree's name.
@@ -71,6 +72,12 @@ const JOURNAL_COMMIT: &str = "journal_commit";
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// This store, for the shared open and its messages.
+const OWNER: Owner = Owner {
+    name: "node",
+    version: SCHEMA_VERSION,
+};
+
 /// Store errors.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -80,15 +87,9 @@ pub enum StoreError {
     /// A value could not be decoded or encoded.
     #[error("store: corrupt value: {0}")]
     Corrupt(String),
-    /// Another schema version.
-    #[error("store schema version {found}, this node reads version {SCHEMA_VERSION}")]
-    Schema {
-        /// Found.
-        found: u32,
-    },
-    /// No store.
-    #[error("no node store in {0}; run `siso-node init` first")]
-    Missing(String),
+    /// The store could not be opened (missing, or another schema version).
+    #[error(transparent)]
+    Open(#[from] siso_server::store::OpenError),
 }
 
 /// Kinds of data, as key prefixes.
@@ -212,35 +213,16 @@ pub struct Store {
 impl Store {
     /// Creates (or opens) a store.
     pub fn create(dir: &Path) -> Result<Store, StoreError> {
-        Self::open_inner(dir, true)
+        Self::open_inner(dir, OpenMode::Create)
     }
 
     /// Opens an existing store.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        if !dir.join("conf").exists() {
-            return Err(StoreError::Missing(dir.display().to_string()));
-        }
-        Self::open_inner(dir, false)
+        Self::open_inner(dir, OpenMode::Existing)
     }
 
-    fn open_inner(dir: &Path, create: bool) -> Result<Store, StoreError> {
-        let db = sled::Config::new().path(dir).open()?;
-        let meta = db.open_tree("meta")?;
-        match meta.get("schema_version")? {
-            Some(v) => {
-                let found = <[u8; 4]>::try_from(v.as_ref())
-                    .map(u32::from_be_bytes)
-                    .map_err(|_| StoreError::Corrupt("schema_version".into()))?;
-                if found != SCHEMA_VERSION {
-                    return Err(StoreError::Schema { found });
-                }
-            }
-            None if create => {
-                meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
-                db.flush()?;
-            }
-            None => return Err(StoreError::Missing(dir.display().to_string())),
-        }
+    fn open_inner(dir: &Path, mode: OpenMode) -> Result<Store, StoreError> {
+        let Versioned { db, meta } = open_versioned(sled::Config::new(), dir, OWNER, mode)?;
         let store = Store {
             data: db.open_tree("data")?,
             access_log: db.open_tree("access_log")?,

@@ -14,14 +14,14 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use siso_shared::wire::{
-    BatchId, FetchOverlaps, HouseholdRecord, InterventionSummary, Message, OverlapNotice,
-    RecordFlags, SubmitBatch,
+    BatchId, FetchOverlaps, HouseholdRecord, InterventionSummary, Message, RecordFlags, SubmitBatch,
 };
 use siso_shared::{CodiceFiscale, EpochKey, Fingerprint, FingerprintSecret, MemberId, Role};
 use time::Date;
 
 use crate::client::{ClientError, ClientTls, HubClient};
 use crate::config::NodeConfig;
+use crate::household::{household_of, LocalHousehold};
 use crate::model::*;
 use crate::store::{Kind, Store, StoreError, SyncState, Tx};
 
@@ -61,15 +61,6 @@ pub struct OutboxBatch {
     pub add: Vec<HouseholdRecord>,
     /// Keys to remove.
     pub remove: Vec<Fingerprint>,
-}
-
-/// An overlap notice as stored, with the local household it belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredNotice {
-    /// Local household id.
-    pub household: String,
-    /// The hub's notice.
-    pub notice: OverlapNotice,
 }
 
 /// What a round did.
@@ -124,45 +115,6 @@ pub fn epoch_key(cfg: &NodeConfig) -> Result<EpochKey, SyncError> {
     Ok(secret.epoch_key(cfg.epoch))
 }
 
-/// A household as the node sees it: local id and members' codici fiscali.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocalHousehold {
-    /// `F:<family id>` for anagrafe families, `NR:<codice fiscale>` for a person outside it.
-    pub id: String,
-    /// Members.
-    pub members: Vec<String>,
-    /// The reference person.
-    pub reference: String,
-    /// Not in the anagrafe.
-    pub non_resident: bool,
-}
-
-/// The household of every person: anagrafe families, and one-person households for the rest.
-pub fn household_of(store: &Store) -> Result<HashMap<String, LocalHousehold>, StoreError> {
-    let mut out = HashMap::new();
-    for (_, fam) in store.scan::<Family>(Kind::Family, b"")? {
-        let h = LocalHousehold {
-            id: format!("F:{}", fam.id),
-            members: fam.members.clone(),
-            reference: fam.reference.clone(),
-            non_resident: false,
-        };
-        for m in &fam.members {
-            out.insert(m.clone(), h.clone());
-        }
-    }
-    Ok(out)
-}
-
-fn single(cf: &str) -> LocalHousehold {
-    LocalHousehold {
-        id: format!("NR:{cf}"),
-        members: vec![cf.to_owned()],
-        reference: cf.to_owned(),
-        non_resident: true,
-    }
-}
-
 /// Every local household of an epoch with activity, as (household, interventions in the epoch).
 pub fn active_households(
     store: &Store,
@@ -173,7 +125,10 @@ pub fn active_households(
     let mut out: BTreeMap<String, (LocalHousehold, Vec<InterventionSummary>)> = BTreeMap::new();
     let cf_of = |k: &[u8]| String::from_utf8_lossy(&k[..16.min(k.len())]).into_owned();
     let mut touch = |cf: String, iv: Option<InterventionSummary>| {
-        let h = families.get(&cf).cloned().unwrap_or_else(|| single(&cf));
+        let h = families
+            .get(&cf)
+            .cloned()
+            .unwrap_or_else(|| LocalHousehold::single(&cf));
         let e = out.entry(h.id.clone()).or_insert((h, Vec::new()));
         if let Some(i) = iv {
             e.1.push(i);
@@ -209,7 +164,7 @@ pub fn active_households(
             if let Some(h) = by_id.get(id.as_str()) {
                 out.insert(id.clone(), ((*h).clone(), Vec::new()));
             } else if let Some(cf) = id.strip_prefix("NR:") {
-                out.insert(id.clone(), (single(cf), Vec::new()));
+                out.insert(id.clone(), (LocalHousehold::single(cf), Vec::new()));
             }
         }
     }
@@ -532,7 +487,7 @@ pub async fn assess_and_round_with(
     full: bool,
 ) -> Result<SyncReport, SyncError> {
     let a = crate::assess::assess(store, rules, cfg.epoch, now.date())?;
-    let reference = crate::assess::reference_date(cfg.epoch, now.date());
+    let reference = reference_date(cfg.epoch, now.date());
     let opts = SyncOptions {
         latent_need: a.latent_ids(),
         aggregates: Some(crate::aggregates::compute(store, &a, cfg.epoch, reference)?),

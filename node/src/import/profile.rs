@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use serde::Deserialize;
+use siso_server::config::ConfigError;
 
 /// A text encoding of an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -70,43 +71,15 @@ impl Default for Profile {
     }
 }
 
-/// Errors reading a profile.
-#[derive(Debug, thiserror::Error)]
-pub enum ProfileError {
-    /// Unreadable.
-    #[error("{path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// Invalid.
-    #[error("{path}: {reason}")]
-    Invalid {
-        /// The file.
-        path: String,
-        /// Why.
-        reason: String,
-    },
-}
-
 impl Profile {
     /// Loads a profile file.
-    pub fn load(path: &Path) -> Result<Profile, ProfileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let p: Profile = toml::from_str(&text).map_err(|e| ProfileError::Invalid {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+    pub fn load(path: &Path) -> Result<Profile, ConfigError> {
+        let p: Profile = siso_server::config::load_toml(path, "")?;
         if !p.delimiter.is_ascii() || p.delimiter == '"' {
-            return Err(ProfileError::Invalid {
-                path: path.display().to_string(),
-                reason: "delimiter must be one ASCII character other than '\"'".into(),
-            });
+            return Err(ConfigError::Invalid(format!(
+                "{}: delimiter must be one ASCII character other than '\"'",
+                path.display()
+            )));
         }
         Ok(p)
     }

@@ -7,6 +7,8 @@
 //! Figures follow `../shared/data/STATS.md`: mean household size ≈ 2.2, 37% one-person
 //! households, absolute poverty ≈ 6.5% of households, accesses ≈ 2.4% of residents a year.
 
+mod names;
+
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -14,6 +16,8 @@ use std::path::Path;
 use serde::Serialize;
 use siso_shared::{comuni, CodiceFiscale, Sex};
 use time::{Date, Month};
+
+use names::{FEMALE, FOREIGN, MALE, STREETS, SURNAMES};
 
 /// A small deterministic generator (SplitMix64): the same seed gives the same population on
 /// every machine and version.
@@ -54,196 +58,6 @@ impl Rng {
         &xs[self.below(xs.len() as u64) as usize]
     }
 }
-
-const SURNAMES: &[&str] = &[
-    "Rossi",
-    "Russo",
-    "Ferrari",
-    "Esposito",
-    "Bianchi",
-    "Romano",
-    "Colombo",
-    "Ricci",
-    "Marino",
-    "Greco",
-    "Bruno",
-    "Gallo",
-    "Conti",
-    "De Luca",
-    "Mancini",
-    "Costa",
-    "Giordano",
-    "Rizzo",
-    "Lombardi",
-    "Moretti",
-    "Barbieri",
-    "Fontana",
-    "Santoro",
-    "Mariani",
-    "Rinaldi",
-    "Caruso",
-    "Ferrara",
-    "Galli",
-    "Martini",
-    "Leone",
-    "Longo",
-    "Gentile",
-    "Martinelli",
-    "Vitale",
-    "Lombardo",
-    "Serra",
-    "Coppola",
-    "De Santis",
-    "D'Angelo",
-    "Marchetti",
-    "Parisi",
-    "Villa",
-    "Conte",
-    "Ferraro",
-    "Ferri",
-    "Fabbri",
-    "Bianco",
-    "Marini",
-    "Grasso",
-    "Valentini",
-    "Messina",
-    "Sala",
-    "De Angelis",
-    "Gatti",
-    "Pellegrini",
-    "Palumbo",
-    "Sanna",
-    "Farina",
-    "Rizzi",
-    "Monti",
-    "Cattaneo",
-    "Morelli",
-    "Amato",
-    "Silvestri",
-    "Mazza",
-    "Testa",
-    "Grassi",
-    "Pellegrino",
-    "Carbone",
-    "Giuliani",
-    "Benedetti",
-    "Barone",
-    "Rossetti",
-    "Caputo",
-    "Montanari",
-    "Guerra",
-    "Palmieri",
-    "Bernardi",
-    "Martino",
-    "Fiore",
-    "Ruggiero",
-    "Orlando",
-    "Coletti",
-    "Bellucci",
-    "Tosti",
-    "Baldelli",
-    "Mencarelli",
-    "Bartolini",
-    "Brunetti",
-    "Cecchetti",
-    "Cerquaglia",
-    "Fioroni",
-    "Mariotti",
-    "Pompili",
-    "Rosati",
-    "Sciarra",
-    "Tardioli",
-    "Vagni",
-    "Zucchini",
-    "Ciani",
-];
-const MALE: &[&str] = &[
-    "Marco",
-    "Giuseppe",
-    "Luca",
-    "Francesco",
-    "Andrea",
-    "Alessandro",
-    "Matteo",
-    "Lorenzo",
-    "Giovanni",
-    "Roberto",
-    "Stefano",
-    "Paolo",
-    "Antonio",
-    "Davide",
-    "Simone",
-    "Federico",
-    "Riccardo",
-    "Mario",
-    "Fabio",
-    "Nicolò",
-    "Gabriele",
-    "Pietro",
-    "Tommaso",
-    "Emanuele",
-    "Daniele",
-    "Michele",
-    "Claudio",
-    "Sergio",
-    "Massimo",
-    "Franco",
-    "Bruno",
-    "Enrico",
-    "Leonardo",
-    "Filippo",
-];
-const FEMALE: &[&str] = &[
-    "Giulia",
-    "Francesca",
-    "Chiara",
-    "Sara",
-    "Anna",
-    "Maria",
-    "Elena",
-    "Laura",
-    "Valentina",
-    "Alessia",
-    "Martina",
-    "Federica",
-    "Silvia",
-    "Paola",
-    "Roberta",
-    "Giorgia",
-    "Sofia",
-    "Aurora",
-    "Alice",
-    "Ginevra",
-    "Emma",
-    "Beatrice",
-    "Rita",
-    "Rosa",
-    "Lucia",
-    "Carla",
-    "Teresa",
-    "Angela",
-    "Marta",
-    "Irene",
-    "Noemi",
-    "Caterina",
-    "Lidia",
-    "Ilaria",
-];
-const FOREIGN: &[&str] = &[
-    "Z100", "Z129", "Z330", "Z138", "Z210", "Z343", "Z352", "Z604",
-];
-const STREETS: &[&str] = &[
-    "Via Roma",
-    "Via Garibaldi",
-    "Via Mazzini",
-    "Corso Vannucci",
-    "Via dei Priori",
-    "Via Cavour",
-    "Via XX Settembre",
-    "Piazza Matteotti",
-    "Via della Pace",
-    "Via Flaminia",
-];
 
 /// The third-sector entities of the synthetic Region.
 pub const ETS: [&str; 2] = ["caritas-perugia", "banco-alimentare-umbria"];
@@ -420,7 +234,7 @@ impl Files {
 pub fn generate(opts: &SynthOptions, out: &Path) -> std::io::Result<Truth> {
     let mut rng = Rng::new(opts.seed);
     let epoch = i32::from(opts.epoch);
-    let reference = siso_node::assess::reference_date(opts.epoch, opts.today);
+    let reference = siso_node::model::reference_date(opts.epoch, opts.today);
     let selected: Vec<&comuni::Comune> = comuni::all()
         .iter()
         .filter(|c| opts.comuni.is_empty() || opts.comuni.contains(&c.istat))
@@ -818,7 +632,7 @@ pub fn generate(opts: &SynthOptions, out: &Path) -> std::io::Result<Truth> {
 
 /// Age in whole years.
 pub fn age(born: Date, day: Date) -> u32 {
-    siso_node::assess::age_on(born, day)
+    siso_node::model::age_on(born, day)
 }
 
 #[cfg(test)]

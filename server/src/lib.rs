@@ -1,0 +1,18 @@
+//! `siso-server`: the I/O helpers that both server processes, `siso-node` and `siso-hub`, need
+//! in the same form. `siso-shared` may do no I/O, so what reads files or opens a store and is
+//! common to both sides lives here, once:
+//!
+//! - [`config`]: reading a TOML configuration file with typed errors (each side keeps its own
+//!   schema, with `deny_unknown_fields`, and its own range checks);
+//! - [`store`]: opening a sled database with its `meta` tree and checking the schema version
+//!   (each side keeps its own trees, keys and values in its own `store.rs`).
+//!
+//! The operators' and analysts' web layer (sessions, argon2id passwords, CSRF tokens, security
+//! headers), which the node's web app and the hub's accounts both need, belongs here too, in a
+//! `web` module, when it is written (docs/ARCHITECTURE.md).
+//!
+//! **Invariant:** this crate knows nothing of the node's or the hub's data: it depends on neither
+//! and on no protocol type; both depend on it.
+
+pub mod config;
+pub mod store;

@@ -1,0 +1,184 @@
+//! Opening a sled store: the database, its `meta` tree and the schema version kept there
+//! (`schema_version` → u32, big-endian). Each side's `store.rs` opens through
+//! [`open_versioned`] and owns every other tree.
+//!
+//! **Invariant:** a store written by another schema version is never read or written: it is
+//! refused at open with [`OpenError::Schema`], before any other tree is touched.
+
+use std::path::Path;
+
+/// The `meta` key of the schema version.
+const SCHEMA_KEY: &str = "schema_version";
+
+/// Whether a missing store may be created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create the store if there is none (`init`); an existing one must have the right version.
+    Create,
+    /// The store must exist.
+    Existing,
+}
+
+/// Which program opens a store, for the messages an operator reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    /// `node` or `hub`.
+    pub name: &'static str,
+    /// The schema version this build reads and writes.
+    pub version: u32,
+}
+
+/// Errors opening a store.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// sled failed.
+    #[error("store: {0}")]
+    Sled(#[from] sled::Error),
+    /// The stored schema version is not a u32.
+    #[error("store: corrupt value: schema_version")]
+    Corrupt,
+    /// The store was written by another schema version.
+    #[error("store schema version {found}, this {program} reads version {expected}; migrate or use a matching release")]
+    Schema {
+        /// The version found.
+        found: u32,
+        /// The version this build reads.
+        expected: u32,
+        /// `node` or `hub`.
+        program: &'static str,
+    },
+    /// No store where one was expected.
+    #[error("no {program} store in {dir}; run `siso-{program} init` first")]
+    Missing {
+        /// The directory.
+        dir: String,
+        /// `node` or `hub`.
+        program: &'static str,
+    },
+}
+
+/// An open store: the database and its `meta` tree, version checked.
+#[derive(Debug, Clone)]
+pub struct Versioned {
+    /// The database.
+    pub db: sled::Db,
+    /// The `meta` tree.
+    pub meta: sled::Tree,
+}
+
+/// Opens the store in `dir` with `config` (its path is set here), checking (or, with
+/// [`OpenMode::Create`] on an empty store, writing and flushing) the schema version.
+pub fn open_versioned(
+    config: sled::Config,
+    dir: &Path,
+    owner: Owner,
+    mode: OpenMode,
+) -> Result<Versioned, OpenError> {
+    let missing = || OpenError::Missing {
+        dir: dir.display().to_string(),
+        program: owner.name,
+    };
+    // sled creates a directory on open: look first, so that a mistyped path stays an error.
+    if mode == OpenMode::Existing && !dir.join("conf").exists() {
+        return Err(missing());
+    }
+    let db = config.path(dir).open()?;
+    let meta = db.open_tree("meta")?;
+    match meta.get(SCHEMA_KEY)? {
+        Some(v) => {
+            let found = <[u8; 4]>::try_from(v.as_ref())
+                .map(u32::from_be_bytes)
+                .map_err(|_| OpenError::Corrupt)?;
+            if found != owner.version {
+                return Err(OpenError::Schema {
+                    found,
+                    expected: owner.version,
+                    program: owner.name,
+                });
+            }
+        }
+        None if mode == OpenMode::Create => {
+            meta.insert(SCHEMA_KEY, &owner.version.to_be_bytes())?;
+            db.flush()?;
+        }
+        None => return Err(missing()),
+    }
+    Ok(Versioned { db, meta })
+}
+
+/// The schema version recorded in a store's `meta` tree.
+pub fn schema_version(meta: &sled::Tree) -> Result<Option<u32>, OpenError> {
+    meta.get(SCHEMA_KEY)?
+        .map(|v| {
+            <[u8; 4]>::try_from(v.as_ref())
+                .map(u32::from_be_bytes)
+                .map_err(|_| OpenError::Corrupt)
+        })
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V1: Owner = Owner {
+        name: "node",
+        version: 1,
+    };
+
+    #[test]
+    fn creates_checks_and_refuses_other_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("store");
+        let e = open_versioned(sled::Config::new(), &p, V1, OpenMode::Existing).unwrap_err();
+        assert!(matches!(e, OpenError::Missing { .. }), "{e}");
+        assert!(e.to_string().contains("siso-node init"), "{e}");
+        assert!(
+            !p.exists(),
+            "an existing-only open must not create the directory"
+        );
+
+        let s = open_versioned(sled::Config::new(), &p, V1, OpenMode::Create).unwrap();
+        assert_eq!(schema_version(&s.meta).unwrap(), Some(1));
+        drop(s);
+        open_versioned(sled::Config::new(), &p, V1, OpenMode::Existing).unwrap();
+
+        let v2 = Owner { version: 2, ..V1 };
+        for mode in [OpenMode::Existing, OpenMode::Create] {
+            let e = open_versioned(sled::Config::new(), &p, v2, mode).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    OpenError::Schema {
+                        found: 1,
+                        expected: 2,
+                        ..
+                    }
+                ),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_store_without_a_version_is_missing_unless_created_and_a_bad_one_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("store");
+        {
+            let db = sled::Config::new().path(&p).open().unwrap();
+            db.flush().unwrap();
+        }
+        let e = open_versioned(sled::Config::new(), &p, V1, OpenMode::Existing).unwrap_err();
+        assert!(matches!(e, OpenError::Missing { .. }), "{e}");
+        {
+            let db = sled::Config::new().path(&p).open().unwrap();
+            db.open_tree("meta")
+                .unwrap()
+                .insert(SCHEMA_KEY, &[1u8, 2][..])
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let e = open_versioned(sled::Config::new(), &p, V1, OpenMode::Create).unwrap_err();
+        assert!(matches!(e, OpenError::Corrupt), "{e}");
+    }
+}
