@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use siso_node::import::{import, ImportKind, ImportOptions, Profile};
-use siso_node::store::Store;
+use siso_node::store::{OpenMode, Store};
 use siso_shared::Role;
 
 struct World {
@@ -21,7 +21,7 @@ fn world() -> &'static World {
     static W: OnceLock<World> = OnceLock::new();
     W.get_or_init(|| {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let store = Store::create(&dir.path().join("store")).expect("a store");
+        let store = Store::open(&dir.path().join("store"), OpenMode::Create).expect("a store");
         let vendor = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../docs/examples/profiles/vendor-cp1252.toml");
         let vendor = Profile::load(&vendor).expect("the vendor profile loads");

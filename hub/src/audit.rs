@@ -102,11 +102,12 @@ pub fn verify(store: &Store) -> Result<Verification, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::OpenMode;
 
     #[test]
     fn chain_detects_tampering() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::create(dir.path()).unwrap();
+        let store = Store::open(dir.path(), OpenMode::Create).unwrap();
         let log = AuditLog::open(&store).unwrap();
         for i in 0..5 {
             log.append(

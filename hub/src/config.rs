@@ -150,72 +150,54 @@ impl HubConfig {
     }
 
     /// The configuration file `init` writes: every setting present, commented, with its default.
-    pub fn render(&self) -> String {
-        let l = &self.limits;
-        format!(
-            r#"# siso hub configuration. Every setting is documented in docs/configuration.md.
+    pub fn render(&self) -> Result<String, ConfigError> {
+        siso_server::config::fill_template(TEMPLATE, self)
+    }
+}
+
+/// The commented `hub.toml` that [`HubConfig::render`] fills.
+const TEMPLATE: &str = r#"# siso hub configuration. Every setting is documented in docs/configuration.md.
 
 # Data directory; the store lives in DATA_DIR/store.
-data_dir = {data_dir:?}
+data_dir = {data_dir}
 # UDP address of the QUIC endpoint (ALPN siso/1, mutual TLS).
-listen = "{listen}"
+listen = {listen}
 # TCP address of the HTTP server: /healthz, /metrics, the analysts' API and the dashboard.
-http = "{http}"
+http = {http}
 # Regional CA directory: ca.pem (trusted for client certificates), crl.pem (optional; re-read on SIGHUP).
-ca_dir = {ca_dir:?}
+ca_dir = {ca_dir}
 # The hub's certificate chain and private key (PEM).
-cert = {cert:?}
-key = {key:?}
+cert = {cert}
+key = {key}
 # File holding the analysts' bearer token (mode 0600).
-analyst_token_file = {token:?}
+analyst_token_file = {analyst_token_file}
 # Log format: "text" or "json" (logs go to stderr).
-log_format = "{log_format}"
+log_format = {log_format}
 
 [limits]
 # Most QUIC connections open at once (default 1024).
-max_connections = {mc}
+max_connections = {limits.max_connections}
 # Most concurrent request streams per connection (default 16).
-max_streams_per_connection = {ms}
+max_streams_per_connection = {limits.max_streams_per_connection}
 # Seconds of inactivity before a connection is closed (default 60).
-idle_timeout_secs = {idle}
+idle_timeout_secs = {limits.idle_timeout_secs}
 # Largest request frame in bytes (default and maximum 16777216).
-max_request_bytes = {mrb}
+max_request_bytes = {limits.max_request_bytes}
 # Bad requests tolerated on one connection before it is closed (default 20).
-max_bad_requests = {mbr}
+max_bad_requests = {limits.max_bad_requests}
 # Seconds a shutdown waits for in-flight requests (default 30).
-shutdown_grace_secs = {grace}
+shutdown_grace_secs = {limits.shutdown_grace_secs}
 
 [access]
 # If not empty, only these member ids may make requests (e.g. ["054039", "ets-caritas-perugia"]).
-allow = []
+allow = {access.allow}
 # These member ids may make no request.
-deny = []
+deny = {access.deny}
 
 [stats]
 # Primary suppression threshold: cells counting fewer than k units are not published (default 5, minimum 3).
-k = {k}
-"#,
-            data_dir = self.data_dir.display().to_string(),
-            listen = self.listen,
-            http = self.http,
-            ca_dir = self.ca_dir.display().to_string(),
-            cert = self.cert.display().to_string(),
-            key = self.key.display().to_string(),
-            token = self.analyst_token_file.display().to_string(),
-            log_format = match self.log_format {
-                LogFormat::Text => "text",
-                LogFormat::Json => "json",
-            },
-            mc = l.max_connections,
-            ms = l.max_streams_per_connection,
-            idle = l.idle_timeout_secs,
-            mrb = l.max_request_bytes,
-            mbr = l.max_bad_requests,
-            grace = l.shutdown_grace_secs,
-            k = self.stats.k,
-        )
-    }
-}
+k = {stats.k}
+"#;
 
 #[cfg(test)]
 mod tests {
@@ -240,7 +222,7 @@ mod tests {
     #[test]
     fn rendered_file_round_trips() {
         let c = sample();
-        let back: HubConfig = toml::from_str(&c.render()).unwrap();
+        let back: HubConfig = toml::from_str(&c.render().unwrap()).unwrap();
         back.check().unwrap();
         assert_eq!(back.listen, c.listen);
         assert_eq!(back.limits.max_request_bytes, c.limits.max_request_bytes);
@@ -249,7 +231,10 @@ mod tests {
 
     #[test]
     fn refuses_unknown_fields_and_bad_values() {
-        let text = sample().render().replace("[stats]", "typo = 1\n[stats]");
+        let text = sample()
+            .render()
+            .unwrap()
+            .replace("[stats]", "typo = 1\n[stats]");
         assert!(toml::from_str::<HubConfig>(&text).is_err());
         let mut c = sample();
         c.stats.k = 2;

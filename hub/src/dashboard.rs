@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use siso_shared::wire::{Dimension, Level};
+use siso_shared::wire::{Dimension, Level, StatsQuery};
 use siso_shared::AreaBisogno;
 
 use crate::stats::{rows, Cube, Request, Row};
@@ -205,10 +205,12 @@ fn trend(points: &[(u8, Option<f64>)], title: &str) -> String {
 /// Renders the dashboard for an epoch (and optionally one area of need).
 pub fn render(cube: &Cube, epoch: u16, area: Option<AreaBisogno>, epochs: &[u16]) -> String {
     let req = |level, by, month| Request {
-        epoch,
-        level,
-        by,
-        month,
+        query: StatsQuery {
+            epoch,
+            level,
+            by,
+            month,
+        },
         area,
     };
     let region = rows(cube, &req(Level::Region, None, None));
@@ -266,24 +268,23 @@ pub fn render(cube: &Cube, epoch: u16, area: Option<AreaBisogno>, epochs: &[u16]
     let zname = |r: &Row| label(r, "zona_name");
     // Absent means a true zero (no records); suppressed means withheld.
     let published = |r: &Row, m: &str| val(r, m).unwrap_or(Some(0.0));
-    let items: Vec<(String, Option<f64>)> = zone
-        .iter()
-        .map(|r| (zname(r), published(r, "households_supported_distinct")))
-        .collect();
-    html.push_str(&bar_chart(
+    let per_zona = |id: &str, title: &str, measure: &str, percent: bool| {
+        let items: Vec<(String, Option<f64>)> = zone
+            .iter()
+            .map(|r| (zname(r), published(r, measure)))
+            .collect();
+        bar_chart(id, title, &items, percent)
+    };
+    html.push_str(&per_zona(
         "nuclei-per-zona",
         "Nuclei sostenuti per zona (distinti)",
-        &items,
+        "households_supported_distinct",
         false,
     ));
-    let items: Vec<(String, Option<f64>)> = zone
-        .iter()
-        .map(|r| (zname(r), published(r, "overlap_rate")))
-        .collect();
-    html.push_str(&bar_chart(
+    html.push_str(&per_zona(
         "sovrapposizione-per-zona",
         "Tasso di sovrapposizione per zona",
-        &items,
+        "overlap_rate",
         true,
     ));
     // Demand and supply: with an area filter, the counts of that area.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -35,8 +35,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/api/overlaps", get(overlaps))
-        .route("/api/stats", get(stats_json))
-        .route("/api/stats.csv", get(stats_csv))
+        .route("/api/stats", get(stats))
+        .route("/api/stats.csv", get(stats))
         .route("/api/public/summary", get(public_summary))
         .route("/", get(dashboard))
         .route("/login", get(login_link).post(login_form))
@@ -199,10 +199,12 @@ fn parse_request(p: &StatsParams) -> Result<crate::stats::Request, Box<Response>
         return Err(boxed_bad_request("epoch out of range"));
     }
     Ok(crate::stats::Request {
-        epoch,
-        level,
-        by,
-        month: p.month,
+        query: siso_shared::wire::StatsQuery {
+            epoch,
+            level,
+            by,
+            month: p.month,
+        },
         area,
     })
 }
@@ -220,48 +222,34 @@ fn cube_or_503(s: &HttpState, epoch: u16) -> Result<Arc<crate::stats::Cube>, Box
     })
 }
 
-/// Authorises, parses the query, and renders the published cube of its epoch.
-fn stats_response(
-    s: &HttpState,
-    headers: &HeaderMap,
-    p: &StatsParams,
-    render: impl FnOnce(&crate::stats::Cube, &crate::stats::Request) -> Response,
+/// `/api/stats` (JSON) and `/api/stats.csv`: authorises, parses the query, and renders the
+/// published cube of its epoch in the format the path names.
+async fn stats(
+    State(s): State<HttpState>,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(p): Query<StatsParams>,
 ) -> Response {
-    if let Err(r) = authorised(s, headers) {
+    if let Err(r) = authorised(&s, &headers) {
         return *r;
     }
-    let r = match parse_request(p) {
+    let r = match parse_request(&p) {
         Ok(r) => r,
         Err(e) => return *e,
     };
-    match cube_or_503(s, r.epoch) {
-        Ok(c) => render(&c, &r),
-        Err(e) => *e,
-    }
-}
-
-async fn stats_json(
-    State(s): State<HttpState>,
-    headers: HeaderMap,
-    Query(p): Query<StatsParams>,
-) -> Response {
-    stats_response(&s, &headers, &p, |c, r| {
-        Json(crate::stats::to_json(c, r)).into_response()
-    })
-}
-
-async fn stats_csv(
-    State(s): State<HttpState>,
-    headers: HeaderMap,
-    Query(p): Query<StatsParams>,
-) -> Response {
-    stats_response(&s, &headers, &p, |c, r| {
+    let c = match cube_or_503(&s, r.query.epoch) {
+        Ok(c) => c,
+        Err(e) => return *e,
+    };
+    if uri.path().ends_with(".csv") {
         (
             [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-            crate::stats::to_csv(c, r),
+            crate::stats::to_csv(&c, &r),
         )
             .into_response()
-    })
+    } else {
+        Json(crate::stats::to_json(&c, &r)).into_response()
+    }
 }
 
 async fn public_summary(State(s): State<HttpState>, Query(p): Query<StatsParams>) -> Response {
@@ -269,13 +257,7 @@ async fn public_summary(State(s): State<HttpState>, Query(p): Query<StatsParams>
     if !siso_shared::wire::EPOCHS.contains(&epoch) {
         return bad_request("epoch out of range");
     }
-    let r = crate::stats::Request {
-        epoch,
-        level: siso_shared::wire::Level::Region,
-        by: None,
-        month: None,
-        area: None,
-    };
+    let r = crate::stats::Request::total(epoch, siso_shared::wire::Level::Region);
     match cube_or_503(&s, epoch) {
         Ok(c) => Json(crate::stats::to_json(&c, &r)).into_response(),
         Err(e) => *e,
@@ -303,16 +285,16 @@ async fn dashboard(
     };
     let epochs: Vec<u16> = {
         let mut e: Vec<u16> = s.hub.with_state(|st| st.epochs.keys().copied().collect());
-        if !e.contains(&r.epoch) {
-            e.push(r.epoch);
+        if !e.contains(&r.query.epoch) {
+            e.push(r.query.epoch);
         }
         e.sort_unstable();
         e
     };
-    match cube_or_503(&s, r.epoch) {
+    match cube_or_503(&s, r.query.epoch) {
         Ok(c) => (
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            crate::dashboard::render(&c, r.epoch, r.area, &epochs),
+            crate::dashboard::render(&c, r.query.epoch, r.area, &epochs),
         )
             .into_response(),
         Err(e) => *e,

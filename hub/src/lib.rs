@@ -53,6 +53,12 @@ pub enum StartError {
     },
 }
 
+/// Maps an I/O error to [`StartError::Io`] saying what failed.
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
+    let what = what.into();
+    move |source| StartError::Io { what, source }
+}
+
 /// A running hub.
 #[derive(Debug)]
 pub struct Running {
@@ -75,33 +81,18 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> Result<Running, StartError> {
     cfg.check()?;
-    let token =
-        std::fs::read_to_string(&cfg.analyst_token_file).map_err(|source| StartError::Io {
-            what: format!("reading {}", cfg.analyst_token_file.display()),
-            source,
-        })?;
-    let store = store::Store::open(&cfg.store_dir())?;
+    let token = std::fs::read_to_string(&cfg.analyst_token_file)
+        .map_err(io(format!("reading {}", cfg.analyst_token_file.display())))?;
+    let store = store::Store::open(&cfg.store_dir(), store::OpenMode::Existing)?;
     let hub = Arc::new(Hub::open(store, cfg.access.clone(), cfg.stats.k, clock)?);
     let server_config = tls::server_config(cfg)?;
-    let endpoint =
-        quinn::Endpoint::server(server_config, cfg.listen).map_err(|source| StartError::Io {
-            what: format!("binding QUIC endpoint on {}", cfg.listen),
-            source,
-        })?;
-    let quic_addr = endpoint.local_addr().map_err(|source| StartError::Io {
-        what: "QUIC endpoint address".into(),
-        source,
-    })?;
+    let endpoint = quinn::Endpoint::server(server_config, cfg.listen)
+        .map_err(io(format!("binding QUIC endpoint on {}", cfg.listen)))?;
+    let quic_addr = endpoint.local_addr().map_err(io("QUIC endpoint address"))?;
     let listener = tokio::net::TcpListener::bind(cfg.http)
         .await
-        .map_err(|source| StartError::Io {
-            what: format!("binding HTTP server on {}", cfg.http),
-            source,
-        })?;
-    let http_addr = listener.local_addr().map_err(|source| StartError::Io {
-        what: "HTTP server address".into(),
-        source,
-    })?;
+        .map_err(io(format!("binding HTTP server on {}", cfg.http)))?;
+    let http_addr = listener.local_addr().map_err(io("HTTP server address"))?;
     let state = http::HttpState {
         hub: hub.clone(),
         token_hash: blake3::hash(token.trim().as_bytes()),

@@ -14,6 +14,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use siso_hub::config::{Access, HubConfig, Limits, LogFormat, StatsConfig};
 use siso_hub::service::SystemClock;
+use siso_hub::store::{OpenMode, Store};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -167,8 +168,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 &cfg.analyst_token_file,
                 format!("{}\n", hex::encode(token)).as_bytes(),
             )?;
-            siso_hub::store::Store::create(&cfg.store_dir())?;
-            std::fs::write(&config_path, cfg.render())
+            Store::open(&cfg.store_dir(), OpenMode::Create)?;
+            std::fs::write(&config_path, cfg.render()?)
                 .with_context(|| format!("writing {}", config_path.display()))?;
             println!("{}", config_path.display());
             eprintln!(
@@ -189,7 +190,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit {
             command: AuditCommand::Verify { data },
         } => {
-            let store = siso_hub::store::Store::open(&data.join("store"))
+            let store = Store::open(&data.join("store"), OpenMode::Existing)
                 .context("opening the store (is the hub still running?)")?;
             let v = siso_hub::audit::verify(&store)?;
             match v.first_broken {

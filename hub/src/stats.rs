@@ -326,28 +326,35 @@ pub fn build_cube(
     }
 }
 
-/// A statistics request (HTTP query or `StatsQuery`).
+/// A statistics request: the wire's [`StatsQuery`] (epoch, level, grouping, month), and for the
+/// dashboard an area of need to keep.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
-    /// Epoch.
-    pub epoch: u16,
-    /// Level.
-    pub level: Level,
-    /// Grouping.
-    pub by: Option<Dimension>,
-    /// Month 1–12, or the whole epoch.
-    pub month: Option<u8>,
+    /// What is asked.
+    pub query: StatsQuery,
     /// Keep only rows of this area of need (dashboard filter; requires `by` = area).
     pub area: Option<AreaBisogno>,
+}
+
+impl Request {
+    /// The whole epoch at one level, without grouping.
+    pub fn total(epoch: u16, level: Level) -> Request {
+        Request {
+            query: StatsQuery {
+                epoch,
+                level,
+                by: None,
+                month: None,
+            },
+            area: None,
+        }
+    }
 }
 
 impl From<&StatsQuery> for Request {
     fn from(q: &StatsQuery) -> Self {
         Request {
-            epoch: q.epoch,
-            level: q.level,
-            by: q.by,
-            month: q.month,
+            query: q.clone(),
             area: None,
         }
     }
@@ -377,8 +384,8 @@ fn level_units(cube: &Cube, level: Level) -> Vec<Unit> {
 
 /// Cuts the rows of a request from the cube.
 pub fn rows(cube: &Cube, r: &Request) -> Vec<Row> {
-    let month = r.month.unwrap_or(0);
-    let groups: Vec<Group> = match r.by {
+    let month = r.query.month.unwrap_or(0);
+    let groups: Vec<Group> = match r.query.by {
         None => vec![None],
         Some(d) => dimension_values(d)
             .into_iter()
@@ -390,7 +397,7 @@ pub fn rows(cube: &Cube, r: &Request) -> Vec<Row> {
             .collect(),
     };
     let mut out = Vec::new();
-    for unit in level_units(cube, r.level) {
+    for unit in level_units(cube, r.query.level) {
         for g in &groups {
             let mut measures = Vec::new();
             let mut suppressed = false;
@@ -494,10 +501,10 @@ pub fn to_json(cube: &Cube, r: &Request) -> Value {
         })
         .collect();
     json!({
-        "epoch": r.epoch,
-        "level": level_name(r.level),
-        "by": r.by.map(dimension_name),
-        "month": r.month,
+        "epoch": r.query.epoch,
+        "level": level_name(r.query.level),
+        "by": r.query.by.map(dimension_name),
+        "month": r.query.month,
         "k": cube.k,
         "rows": rows,
     })

@@ -21,10 +21,11 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use siso_server::store::{open_versioned, schema_version, OpenMode, Owner, Versioned};
+pub use siso_server::store::OpenMode;
+use siso_server::store::{open_versioned, schema_version, Owner, Versioned};
 use siso_shared::wire::{decode_value, encode_value, AggregateCell, BatchId, HouseholdRecord};
 use siso_shared::{Fingerprint, MemberId};
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::transaction::ConflictableTransactionError;
 use sled::Transactional;
 
 /// sled's page cache. The hub reads batches back only when it starts (the in-memory index
@@ -44,31 +45,7 @@ const OWNER: Owner = Owner {
 /// Name prefix of the per-member batch trees.
 const BATCH_TREES: &[u8] = b"batches/";
 
-/// Store errors.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// sled failed.
-    #[error("store: {0}")]
-    Sled(#[from] sled::Error),
-    /// A value could not be decoded.
-    #[error("store: corrupt value: {0}")]
-    Corrupt(String),
-    /// The store could not be opened (missing, or another schema version).
-    #[error(transparent)]
-    Open(#[from] siso_server::store::OpenError),
-    /// A blocking store task did not complete (it panicked or was cancelled).
-    #[error("store: task failed: {0}")]
-    Task(String),
-}
-
-impl From<TransactionError<StoreError>> for StoreError {
-    fn from(e: TransactionError<StoreError>) -> Self {
-        match e {
-            TransactionError::Abort(e) => e,
-            TransactionError::Storage(e) => StoreError::Sled(e),
-        }
-    }
-}
+pub use siso_server::store::StoreError;
 
 /// A batch as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,17 +131,9 @@ fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
 }
 
 impl Store {
-    /// Creates a new store (or opens an existing one of this schema).
-    pub fn create(dir: &Path) -> Result<Store, StoreError> {
-        Self::open_inner(dir, OpenMode::Create)
-    }
-
-    /// Opens an existing store, checking its schema version.
-    pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        Self::open_inner(dir, OpenMode::Existing)
-    }
-
-    fn open_inner(dir: &Path, mode: OpenMode) -> Result<Store, StoreError> {
+    /// Opens the store in `dir`: with [`OpenMode::Create`] a new one is made if there is none
+    /// (`init`, tests); either way the schema version is checked.
+    pub fn open(dir: &Path, mode: OpenMode) -> Result<Store, StoreError> {
         let config = sled::Config::new()
             .mode(sled::Mode::HighThroughput)
             .cache_capacity(CACHE_CAPACITY);
@@ -405,7 +374,6 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use siso_server::store::OpenError;
     use siso_shared::wire::RecordFlags;
 
     fn rec(k: u8) -> HouseholdRecord {
@@ -422,7 +390,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let m: MemberId = "054039".parse().unwrap();
         {
-            let s = Store::create(dir.path()).unwrap();
+            let s = Store::open(dir.path(), OpenMode::Create).unwrap();
             let b = StoredBatch {
                 snapshot: false,
                 add: vec![rec(1)],
@@ -462,7 +430,7 @@ mod tests {
             assert!(s.ledger_get(2026, &m, &id).unwrap().is_some());
             futures_flush(&s);
         }
-        let s = Store::open(dir.path()).unwrap();
+        let s = Store::open(dir.path(), OpenMode::Existing).unwrap();
         let mut seen = Vec::new();
         s.replay(|e, mm, b| seen.push((e, mm.clone(), b))).unwrap();
         assert_eq!(seen.len(), 1);
@@ -482,13 +450,13 @@ mod tests {
             db.flush().unwrap();
         }
         assert!(matches!(
-            Store::open(dir.path()),
-            Err(StoreError::Open(OpenError::Schema { found: 99, .. }))
+            Store::open(dir.path(), OpenMode::Existing),
+            Err(StoreError::Schema { found: 99, .. })
         ));
         let empty = tempfile::tempdir().unwrap();
         assert!(matches!(
-            Store::open(empty.path()),
-            Err(StoreError::Open(OpenError::Missing { .. }))
+            Store::open(empty.path(), OpenMode::Existing),
+            Err(StoreError::Missing { .. })
         ));
     }
 

@@ -6,12 +6,12 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
+use siso_hub::store::{OpenMode, Store};
 use siso_node::client::HubClient;
 use siso_shared::wire::*;
-use siso_shared::Fingerprint;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_siso-hub"))
@@ -43,15 +43,7 @@ async fn init_serve_sigterm_and_audit() {
         .mode();
     assert_eq!(token_mode & 0o777, 0o600);
     // A second init refuses to overwrite.
-    let again = bin()
-        .args(["init", "--data"])
-        .arg(&dir)
-        .arg("--ca-dir")
-        .arg(pki.layout.ca_dir())
-        .arg("--cert")
-        .arg(pki.layout.hub_dir().join("cert.pem"))
-        .arg("--key")
-        .arg(pki.layout.hub_dir().join("key.pem"))
+    let again = hub_init_command(env!("CARGO_BIN_EXE_siso-hub").as_ref(), &pki, &dir)
         .output()
         .unwrap();
     assert_eq!(again.status.code(), Some(1));
@@ -64,14 +56,7 @@ async fn init_serve_sigterm_and_audit() {
         .unwrap();
     // Wait for the HTTP health check.
     let http: std::net::SocketAddr = format!("127.0.0.1:{tcp}").parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if tokio::net::TcpStream::connect(http).await.is_ok() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "hub did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_tcp(http, "siso-hub serve").await;
     let (status, _) = http_get(http, "/healthz", None).await;
     assert_eq!(status, 200);
     let (c, _) = HubClient::connect(
@@ -83,22 +68,7 @@ async fn init_serve_sigterm_and_audit() {
     )
     .await
     .unwrap();
-    let r = c
-        .call(&Message::SubmitBatch(SubmitBatch {
-            member: PERUGIA.parse().unwrap(),
-            epoch: 2026,
-            batch_id: BatchId([1; 16]),
-            snapshot: true,
-            add: vec![HouseholdRecord {
-                key: Fingerprint([1; 32]),
-                persons: vec![Fingerprint([2; 32])],
-                interventions: vec![],
-                flags: RecordFlags::default(),
-            }],
-            remove: vec![],
-        }))
-        .await
-        .unwrap();
+    let r = c.call(&one_record_batch(PERUGIA, 1, true)).await.unwrap();
     assert!(matches!(r, Message::Ack(_)));
     c.close().await;
 
@@ -143,7 +113,7 @@ async fn init_serve_sigterm_and_audit() {
 
     // Tamper with the first record: verify reports the break and exits 1.
     {
-        let store = siso_hub::store::Store::open(&dir.join("store")).unwrap();
+        let store = Store::open(&dir.join("store"), OpenMode::Existing).unwrap();
         let mut first = store.audit_iter().next().unwrap().unwrap();
         first.outcome = "forbidden".into();
         store.audit_tamper(0, &first).unwrap();

@@ -6,6 +6,7 @@
 mod common;
 
 use common::*;
+use siso_hub::store::{OpenMode, Store};
 use siso_node::client::HubClient;
 use siso_shared::wire::*;
 use siso_shared::{CodiceFiscale, EpochKey, Fingerprint, FingerprintSecret, Sex, TipoIntervento};
@@ -84,12 +85,11 @@ async fn notices(c: &HubClient, member: &str) -> Vec<OverlapNotice> {
 const FOOD: TipoIntervento = TipoIntervento::PaccoAlimentare;
 const CASH: TipoIntervento = TipoIntervento::ContributoEconomico;
 const RENT: TipoIntervento = TipoIntervento::SostegnoAffitto;
+const VOUCHERS: TipoIntervento = TipoIntervento::BuoniSpesa;
 
 #[tokio::test]
 async fn idempotent_and_durable_across_restarts() {
-    let pki = Pki::new();
-    let data = tempfile::tempdir().unwrap();
-    let hub = start_hub(&pki, data.path()).await;
+    let (pki, data, hub) = fresh_hub().await;
     let (c, _) = hub.connect(&pki, PERUGIA).await.unwrap();
     let a = person("Rossi", "Mario", Sex::M, date!(1970 - 03 - 01));
     let b = person("Bianchi", "Anna", Sex::F, date!(1972 - 05 - 09));
@@ -129,7 +129,7 @@ async fn idempotent_and_durable_across_restarts() {
     assert_eq!(hub.running.hub.records(), 1);
     // The message log chain is intact and holds every request.
     hub.stop().await;
-    let store = siso_hub::store::Store::open(&data.path().join("store")).unwrap();
+    let store = Store::open(&data.path().join("hub/store"), OpenMode::Existing).unwrap();
     let v = siso_hub::audit::verify(&store).unwrap();
     assert_eq!(v.first_broken, None);
     assert!(v.records >= 7, "{v:?}");
@@ -137,9 +137,7 @@ async fn idempotent_and_durable_across_restarts() {
 
 #[tokio::test]
 async fn many_small_batches_are_compacted_and_survive_restart() {
-    let pki = Pki::new();
-    let data = tempfile::tempdir().unwrap();
-    let hub = start_hub(&pki, data.path()).await;
+    let (pki, _data, hub) = fresh_hub().await;
     let (c, _) = hub.connect(&pki, TERNI).await.unwrap();
     for i in 0..100u8 {
         let p = Fingerprint([i; 32]);
@@ -175,9 +173,7 @@ async fn many_small_batches_are_compacted_and_survive_restart() {
 
 #[tokio::test]
 async fn overlap_scenarios() {
-    let pki = Pki::new();
-    let data = tempfile::tempdir().unwrap();
-    let hub = start_hub(&pki, data.path()).await;
+    let (pki, _data, hub) = fresh_hub().await;
     let (perugia, _) = hub.connect(&pki, PERUGIA).await.unwrap();
     let (terni, _) = hub.connect(&pki, TERNI).await.unwrap();
     let (assisi, _) = hub.connect(&pki, ASSISI).await.unwrap();
@@ -195,6 +191,9 @@ async fn overlap_scenarios() {
     );
     let tr_mover = household(&[mover], &[(FOOD, date!(2026 - 07 - 01), None)], false);
 
+    // Shopping vouchers in April.
+    let april = (VOUCHERS, date!(2026 - 04 - 01), Some(date!(2026 - 04 - 30)));
+
     // 2. Household supported by Perugia and by the Caritas, both economic, overlapping periods:
     //    double economic support.
     let h2a = person("Russo", "Marco", Sex::M, date!(1960 - 01 - 01));
@@ -204,15 +203,7 @@ async fn overlap_scenarios() {
         &[(CASH, date!(2026 - 02 - 01), Some(date!(2026 - 05 - 31)))],
         false,
     );
-    let ca_double = household(
-        &[h2a, h2b],
-        &[(
-            TipoIntervento::BuoniSpesa,
-            date!(2026 - 04 - 01),
-            Some(date!(2026 - 04 - 30)),
-        )],
-        false,
-    );
+    let ca_double = household(&[h2a, h2b], &[april], false);
 
     // 3. Perugia supports the head of a household, the Banco the spouse alone; economic supports
     //    in periods that do not overlap: linked, but not double economic support.
@@ -223,15 +214,7 @@ async fn overlap_scenarios() {
         &[(RENT, date!(2026 - 01 - 01), Some(date!(2026 - 03 - 31)))],
         false,
     );
-    let banco_spouse = household(
-        &[spouse],
-        &[(
-            TipoIntervento::BuoniSpesa,
-            date!(2026 - 04 - 01),
-            Some(date!(2026 - 04 - 30)),
-        )],
-        false,
-    );
+    let banco_spouse = household(&[spouse], &[april], false);
 
     // 4. Latent needs: one in Assisi linked to nobody, one in Assisi linked to a record the
     //    Caritas supports.
@@ -241,49 +224,23 @@ async fn overlap_scenarios() {
     let as_helped = household(&[helped], &[], true);
     let ca_helped = household(&[helped], &[(FOOD, date!(2026 - 03 - 01), None)], false);
 
-    ack(
-        &perugia,
-        submit(
+    for (c, member, records) in [
+        (
+            &perugia,
             PERUGIA,
-            1,
-            true,
             vec![pg_mover.clone(), pg_double.clone(), pg_head.clone()],
-            vec![],
         ),
-    )
-    .await;
-    ack(
-        &terni,
-        submit(TERNI, 1, true, vec![tr_mover.clone()], vec![]),
-    )
-    .await;
-    ack(
-        &assisi,
-        submit(
-            ASSISI,
-            1,
-            true,
-            vec![as_lonely.clone(), as_helped.clone()],
-            vec![],
-        ),
-    )
-    .await;
-    ack(
-        &caritas,
-        submit(
+        (&terni, TERNI, vec![tr_mover.clone()]),
+        (&assisi, ASSISI, vec![as_lonely.clone(), as_helped.clone()]),
+        (
+            &caritas,
             CARITAS,
-            1,
-            true,
             vec![ca_double.clone(), ca_helped.clone()],
-            vec![],
         ),
-    )
-    .await;
-    ack(
-        &banco,
-        submit(BANCO, 1, true, vec![banco_spouse.clone()], vec![]),
-    )
-    .await;
+        (&banco, BANCO, vec![banco_spouse.clone()]),
+    ] {
+        ack(c, submit(member, 1, true, records, vec![])).await;
+    }
 
     let pg = notices(&perugia, PERUGIA).await;
     assert_eq!(pg.len(), 3, "{pg:#?}");
@@ -401,9 +358,7 @@ async fn overlap_scenarios() {
 
 #[tokio::test]
 async fn replaying_another_members_batch_changes_nothing_of_theirs() {
-    let pki = Pki::new();
-    let data = tempfile::tempdir().unwrap();
-    let hub = start_hub(&pki, data.path()).await;
+    let (pki, _data, hub) = fresh_hub().await;
     let (perugia, _) = hub.connect(&pki, PERUGIA).await.unwrap();
     let (terni, _) = hub.connect(&pki, TERNI).await.unwrap();
     let a = person("Rossi", "Mario", Sex::M, date!(1970 - 03 - 01));
@@ -435,9 +390,7 @@ async fn replaying_another_members_batch_changes_nothing_of_theirs() {
 
 #[tokio::test]
 async fn an_intervention_ending_before_it_starts_is_refused_and_nothing_is_stored() {
-    let pki = Pki::new();
-    let data = tempfile::tempdir().unwrap();
-    let hub = start_hub(&pki, data.path()).await;
+    let (pki, _data, hub) = fresh_hub().await;
     let (c, _) = hub.connect(&pki, PERUGIA).await.unwrap();
     let anna = person("Rossi", "Anna", Sex::F, date!(1980 - 04 - 02));
     let bad = household(

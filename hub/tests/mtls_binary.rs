@@ -11,32 +11,7 @@ mod common;
 use common::*;
 use siso_certs_dev::Ca;
 use siso_node::client::ClientError;
-use siso_shared::wire::*;
-use siso_shared::Fingerprint;
 use time::OffsetDateTime;
-
-fn code(m: Message) -> ErrorCode {
-    match m {
-        Message::Error(e) => e.code,
-        other => panic!("expected an error, got {other:?}"),
-    }
-}
-
-fn batch(member: &str) -> Message {
-    Message::SubmitBatch(SubmitBatch {
-        member: member.parse().unwrap(),
-        epoch: 2026,
-        batch_id: BatchId([7; 16]),
-        snapshot: false,
-        add: vec![HouseholdRecord {
-            key: Fingerprint([1; 32]),
-            persons: vec![Fingerprint([2; 32])],
-            interventions: vec![],
-            flags: RecordFlags::default(),
-        }],
-        remove: vec![],
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_enforces_the_mtls_matrix_and_reloads_the_crl_on_sighup() {
@@ -56,31 +31,7 @@ async fn the_binary_enforces_the_mtls_matrix_and_reloads_the_crl_on_sighup() {
     assert_handshake_refusals(&pki, hub.addr).await;
 
     // Roles and identity, per request.
-    let (region, _) = hub.connect(&pki, REGION).await.unwrap();
-    assert_eq!(
-        code(region.request(&batch(REGION)).await.unwrap()),
-        ErrorCode::Forbidden
-    );
-    let (ets, _) = hub.connect(&pki, CARITAS).await.unwrap();
-    let r = ets
-        .request(&Message::OverlapMatrixQuery(OverlapMatrixQuery {
-            epoch: 2026,
-        }))
-        .await
-        .unwrap();
-    assert_eq!(code(r), ErrorCode::Forbidden);
-    let (perugia, _) = hub.connect(&pki, PERUGIA).await.unwrap();
-    assert_eq!(
-        code(perugia.request(&batch(TERNI)).await.unwrap()),
-        ErrorCode::IdentityMismatch
-    );
-    assert!(matches!(
-        perugia.request(&batch(PERUGIA)).await.unwrap(),
-        Message::Ack(_)
-    ));
-    for c in [region, ets, perugia] {
-        c.close().await;
-    }
+    assert_request_roles(&pki, hub.addr).await;
 
     // Revocation: Terni works, is revoked, and is refused once the process reloads on SIGHUP.
     let ca = Ca::load(&pki.layout.ca_dir()).unwrap();

@@ -109,48 +109,37 @@ impl NodeConfig {
     }
 
     /// The file `init` writes: every setting, commented.
-    pub fn render(&self) -> String {
-        format!(
-            r#"# siso node configuration. Every setting is documented in docs/configuration.md.
+    pub fn render(&self) -> Result<String, ConfigError> {
+        siso_server::config::fill_template(TEMPLATE, self)
+    }
+}
+
+/// The commented `node.toml` that [`NodeConfig::render`] fills.
+const TEMPLATE: &str = r#"# siso node configuration. Every setting is documented in docs/configuration.md.
 
 # This node's member id: the ISTAT code of the Comune, or ets-<slug> for a third-sector entity.
-member = "{member}"
+member = {member}
 # The hub's QUIC address and the name in its certificate.
-hub = "{hub}"
-hub_name = "{hub_name}"
+hub = {hub}
+hub_name = {hub_name}
 # TLS material (paths; the files stay where they are).
-ca = {ca:?}
-cert = {cert:?}
-key = {key:?}
+ca = {ca}
+cert = {cert}
+key = {key}
 # The regional fingerprint secret (hex). Kept by the nodes only; never give it to the hub.
-fingerprint_key = {fk:?}
+fingerprint_key = {fingerprint_key}
 # The epoch (year) whose records this node shares.
 epoch = {epoch}
 
 [sync]
 # Seconds between two sync rounds of `siso-node serve` (default 900).
-interval_secs = {interval}
+interval_secs = {sync.interval_secs}
 # Household records per batch sent to the hub (default 2000).
-batch_records = {batch}
+batch_records = {sync.batch_records}
 # Seconds to wait for the hub's answer (default 30).
-timeout_secs = {timeout}
+timeout_secs = {sync.timeout_secs}
 
 [http]
 # Address of the HTTP server of `siso-node serve`: /healthz and /metrics (default 127.0.0.1:8090).
-listen = "{listen}"
-"#,
-            member = self.member,
-            hub = self.hub,
-            hub_name = self.hub_name,
-            ca = self.ca.display().to_string(),
-            cert = self.cert.display().to_string(),
-            key = self.key.display().to_string(),
-            fk = self.fingerprint_key.display().to_string(),
-            epoch = self.epoch,
-            interval = self.sync.interval_secs,
-            batch = self.sync.batch_records,
-            timeout = self.sync.timeout_secs,
-            listen = self.http.listen,
-        )
-    }
-}
+listen = {http.listen}
+"#;

@@ -15,7 +15,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use siso_node::config::{HttpConfig, NodeConfig, SyncConfig};
 use siso_node::import::{self, ImportKind, ImportOptions, Profile};
-use siso_node::store::Store;
+use siso_node::store::{OpenMode, Store};
 use siso_node::sync;
 use siso_shared::wire::{Dimension, Level, Message, StatsQuery};
 use siso_shared::{MemberId, Role};
@@ -270,13 +270,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 http: HttpConfig::default(),
             };
             sync::epoch_key(&cfg)?;
-            Store::create(&data.join("store"))?;
+            Store::open(&data.join("store"), OpenMode::Create)?;
             let rules = data.join("rules.toml");
             if !rules.exists() {
                 std::fs::write(&rules, siso_node::rules::DEFAULT_RULES)
                     .with_context(|| format!("writing {}", rules.display()))?;
             }
-            std::fs::write(&path, cfg.render())
+            std::fs::write(&path, cfg.render()?)
                 .with_context(|| format!("writing {}", path.display()))?;
             println!("{}", path.display());
             eprintln!(

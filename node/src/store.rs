@@ -31,7 +31,8 @@ use std::path::Path;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use siso_server::store::{open_versioned, OpenMode, Owner, Versioned};
+pub use siso_server::store::OpenMode;
+use siso_server::store::{open_versioned, Owner, Versioned};
 use siso_shared::wire::{decode_value, encode_value};
 
 /// The journal tree's name.
@@ -78,19 +79,7 @@ const OWNER: Owner = Owner {
     version: SCHEMA_VERSION,
 };
 
-/// Store errors.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// sled failed.
-    #[error("store: {0}")]
-    Sled(#[from] sled::Error),
-    /// A value could not be decoded or encoded.
-    #[error("store: corrupt value: {0}")]
-    Corrupt(String),
-    /// The store could not be opened (missing, or another schema version).
-    #[error(transparent)]
-    Open(#[from] siso_server::store::OpenError),
-}
+pub use siso_server::store::StoreError;
 
 /// Kinds of data, as key prefixes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,17 +200,9 @@ pub struct Store {
 }
 
 impl Store {
-    /// Creates (or opens) a store.
-    pub fn create(dir: &Path) -> Result<Store, StoreError> {
-        Self::open_inner(dir, OpenMode::Create)
-    }
-
-    /// Opens an existing store.
-    pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        Self::open_inner(dir, OpenMode::Existing)
-    }
-
-    fn open_inner(dir: &Path, mode: OpenMode) -> Result<Store, StoreError> {
+    /// Opens the store in `dir`: with [`OpenMode::Create`] a new one is made if there is none
+    /// (`init`, tests); either way the schema version is checked.
+    pub fn open(dir: &Path, mode: OpenMode) -> Result<Store, StoreError> {
         let Versioned { db, meta } = open_versioned(sled::Config::new(), dir, OWNER, mode)?;
         let store = Store {
             data: db.open_tree("data")?,
@@ -434,7 +415,7 @@ mod tests {
     #[test]
     fn a_large_commit_goes_through_the_journal_and_leaves_it_empty() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::create(dir.path()).unwrap();
+        let s = Store::open(dir.path(), OpenMode::Create).unwrap();
         let n = DIRECT_COMMIT * 2 + 17;
         s.commit(big_tx(n, 1)).unwrap();
         // The later delete of the first key won; everything else is there.
@@ -450,7 +431,7 @@ mod tests {
 
     /// Stages a journal as `commit` does, optionally marks it committed, and "crashes".
     fn stage(dir: &Path, n: usize, committed: bool) {
-        let s = Store::create(dir).unwrap();
+        let s = Store::open(dir, OpenMode::Create).unwrap();
         let tx = big_tx(n, 2);
         let mut b = sled::Batch::default();
         for (i, (k, v)) in tx.writes.iter().enumerate() {
@@ -466,7 +447,7 @@ mod tests {
     /// Opens after a "crash" (sled releases its file lock when its background thread lets go).
     fn reopen(dir: &Path) -> Store {
         for _ in 0..100 {
-            match Store::open(dir) {
+            match Store::open(dir, OpenMode::Existing) {
                 Ok(s) => return s,
                 Err(StoreError::Sled(sled::Error::Io(_))) => {
                     std::thread::sleep(std::time::Duration::from_millis(20))

@@ -23,7 +23,7 @@ use crate::client::{ClientError, ClientTls, HubClient};
 use crate::config::NodeConfig;
 use crate::household::{household_of, LocalHousehold};
 use crate::model::*;
-use crate::store::{Kind, Store, StoreError, SyncState, Tx};
+use crate::store::{Kind, OpenMode, Store, StoreError, SyncState, Tx};
 
 /// Sync errors.
 #[derive(Debug, thiserror::Error)]
@@ -511,6 +511,6 @@ pub enum OpenError {
 /// Opens a node's configuration and store from its data directory.
 pub fn open(data: &Path) -> Result<(NodeConfig, Store), OpenError> {
     let cfg = NodeConfig::load(data)?;
-    let store = Store::open(&data.join("store"))?;
+    let store = Store::open(&data.join("store"), OpenMode::Existing)?;
     Ok((cfg, store))
 }

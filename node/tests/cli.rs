@@ -24,6 +24,12 @@ fn run(data: &Path, args: &[&str]) -> Output {
     bin().arg("--data").arg(data).args(args).output().unwrap()
 }
 
+/// Runs a command that must succeed and print JSON on stdout; the JSON.
+fn run_json(data: &Path, args: &[&str]) -> serde_json::Value {
+    let out = run_ok(bin().arg("--data").arg(data).args(args));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn init_args(pki: &Pki, member: &str, cert_of: &str, hub: std::net::SocketAddr) -> Vec<String> {
     let d = pki.layout.member_dir(&cert_of.parse().unwrap());
     vec![
@@ -49,9 +55,7 @@ fn init_args(pki: &Pki, member: &str, cert_of: &str, hub: std::net::SocketAddr) 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn node_commands_end_to_end() {
-    let pki = Pki::new();
-    let dirs = tempfile::tempdir().unwrap();
-    let hub = start_hub(&pki, &dirs.path().join("hub")).await;
+    let (pki, dirs, hub) = fresh_hub().await;
     let data = dirs.path().join("node");
 
     // A member id that does not match the certificate is refused.
@@ -64,16 +68,11 @@ async fn node_commands_end_to_end() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not match the certificate"));
     // --data after the subcommand works too.
-    let out = bin()
-        .args(init_args(&pki, PERUGIA, PERUGIA, hub.addr()))
-        .arg("--data")
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        bin()
+            .args(init_args(&pki, PERUGIA, PERUGIA, hub.addr()))
+            .arg("--data")
+            .arg(&data),
     );
     let toml = std::fs::read_to_string(data.join("node.toml")).unwrap();
     assert!(toml.contains("fingerprint_key") && toml.contains("interval_secs"));
@@ -106,22 +105,11 @@ async fn node_commands_end_to_end() {
         ("prese-in-carico", "prese-in-carico.csv"),
         ("interventi", "interventi.csv"),
     ] {
-        let out = run(
+        let path = examples().join(file);
+        let v = run_json(
             &data,
-            &[
-                "import",
-                kind,
-                examples().join(file).to_str().unwrap(),
-                "--format",
-                "json",
-            ],
+            &["import", kind, path.to_str().unwrap(), "--format", "json"],
         );
-        assert!(
-            out.status.success(),
-            "{kind}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert!(v["imported"].as_u64().unwrap() > 0);
     }
     let out = run(
@@ -145,30 +133,15 @@ async fn node_commands_end_to_end() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("dry run"));
 
     // Sync, then the local views.
-    let out = run(&data, &["sync", "--format", "json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = run_json(&data, &["sync", "--format", "json"]);
     assert_eq!(v["shared"], 3);
-    let out = run(&data, &["overlaps", "--format", "json"]);
-    assert!(out.status.success());
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = run_json(&data, &["overlaps", "--format", "json"]);
     assert_eq!(v.as_array().unwrap().len(), 0);
-    let out = run(&data, &["status", "--format", "json"]);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = run_json(&data, &["status", "--format", "json"]);
     assert_eq!(v["shared_records"], 3);
     assert_eq!(v["outbox_batches"], 0);
     assert!(v["last_sync"].is_string());
-    let out = run(&data, &["stats", "--level", "zona"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = run_json(&data, &["stats", "--level", "zona"]);
     assert_eq!(v["level"], "zona");
 
     // serve: health and metrics, then SIGTERM.
@@ -186,14 +159,7 @@ async fn node_commands_end_to_end() {
     std::fs::write(data.join("node.toml"), toml).unwrap();
     let mut child = bin().arg("--data").arg(&data).arg("serve").spawn().unwrap();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "node serve did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_tcp(addr, "siso-node serve").await;
     let (status, body) = http_get(addr, "/healthz", None).await;
     assert_eq!((status, body.trim()), (200, "ok"));
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -239,8 +205,7 @@ async fn node_commands_end_to_end() {
         err.contains("cannot reach the hub") && err.contains("wait in the outbox"),
         "{err}"
     );
-    let out = run(&data, &["status", "--format", "json"]);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = run_json(&data, &["status", "--format", "json"]);
     assert_eq!(v["outbox_batches"], 1);
 }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use siso_node::import::{import, ImportError, ImportKind, ImportOptions, Profile};
 use siso_node::model::{Family, Person, Reddito};
-use siso_node::store::{Kind, Store};
+use siso_node::store::{Kind, OpenMode, Store};
 use siso_shared::Role;
 use time::macros::date;
 
@@ -19,9 +19,19 @@ fn opts() -> ImportOptions {
     ImportOptions::new(Role::Comune, date!(2026 - 11 - 29))
 }
 
+/// Imports the canonical example file of `kind`.
+fn import_example(
+    s: &Store,
+    kind: ImportKind,
+    o: &ImportOptions,
+) -> Result<siso_node::import::ImportSummary, ImportError> {
+    let file = examples().join(kind.file_name());
+    import(s, kind, &file, &Profile::default(), o)
+}
+
 fn store() -> (tempfile::TempDir, Store) {
     let d = tempfile::tempdir().unwrap();
-    let s = Store::create(&d.path().join("store")).unwrap();
+    let s = Store::open(&d.path().join("store"), OpenMode::Create).unwrap();
     (d, s)
 }
 
@@ -31,24 +41,13 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
-const ALL: [(ImportKind, &str); 9] = [
-    (ImportKind::Anagrafe, "anagrafe.csv"),
-    (ImportKind::Sanitaria, "sanitaria.csv"),
-    (ImportKind::Redditi, "redditi.csv"),
-    (ImportKind::Immobili, "immobili.csv"),
-    (ImportKind::Locazioni, "locazioni.csv"),
-    (ImportKind::Tributi, "tributi.csv"),
-    (ImportKind::Accessi, "accessi.csv"),
-    (ImportKind::PreseInCarico, "prese-in-carico.csv"),
-    (ImportKind::Interventi, "interventi.csv"),
-];
-
 #[test]
 fn every_example_imports_and_reimport_changes_nothing() {
     let (_d, s) = store();
     let p = Profile::default();
-    for (kind, file) in ALL {
-        let sum = import(&s, kind, &examples().join(file), &p, &opts()).unwrap();
+    for &kind in ImportKind::all() {
+        let file = kind.file_name();
+        let sum = import(&s, kind, &examples().join(&file), &p, &opts()).unwrap();
         assert!(sum.imported > 0, "{file}");
         assert_eq!(sum.rejected, 0);
     }
@@ -76,8 +75,8 @@ fn every_example_imports_and_reimport_changes_nothing() {
     let sara: Person = s.get(Kind::Person, b"CNTSRA85L47H501X").unwrap().unwrap();
     assert!(!sara.resident);
     assert_eq!(sara.cognome, "Conti");
-    for (kind, file) in ALL {
-        import(&s, kind, &examples().join(file), &p, &opts()).unwrap();
+    for &kind in ImportKind::all() {
+        import(&s, kind, &examples().join(kind.file_name()), &p, &opts()).unwrap();
     }
     assert_eq!(counts(&s), before, "re-import changed the store");
 }
@@ -138,13 +137,9 @@ fn vendor_profile_windows_1252_decimal_comma() {
         &opts(),
     )
     .unwrap_err();
-    let lines = err.lines();
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains(":8: nome: not valid UTF-8")),
-        "{lines:#?}"
-    );
+    let lines = errors(err);
+    let wanted = ":8: nome: not valid UTF-8";
+    assert!(lines.iter().any(|l| l.contains(wanted)), "{lines:#?}");
     assert_eq!(s2.count(Kind::Person), 0);
 }
 
@@ -262,14 +257,7 @@ fn dry_run_writes_nothing() {
     let (_d, s) = store();
     let mut o = opts();
     o.dry_run = true;
-    let sum = import(
-        &s,
-        ImportKind::Anagrafe,
-        &examples().join("anagrafe.csv"),
-        &Profile::default(),
-        &o,
-    )
-    .unwrap();
+    let sum = import_example(&s, ImportKind::Anagrafe, &o).unwrap();
     assert_eq!(sum.imported, 6);
     assert!(sum.dry_run);
     assert_eq!(s.count(Kind::Person), 0);
@@ -280,14 +268,7 @@ fn anagrafe_replaces_household_composition() {
     let dir = tempfile::tempdir().unwrap();
     let (_d, s) = store();
     let p = Profile::default();
-    import(
-        &s,
-        ImportKind::Anagrafe,
-        &examples().join("anagrafe.csv"),
-        &p,
-        &opts(),
-    )
-    .unwrap();
+    import_example(&s, ImportKind::Anagrafe, &opts()).unwrap();
     // Giuseppe Verdi moves away; Luca Rossi forms his own family.
     let text = std::fs::read_to_string(examples().join("anagrafe.csv")).unwrap();
     let newer: Vec<String> = text
@@ -322,35 +303,14 @@ fn third_sector_imports_only_interventi_and_accessi() {
     let (_d, s) = store();
     let mut o = opts();
     o.role = Role::Ets;
-    let e = import(
-        &s,
-        ImportKind::Anagrafe,
-        &examples().join("anagrafe.csv"),
-        &Profile::default(),
-        &o,
-    )
-    .unwrap_err();
+    let e = import_example(&s, ImportKind::Anagrafe, &o).unwrap_err();
     assert!(
         e.to_string()
             .contains("third-sector nodes import only interventi and accessi"),
         "{e}"
     );
-    import(
-        &s,
-        ImportKind::Interventi,
-        &examples().join("interventi.csv"),
-        &Profile::default(),
-        &o,
-    )
-    .unwrap();
-    import(
-        &s,
-        ImportKind::Accessi,
-        &examples().join("accessi.csv"),
-        &Profile::default(),
-        &o,
-    )
-    .unwrap();
+    import_example(&s, ImportKind::Interventi, &o).unwrap();
+    import_example(&s, ImportKind::Accessi, &o).unwrap();
     // The row without a codice fiscale was computed from the demographic columns.
     assert!(s
         .get::<Person>(Kind::Person, b"CNTSRA85L47H501X")

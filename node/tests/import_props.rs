@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use proptest::prelude::*;
 use siso_node::import::{import, ImportKind, ImportOptions, Profile};
-use siso_node::store::Store;
+use siso_node::store::{OpenMode, Store};
 use siso_shared::Role;
 
 const KINDS: [(ImportKind, &str); 4] = [
@@ -41,7 +41,7 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("in.csv");
         std::fs::write(&f, &bytes).unwrap();
-        let store = Store::create(&dir.path().join("store")).unwrap();
+        let store = Store::open(&dir.path().join("store"), OpenMode::Create).unwrap();
         match import(&store, kind, &f, &Profile::default(), &opts()) {
             Ok(s) => prop_assert_eq!(s.rejected, 0),
             Err(_) => prop_assert_eq!(store.entries(), 0, "a failed import wrote something"),
@@ -57,7 +57,7 @@ fn a_100_mb_single_line_is_a_clear_error() {
     bytes.resize(bytes.len() + 100 * 1024 * 1024, b'A');
     std::fs::write(&f, &bytes).unwrap();
     drop(bytes);
-    let store = Store::create(&dir.path().join("store")).unwrap();
+    let store = Store::open(&dir.path().join("store"), OpenMode::Create).unwrap();
     let e = import(
         &store,
         ImportKind::Redditi,
@@ -67,11 +67,7 @@ fn a_100_mb_single_line_is_a_clear_error() {
     )
     .unwrap_err();
     let lines = e.lines();
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.ends_with(":2: row: expected 3 fields, found 1")),
-        "{lines:?}"
-    );
+    let wanted = ":2: row: expected 3 fields, found 1";
+    assert!(lines.iter().any(|l| l.ends_with(wanted)), "{lines:?}");
     assert_eq!(store.entries(), 0);
 }

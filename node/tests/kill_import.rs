@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use harness::*;
-use siso_node::store::{Kind, Store};
+use siso_node::store::{Kind, OpenMode, Store};
 
 /// Enough persons for more than `DIRECT_COMMIT` writes, so the commit is journaled.
 const FAMILIES: usize = 12_000;
@@ -32,7 +32,7 @@ fn import(data: &Path, file: &Path) -> std::process::Child {
 /// Opens the store (which finishes or discards an interrupted journal) once sled lets go of it.
 fn persons(data: &Path) -> usize {
     for _ in 0..200 {
-        match Store::open(&data.join("store")) {
+        match Store::open(&data.join("store"), OpenMode::Existing) {
             Ok(s) => return s.count(Kind::Person),
             Err(_) => std::thread::sleep(Duration::from_millis(25)),
         }

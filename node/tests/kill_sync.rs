@@ -43,9 +43,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_mid_sync_resumes_and_the_hub_ends_as_after_a_clean_sync() {
-    let pki = Pki::new();
-    let dirs = tempfile::tempdir().unwrap();
-    let hub = start_hub(&pki, &dirs.path().join("hub")).await;
+    let (pki, dirs, hub) = fresh_hub().await;
     let data = dirs.path().join("node");
     {
         let (_, store) = node(&pki, hub.addr(), PERUGIA, &data, 100);

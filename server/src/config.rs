@@ -1,10 +1,12 @@
-//! Reading a configuration file: TOML into the caller's schema, with errors that name the file.
+//! Reading a configuration file: TOML into the caller's schema, with errors that name the file;
+//! and writing one: a commented template filled with the values of a configuration.
 //! Each side's schema refuses unknown fields (`#[serde(deny_unknown_fields)]`) and checks its
 //! own ranges after loading.
 
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 /// Errors loading a configuration file.
 #[derive(Debug, thiserror::Error)]
@@ -46,14 +48,74 @@ pub fn load_toml<T: DeserializeOwned>(path: &Path, hint: &'static str) -> Result
     })
 }
 
+/// Fills a commented configuration template: every `{name}` or `{section.name}` is replaced by
+/// the TOML form of that field of `value`, so strings and paths are quoted and escaped as TOML
+/// requires and the file reads back into the same configuration. A placeholder naming no field
+/// is an error (a template out of step with its schema).
+pub fn fill_template<T: Serialize>(template: &str, value: &T) -> Result<String, ConfigError> {
+    let table = toml::Value::try_from(value)
+        .map_err(|e| ConfigError::Invalid(format!("configuration not representable: {e}")))?;
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let name = after.find('}').map(|close| &after[..close]).filter(|n| {
+            !n.is_empty()
+                && n.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
+        });
+        let Some(name) = name else {
+            out.push('{');
+            rest = after;
+            continue;
+        };
+        let field = name
+            .split('.')
+            .try_fold(&table, |v, key| v.get(key))
+            .ok_or_else(|| ConfigError::Invalid(format!("template names no field {name:?}")))?;
+        out.push_str(&field.to_string());
+        rest = &after[name.len() + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[derive(Debug, serde::Deserialize)]
+    #[derive(Debug, PartialEq, serde::Deserialize, serde::Serialize)]
     #[serde(deny_unknown_fields)]
     struct Sample {
         name: String,
+    }
+
+    #[derive(Debug, PartialEq, serde::Deserialize, serde::Serialize)]
+    #[serde(deny_unknown_fields)]
+    struct Nested {
+        path: PathBuf,
+        port: u16,
+        list: Vec<String>,
+        inner: Sample,
+    }
+
+    #[test]
+    fn a_filled_template_reads_back_and_quotes_as_toml() {
+        let v = Nested {
+            path: "/var/lib/a \"b\" \\ è".into(),
+            port: 4433,
+            list: vec!["x".into(), "y".into()],
+            inner: Sample {
+                name: "tab\there".into(),
+            },
+        };
+        let t = "# a { brace } stays\npath = {path}\nport = {port}\nlist = {list}\n\n[inner]\nname = {inner.name}\n";
+        let text = fill_template(t, &v).unwrap();
+        assert!(text.starts_with("# a { brace } stays\n"), "{text}");
+        assert_eq!(toml::from_str::<Nested>(&text).unwrap(), v, "{text}");
+        let e = fill_template("x = {nope}\n", &v).unwrap_err();
+        assert!(e.to_string().contains("nope"), "{e}");
     }
 
     #[test]

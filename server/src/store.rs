@@ -3,7 +3,7 @@
 //! [`open_versioned`] and owns every other tree.
 //!
 //! **Invariant:** a store written by another schema version is never read or written: it is
-//! refused at open with [`OpenError::Schema`], before any other tree is touched.
+//! refused at open with [`StoreError::Schema`], before any other tree is touched.
 
 use std::path::Path;
 
@@ -28,15 +28,15 @@ pub struct Owner {
     pub version: u32,
 }
 
-/// Errors opening a store.
+/// Store errors, the same on both sides: each side's `store.rs` re-exports this type.
 #[derive(Debug, thiserror::Error)]
-pub enum OpenError {
+pub enum StoreError {
     /// sled failed.
     #[error("store: {0}")]
     Sled(#[from] sled::Error),
-    /// The stored schema version is not a u32.
-    #[error("store: corrupt value: schema_version")]
-    Corrupt,
+    /// A value could not be decoded or encoded.
+    #[error("store: corrupt value: {0}")]
+    Corrupt(String),
     /// The store was written by another schema version.
     #[error("store schema version {found}, this {program} reads version {expected}; migrate or use a matching release")]
     Schema {
@@ -55,6 +55,18 @@ pub enum OpenError {
         /// `node` or `hub`.
         program: &'static str,
     },
+    /// A blocking store task did not complete (it panicked or was cancelled).
+    #[error("store: task failed: {0}")]
+    Task(String),
+}
+
+impl From<sled::transaction::TransactionError<StoreError>> for StoreError {
+    fn from(e: sled::transaction::TransactionError<StoreError>) -> Self {
+        match e {
+            sled::transaction::TransactionError::Abort(e) => e,
+            sled::transaction::TransactionError::Storage(e) => StoreError::Sled(e),
+        }
+    }
 }
 
 /// An open store: the database and its `meta` tree, version checked.
@@ -73,8 +85,8 @@ pub fn open_versioned(
     dir: &Path,
     owner: Owner,
     mode: OpenMode,
-) -> Result<Versioned, OpenError> {
-    let missing = || OpenError::Missing {
+) -> Result<Versioned, StoreError> {
+    let missing = || StoreError::Missing {
         dir: dir.display().to_string(),
         program: owner.name,
     };
@@ -88,9 +100,9 @@ pub fn open_versioned(
         Some(v) => {
             let found = <[u8; 4]>::try_from(v.as_ref())
                 .map(u32::from_be_bytes)
-                .map_err(|_| OpenError::Corrupt)?;
+                .map_err(|_| StoreError::Corrupt(SCHEMA_KEY.into()))?;
             if found != owner.version {
-                return Err(OpenError::Schema {
+                return Err(StoreError::Schema {
                     found,
                     expected: owner.version,
                     program: owner.name,
@@ -107,12 +119,12 @@ pub fn open_versioned(
 }
 
 /// The schema version recorded in a store's `meta` tree.
-pub fn schema_version(meta: &sled::Tree) -> Result<Option<u32>, OpenError> {
+pub fn schema_version(meta: &sled::Tree) -> Result<Option<u32>, StoreError> {
     meta.get(SCHEMA_KEY)?
         .map(|v| {
             <[u8; 4]>::try_from(v.as_ref())
                 .map(u32::from_be_bytes)
-                .map_err(|_| OpenError::Corrupt)
+                .map_err(|_| StoreError::Corrupt(SCHEMA_KEY.into()))
         })
         .transpose()
 }
@@ -131,7 +143,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("store");
         let e = open_versioned(sled::Config::new(), &p, V1, OpenMode::Existing).unwrap_err();
-        assert!(matches!(e, OpenError::Missing { .. }), "{e}");
+        assert!(matches!(e, StoreError::Missing { .. }), "{e}");
         assert!(e.to_string().contains("siso-node init"), "{e}");
         assert!(
             !p.exists(),
@@ -149,7 +161,7 @@ mod tests {
             assert!(
                 matches!(
                     e,
-                    OpenError::Schema {
+                    StoreError::Schema {
                         found: 1,
                         expected: 2,
                         ..
@@ -169,7 +181,7 @@ mod tests {
             db.flush().unwrap();
         }
         let e = open_versioned(sled::Config::new(), &p, V1, OpenMode::Existing).unwrap_err();
-        assert!(matches!(e, OpenError::Missing { .. }), "{e}");
+        assert!(matches!(e, StoreError::Missing { .. }), "{e}");
         {
             let db = sled::Config::new().path(&p).open().unwrap();
             db.open_tree("meta")
@@ -179,6 +191,6 @@ mod tests {
             db.flush().unwrap();
         }
         let e = open_versioned(sled::Config::new(), &p, V1, OpenMode::Create).unwrap_err();
-        assert!(matches!(e, OpenError::Corrupt), "{e}");
+        assert!(matches!(e, StoreError::Corrupt(_)), "{e}");
     }
 }

@@ -10,7 +10,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 use siso_hub::config::{Access, HubConfig, Limits, LogFormat, StatsConfig};
+use siso_hub::store as hub_store;
 use siso_node::import::{ImportKind, ImportOptions, Profile};
+use siso_node::store as node_store;
 use siso_shared::MemberId;
 use tokio_util::sync::CancellationToken;
 
@@ -126,7 +128,7 @@ pub async fn start_local_hub(
         access: Access::default(),
         stats: StatsConfig::default(),
     };
-    siso_hub::store::Store::create(&cfg.store_dir())?;
+    hub_store::Store::open(&cfg.store_dir(), hub_store::OpenMode::Create)?;
     let shutdown = CancellationToken::new();
     let hub = siso_hub::start(
         &cfg,
@@ -136,18 +138,6 @@ pub async fn start_local_hub(
     .await?;
     Ok((hub, shutdown))
 }
-
-const COMUNE_FILES: [(ImportKind, &str); 9] = [
-    (ImportKind::Anagrafe, "anagrafe.csv"),
-    (ImportKind::Sanitaria, "sanitaria.csv"),
-    (ImportKind::Redditi, "redditi.csv"),
-    (ImportKind::Immobili, "immobili.csv"),
-    (ImportKind::Locazioni, "locazioni.csv"),
-    (ImportKind::Tributi, "tributi.csv"),
-    (ImportKind::Accessi, "accessi.csv"),
-    (ImportKind::PreseInCarico, "prese-in-carico.csv"),
-    (ImportKind::Interventi, "interventi.csv"),
-];
 
 /// Runs the demo and leaves the hub running.
 pub async fn run(
@@ -231,8 +221,8 @@ pub async fn run(
             std::fs::remove_dir_all(&ndir)?;
         }
         std::fs::create_dir_all(&ndir)?;
-        std::fs::write(siso_node::config::NodeConfig::path(&ndir), ncfg.render())?;
-        let store = siso_node::store::Store::create(&ndir.join("store"))?;
+        std::fs::write(siso_node::config::NodeConfig::path(&ndir), ncfg.render()?)?;
+        let store = node_store::Store::open(&ndir.join("store"), node_store::OpenMode::Create)?;
         nodes.push((ncfg, store, data.join(member)));
     }
     let nodes = Arc::new(nodes);
@@ -252,7 +242,7 @@ pub async fn run(
                     let st = store.clone();
                     let files = files.clone();
                     tokio::task::spawn_blocking(move || -> Result<(), String> {
-                        for (kind, name) in COMUNE_FILES {
+                        for &kind in ImportKind::all() {
                             if !kind.allowed_for(role) {
                                 continue;
                             }
@@ -260,7 +250,7 @@ pub async fn run(
                             siso_node::import::import(
                                 &st,
                                 kind,
-                                &files.join(name),
+                                &files.join(kind.file_name()),
                                 &Profile::default(),
                                 &o,
                             )

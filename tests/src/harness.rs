@@ -12,9 +12,15 @@ use std::time::Duration;
 use siso_certs_dev::{init, InitOptions, Layout};
 use siso_hub::config::{Access, HubConfig, Limits, LogFormat, StatsConfig};
 use siso_hub::service::SystemClock;
+use siso_hub::store as hub_store;
 use siso_hub::Running;
 use siso_node::client::{ClientError, ClientTls, HubClient};
-use siso_shared::wire::HelloAck;
+use siso_node::store as node_store;
+use siso_shared::wire::{
+    BatchId, ErrorCode, HelloAck, HouseholdRecord, Message, OverlapMatrixQuery, RecordFlags,
+    SubmitBatch,
+};
+use siso_shared::Fingerprint;
 use siso_shared::MemberId;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -100,7 +106,7 @@ pub fn hub_config(pki: &Pki, data: &Path) -> HubConfig {
 pub async fn start_hub_with(cfg: HubConfig) -> TestHub {
     let store_dir = cfg.store_dir();
     if !store_dir.exists() {
-        siso_hub::store::Store::create(&store_dir).unwrap();
+        hub_store::Store::open(&store_dir, hub_store::OpenMode::Create).unwrap();
     }
     let shutdown = CancellationToken::new();
     let running = siso_hub::start(&cfg, Arc::new(SystemClock), shutdown.clone())
@@ -121,6 +127,15 @@ pub async fn start_hub_with(cfg: HubConfig) -> TestHub {
 
 pub async fn start_hub(pki: &Pki, data: &Path) -> TestHub {
     start_hub_with(hub_config(pki, data)).await
+}
+
+/// A new PKI, a temporary directory and a hub started in `DIR/hub` (keep the directory alive
+/// as long as the hub; nodes' directories go beside it).
+pub async fn fresh_hub() -> (Pki, tempfile::TempDir, TestHub) {
+    let pki = Pki::new();
+    let dirs = tempfile::tempdir().unwrap();
+    let hub = start_hub(&pki, &dirs.path().join("hub")).await;
+    (pki, dirs, hub)
 }
 
 impl TestHub {
@@ -197,23 +212,12 @@ impl BinaryHub {
             .unwrap()
             .local_addr()
             .unwrap();
-        let out = std::process::Command::new(bin)
-            .args(["init", "--data"])
-            .arg(data)
-            .arg("--ca-dir")
-            .arg(pki.layout.ca_dir())
-            .arg("--cert")
-            .arg(pki.layout.hub_dir().join("cert.pem"))
-            .arg("--key")
-            .arg(pki.layout.hub_dir().join("key.pem"))
-            .args(["--listen", &udp.to_string(), "--http", &tcp.to_string()])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "siso-hub init: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run_ok(hub_init_command(bin, pki, data).args([
+            "--listen",
+            &udp.to_string(),
+            "--http",
+            &tcp.to_string(),
+        ]));
         let token = std::fs::read_to_string(data.join("analyst.token"))
             .unwrap()
             .trim()
@@ -238,14 +242,7 @@ impl BinaryHub {
             .spawn()
             .unwrap();
         self.child = Some(child);
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while tokio::net::TcpStream::connect(self.http).await.is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the hub did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for_tcp(self.http, "the hub").await;
     }
 
     /// The process id of the running hub.
@@ -292,6 +289,122 @@ impl Drop for BinaryHub {
             let _ = c.wait();
         }
     }
+}
+
+/// A one-record batch of `member` with batch id `[id; 16]`: household `[id; 32]` with the person
+/// `[id + 1; 32]`, no interventions.
+pub fn one_record_batch(member: &str, id: u8, snapshot: bool) -> Message {
+    Message::SubmitBatch(SubmitBatch {
+        member: member.parse().unwrap(),
+        epoch: 2026,
+        batch_id: BatchId([id; 16]),
+        snapshot,
+        add: vec![HouseholdRecord {
+            key: Fingerprint([id; 32]),
+            persons: vec![Fingerprint([id.wrapping_add(1); 32])],
+            interventions: vec![],
+            flags: RecordFlags::default(),
+        }],
+        remove: vec![],
+    })
+}
+
+/// The error code of an error reply; panics on anything else.
+pub fn error_code(m: Message) -> ErrorCode {
+    match m {
+        Message::Error(e) => e.code,
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+/// The per-request half of the mTLS matrix against the hub at `addr` (in-process or the
+/// binary): the Region submits nothing, an ETS may not read the overlap matrix, a body naming
+/// another member is refused and the connection still serves the caller's own batch.
+pub async fn assert_request_roles(pki: &Pki, addr: SocketAddr) {
+    let (region, _) = connect_to(addr, pki.tls(REGION), REGION).await.unwrap();
+    let r = region.request(&one_record_batch(REGION, 3, false)).await;
+    assert_eq!(error_code(r.unwrap()), ErrorCode::Forbidden);
+    let (ets, _) = connect_to(addr, pki.tls(CARITAS), CARITAS).await.unwrap();
+    let r = ets
+        .request(&Message::OverlapMatrixQuery(OverlapMatrixQuery {
+            epoch: 2026,
+        }))
+        .await;
+    assert_eq!(error_code(r.unwrap()), ErrorCode::Forbidden);
+    let (perugia, _) = connect_to(addr, pki.tls(PERUGIA), PERUGIA).await.unwrap();
+    let r = perugia.request(&one_record_batch(TERNI, 1, false)).await;
+    assert_eq!(error_code(r.unwrap()), ErrorCode::IdentityMismatch);
+    let r = perugia.request(&one_record_batch(PERUGIA, 2, false)).await;
+    assert!(matches!(r.unwrap(), Message::Ack(_)));
+    for c in [region, ets, perugia] {
+        c.close().await;
+    }
+}
+
+/// Runs a command to its end; panics with its stderr unless it succeeded.
+pub fn run_ok(cmd: &mut std::process::Command) -> std::process::Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Waits until a TCP port accepts connections (a server child starting); panics after 20 s.
+pub async fn wait_for_tcp(addr: SocketAddr, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "{what} did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `siso-hub init` for `data` with the PKI's CA and hub certificate; more arguments may follow.
+pub fn hub_init_command(bin: &Path, pki: &Pki, data: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(bin);
+    cmd.args(["init", "--data"])
+        .arg(data)
+        .arg("--ca-dir")
+        .arg(pki.layout.ca_dir())
+        .arg("--cert")
+        .arg(pki.layout.hub_dir().join("cert.pem"))
+        .arg("--key")
+        .arg(pki.layout.hub_dir().join("key.pem"));
+    cmd
+}
+
+/// Panics if any of `needles` (codici fiscali, names, addresses) occurs in any file below `dir`
+/// (a hub's data directory: store and logs); returns the bytes searched.
+pub fn assert_absent_below<S: AsRef<str>>(
+    dir: &Path,
+    needles: impl IntoIterator<Item = S>,
+) -> usize {
+    let mut haystack = Vec::new();
+    for f in files_under(dir) {
+        haystack.extend(std::fs::read(&f).unwrap());
+    }
+    let text = String::from_utf8_lossy(&haystack);
+    for n in needles {
+        let n = n.as_ref();
+        assert!(!text.contains(n), "{n:?} found in {}", dir.display());
+    }
+    haystack.len()
+}
+
+/// Every file below `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// Panics unless `r` is a refusal at the TLS handshake (not a protocol error after it).
@@ -469,7 +582,11 @@ pub fn node(
         http: Default::default(),
     };
     std::fs::create_dir_all(data).unwrap();
-    std::fs::write(siso_node::config::NodeConfig::path(data), cfg.render()).unwrap();
-    let store = siso_node::store::Store::create(&data.join("store")).unwrap();
+    std::fs::write(
+        siso_node::config::NodeConfig::path(data),
+        cfg.render().unwrap(),
+    )
+    .unwrap();
+    let store = node_store::Store::open(&data.join("store"), node_store::OpenMode::Create).unwrap();
     (siso_node::config::NodeConfig::load(data).unwrap(), store)
 }

@@ -25,7 +25,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use siso_hub::config::Access;
 use siso_hub::service::{Caller, Hub, SystemClock};
-use siso_hub::store::Store;
+use siso_hub::store::{OpenMode, Store};
 use siso_node::client::HubClient;
 use siso_shared::wire::{self, BatchId, HouseholdRecord, Message, SubmitBatch};
 use siso_shared::MemberId;
@@ -391,7 +391,7 @@ pub async fn run_hub(dir: &Path, concurrency: usize, quic: bool) -> anyhow::Resu
         (hub, Sink::Quic(Arc::new(clients)))
     } else {
         let hub = Arc::new(Hub::open(
-            Store::create(&store_dir)?,
+            Store::open(&store_dir, OpenMode::Create)?,
             Access::default(),
             10,
             Arc::new(SystemClock),
@@ -437,7 +437,7 @@ pub async fn run_hub(dir: &Path, concurrency: usize, quic: bool) -> anyhow::Resu
     };
     let t = Instant::now();
     let hub = Hub::open(
-        Store::open(&store_path)?,
+        Store::open(&store_path, OpenMode::Existing)?,
         Access::default(),
         10,
         Arc::new(SystemClock),

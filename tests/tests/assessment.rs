@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use siso_node::assess::assess;
 use siso_node::import::{import, ImportKind, ImportOptions, Profile};
 use siso_node::rules::Rules;
-use siso_node::store::Kind;
+use siso_node::store::{Kind, OpenMode, Store};
 use siso_node::sync::assess_and_round;
 use siso_shared::Role;
 use siso_tests::harness::*;
@@ -18,21 +18,18 @@ fn examples() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/examples")
 }
 
-fn load(store: &siso_node::store::Store, kinds: &[(ImportKind, &str)]) {
+fn load(store: &siso_node::store::Store, kinds: &[ImportKind]) {
     let o = ImportOptions::new(Role::Comune, date!(2026 - 11 - 29));
-    for (k, f) in kinds {
-        import(store, *k, &examples().join(f), &Profile::default(), &o).unwrap();
+    for &k in kinds {
+        let file = examples().join(k.file_name());
+        import(store, k, &file, &Profile::default(), &o).unwrap();
     }
 }
 
-const REGISTRIES: [(ImportKind, &str); 6] = [
-    (ImportKind::Anagrafe, "anagrafe.csv"),
-    (ImportKind::Sanitaria, "sanitaria.csv"),
-    (ImportKind::Redditi, "redditi.csv"),
-    (ImportKind::Immobili, "immobili.csv"),
-    (ImportKind::Locazioni, "locazioni.csv"),
-    (ImportKind::Tributi, "tributi.csv"),
-];
+/// The six registries (they come first).
+fn registries() -> &'static [ImportKind] {
+    &ImportKind::all()[..6]
+}
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 0.005
@@ -41,9 +38,9 @@ fn close(a: f64, b: f64) -> bool {
 #[test]
 fn hand_computed_households() {
     let d = tempfile::tempdir().unwrap();
-    let s = siso_node::store::Store::create(&d.path().join("s")).unwrap();
-    load(&s, &REGISTRIES);
-    load(&s, &[(ImportKind::Interventi, "interventi.csv")]);
+    let s = Store::open(&d.path().join("s"), OpenMode::Create).unwrap();
+    load(&s, registries());
+    load(&s, &[ImportKind::Interventi]);
     let a = assess(&s, &Rules::defaults(), 2026, date!(2026 - 11 - 29)).unwrap();
     assert_eq!(a.reference_date, "2026-11-29");
     let h = |id: &str| {
@@ -114,8 +111,8 @@ fn hand_computed_households() {
 #[test]
 fn insufficient_data_without_adult_income() {
     let d = tempfile::tempdir().unwrap();
-    let s = siso_node::store::Store::create(&d.path().join("s")).unwrap();
-    load(&s, &[(ImportKind::Anagrafe, "anagrafe.csv")]);
+    let s = Store::open(&d.path().join("s"), OpenMode::Create).unwrap();
+    load(&s, &[ImportKind::Anagrafe]);
     let a = assess(&s, &Rules::defaults(), 2026, date!(2026 - 11 - 29)).unwrap();
     assert_eq!(a.counts.insufficient_data, 3);
     assert!(a
@@ -126,11 +123,9 @@ fn insufficient_data_without_adult_income() {
 
 #[tokio::test]
 async fn latent_need_until_supported() {
-    let pki = Pki::new();
-    let dirs = tempfile::tempdir().unwrap();
-    let hub = start_hub(&pki, &dirs.path().join("hub")).await;
+    let (pki, dirs, hub) = fresh_hub().await;
     let (cfg, st) = node(&pki, hub.addr(), PERUGIA, &dirs.path().join("pg"), 100);
-    load(&st, &REGISTRIES);
+    load(&st, registries());
     let now = datetime!(2026-11-29 10:00 UTC);
     // The Neri household is eligible and nobody supports it: shared as latent need, and the hub
     // reports it unsupported.
@@ -143,7 +138,7 @@ async fn latent_need_until_supported() {
     assert_eq!(view[0]["household"], "F:1003");
     assert_eq!(view[0]["unsupported_need"], true);
     // Once this node supports it, it is no longer latent nor unsupported.
-    load(&st, &[(ImportKind::Interventi, "interventi.csv")]);
+    load(&st, &[ImportKind::Interventi]);
     let a = assess(&st, &Rules::defaults(), 2026, now.date()).unwrap();
     assert!(
         !a.households

@@ -6,23 +6,10 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 
 use siso_tests::demo::{self, DemoOptions};
+use siso_tests::harness::assert_absent_below;
 use siso_tests::synth::SynthOptions;
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_flow_finds_what_was_planted_and_leaks_nothing() {
@@ -58,13 +45,7 @@ async fn demo_flow_finds_what_was_planted_and_leaks_nothing() {
 
     // Published statistics equal the truth.
     let cube = d.hub.hub.cube(d.truth.epoch).unwrap();
-    let req = siso_hub::stats::Request {
-        epoch: d.truth.epoch,
-        level: siso_shared::wire::Level::Region,
-        by: None,
-        month: None,
-        area: None,
-    };
+    let req = siso_hub::stats::Request::total(d.truth.epoch, siso_shared::wire::Level::Region);
     let doc = siso_hub::stats::to_json(&cube, &req);
     let row = &doc["rows"][0];
     assert_eq!(row["accessi"], d.truth.accessi, "{row}");
@@ -110,16 +91,5 @@ async fn demo_flow_finds_what_was_planted_and_leaks_nothing() {
         log.contains("request served") || log.contains("hub serving"),
         "the hub log is empty"
     );
-    let mut haystack = Vec::new();
-    for f in walk(&d.hub_dir) {
-        haystack.extend(std::fs::read(&f).unwrap());
-    }
-    assert!(haystack.len() > 10_000);
-    let text = String::from_utf8_lossy(&haystack);
-    for n in &needles {
-        assert!(
-            !text.contains(n.as_str()),
-            "{n:?} found in the hub's directory"
-        );
-    }
+    assert!(assert_absent_below(&d.hub_dir, &needles) > 10_000);
 }

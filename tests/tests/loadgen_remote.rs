@@ -7,7 +7,7 @@
 
 use std::process::{Command, Output};
 
-use siso_tests::harness::{start_hub, Pki};
+use siso_tests::harness::{fresh_hub, Pki};
 
 fn loadgen(args: Vec<String>) -> Output {
     Command::new(env!("CARGO_BIN_EXE_siso-loadgen"))
@@ -18,9 +18,7 @@ fn loadgen(args: Vec<String>) -> Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loadgen_drives_a_hub_at_an_address() {
-    let pki = Pki::new();
-    let data = tempfile::tempdir().unwrap();
-    let hub = start_hub(&pki, data.path()).await;
+    let (pki, _data, hub) = fresh_hub().await;
     let args = |ca: &std::path::Path| -> Vec<String> {
         [
             "--members",

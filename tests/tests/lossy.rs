@@ -20,9 +20,39 @@ use tokio::net::UdpSocket;
 static DROPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 static DUPLICATED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+/// How one direction of the relay misbehaves.
+#[derive(Debug, Clone, Copy)]
+struct Faults {
+    drop: f64,
+    dup: f64,
+    reorder: f64,
+}
+
+impl Faults {
+    /// The fate of one datagram: the delays (ms) of the copies to send — none if it is dropped,
+    /// two if it is duplicated, a delay of 2–14 ms if it is reordered.
+    fn fate(&self, rng: &mut Rng) -> Vec<u64> {
+        if rng.chance(self.drop) {
+            DROPPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Vec::new();
+        }
+        let copies = if rng.chance(self.dup) { 2 } else { 1 };
+        DUPLICATED.fetch_add(copies - 1, std::sync::atomic::Ordering::Relaxed);
+        (0..copies)
+            .map(|_| {
+                if rng.chance(self.reorder) {
+                    rng.range(2, 15) as u64
+                } else {
+                    0
+                }
+            })
+            .collect()
+    }
+}
+
 /// Relays datagrams between one client and `upstream`, misbehaving on purpose. Bounded: it
 /// stops with the test's runtime.
-async fn relay(upstream: SocketAddr, drop: f64, dup: f64, reorder: f64) -> SocketAddr {
+async fn relay(upstream: SocketAddr, faults: Faults) -> SocketAddr {
     let front = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
     let back = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
     back.connect(upstream).await.unwrap();
@@ -44,18 +74,7 @@ async fn relay(upstream: SocketAddr, drop: f64, dup: f64, reorder: f64) -> Socke
             let mut buf = vec![0u8; 65536];
             while let Ok((n, from)) = front.recv_from(&mut buf).await {
                 *client.lock().await = Some(from);
-                if rng.chance(drop) {
-                    DROPPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    continue;
-                }
-                let copies = if rng.chance(dup) { 2 } else { 1 };
-                DUPLICATED.fetch_add(copies - 1, std::sync::atomic::Ordering::Relaxed);
-                for _ in 0..copies {
-                    let delay = if rng.chance(reorder) {
-                        rng.range(2, 15) as u64
-                    } else {
-                        0
-                    };
+                for delay in faults.fate(&mut rng) {
                     send_later(back.clone(), None, buf[..n].to_vec(), delay);
                 }
             }
@@ -68,18 +87,7 @@ async fn relay(upstream: SocketAddr, drop: f64, dup: f64, reorder: f64) -> Socke
             let Some(to) = *client.lock().await else {
                 continue;
             };
-            if rng.chance(drop) {
-                DROPPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                continue;
-            }
-            let copies = if rng.chance(dup) { 2 } else { 1 };
-            DUPLICATED.fetch_add(copies - 1, std::sync::atomic::Ordering::Relaxed);
-            for _ in 0..copies {
-                let delay = if rng.chance(reorder) {
-                    rng.range(2, 15) as u64
-                } else {
-                    0
-                };
+            for delay in faults.fate(&mut rng) {
                 send_later(front.clone(), Some(to), buf[..n].to_vec(), delay);
             }
         }
@@ -98,7 +106,15 @@ async fn sync_through_a_lossy_path() {
     for lossy in [false, true] {
         let hub = start_hub(&pki, &dirs.path().join(format!("hub-{lossy}"))).await;
         let target = if lossy {
-            relay(hub.addr(), 0.10, 0.05, 0.10).await
+            relay(
+                hub.addr(),
+                Faults {
+                    drop: 0.10,
+                    dup: 0.05,
+                    reorder: 0.10,
+                },
+            )
+            .await
         } else {
             hub.addr()
         };

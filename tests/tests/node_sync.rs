@@ -42,9 +42,7 @@ fn load_comune(store: &siso_node::store::Store) {
 
 #[tokio::test]
 async fn sync_overlaps_and_ets_node() {
-    let pki = Pki::new();
-    let dirs = tempfile::tempdir().unwrap();
-    let hub = start_hub(&pki, &dirs.path().join("hub")).await;
+    let (pki, dirs, hub) = fresh_hub().await;
     let (pg_cfg, pg) = node(&pki, hub.addr(), PERUGIA, &dirs.path().join("pg"), 2);
     load_comune(&pg);
     let r = round(&pg, &pg_cfg, &SyncOptions::default(), NOW)
@@ -134,43 +132,22 @@ async fn sync_overlaps_and_ets_node() {
 
     // The hub's store and logs hold no codice fiscale or name of these people.
     hub.stop().await;
-    let mut bytes = Vec::new();
-    for entry in walk(&dirs.path().join("hub")) {
-        bytes.extend(std::fs::read(entry).unwrap());
-    }
-    for secret in [
-        "NREGLI90B42G478F",
-        "CNTSRA85L47H501X",
-        "VRDGPP45A20L117B",
-        "Neri",
-        "Conti",
-        "Pinturicchio",
-    ] {
-        assert!(
-            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
-            "{secret} found in the hub's data directory"
-        );
-    }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
+    assert_absent_below(
+        &dirs.path().join("hub"),
+        [
+            "NREGLI90B42G478F",
+            "CNTSRA85L47H501X",
+            "VRDGPP45A20L117B",
+            "Neri",
+            "Conti",
+            "Pinturicchio",
+        ],
+    );
 }
 
 #[tokio::test]
 async fn interrupted_round_resumes_and_offline_outbox_survives() {
-    let pki = Pki::new();
-    let dirs = tempfile::tempdir().unwrap();
-    let hub = start_hub(&pki, &dirs.path().join("hub")).await;
+    let (pki, dirs, hub) = fresh_hub().await;
     // One record per batch: three batches.
     let (cfg, st) = node(&pki, hub.addr(), PERUGIA, &dirs.path().join("pg"), 1);
     load_comune(&st);
@@ -240,9 +217,7 @@ async fn synced_then_hub_recreated() -> (
     siso_node::store::Store,
     siso_hub::overlap::Summary,
 ) {
-    let pki = Pki::new();
-    let dirs = tempfile::tempdir().unwrap();
-    let hub = start_hub(&pki, &dirs.path().join("hub")).await;
+    let (pki, dirs, hub) = fresh_hub().await;
     let (mut cfg, st) = node(&pki, hub.addr(), PERUGIA, &dirs.path().join("pg"), 2);
     load_comune(&st);
     round(&st, &cfg, &SyncOptions::default(), NOW)

@@ -16,6 +16,10 @@ fn cell(b: Breakdown, m: Measure, v: i64) -> AggregateCell {
     }
 }
 
+fn period(month: u8, cells: Vec<AggregateCell>) -> PeriodAggregates {
+    PeriodAggregates { month, cells }
+}
+
 /// Perugia (zona 2): 40 accesses (25 in January, 15 in February; 30 poverta, 10 abitare),
 /// 12 households supported (8 rent, 4 vouchers), 5 000 € spent, 6 latent needs.
 /// Terni (zona 10): 20 accesses in March (18 poverta, 2 abitare: the 2 must be suppressed, and
@@ -26,9 +30,9 @@ fn aggregates(member: &str) -> Vec<PeriodAggregates> {
     let area = |a| Area(a);
     match member {
         PERUGIA => vec![
-            PeriodAggregates {
-                month: 0,
-                cells: vec![
+            period(
+                0,
+                vec![
                     cell(Total, Accessi, 40),
                     cell(area(AreaBisogno::Poverta), Accessi, 30),
                     cell(area(AreaBisogno::Abitare), Accessi, 10),
@@ -42,29 +46,20 @@ fn aggregates(member: &str) -> Vec<PeriodAggregates> {
                     cell(Total, ExpenditureCents, 500_000),
                     cell(Total, LatentNeed, 6),
                 ],
-            },
-            PeriodAggregates {
-                month: 1,
-                cells: vec![cell(Total, Accessi, 25)],
-            },
-            PeriodAggregates {
-                month: 2,
-                cells: vec![cell(Total, Accessi, 15)],
-            },
+            ),
+            period(1, vec![cell(Total, Accessi, 25)]),
+            period(2, vec![cell(Total, Accessi, 15)]),
         ],
         _ => vec![
-            PeriodAggregates {
-                month: 0,
-                cells: vec![
+            period(
+                0,
+                vec![
                     cell(Total, Accessi, 20),
                     cell(area(AreaBisogno::Poverta), Accessi, 18),
                     cell(area(AreaBisogno::Abitare), Accessi, 2),
                 ],
-            },
-            PeriodAggregates {
-                month: 3,
-                cells: vec![cell(Total, Accessi, 20)],
-            },
+            ),
+            period(3, vec![cell(Total, Accessi, 20)]),
         ],
     }
 }
@@ -152,9 +147,7 @@ fn get(path: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn statistics_api_and_dashboard() {
-    let pki = Pki::new();
-    let dirs = tempfile::tempdir().unwrap();
-    let hub = start_hub(&pki, &dirs.path().join("hub")).await;
+    let (pki, _dirs, hub) = fresh_hub().await;
     load(&hub, &pki).await;
     let t = Some(hub.token.as_str());
 
@@ -338,41 +331,25 @@ async fn statistics_api_and_dashboard() {
         hub.running.http_addr, hub.token
     );
     let dom = chromium(&["--dump-dom", &url]);
-    assert!(
-        dom.contains("Cruscotto regionale dei servizi sociali"),
-        "{dom}"
-    );
-    // Demand and supply: zona 2's 40 accesses, 6 latent needs, 12 households supported.
-    assert!(
-        dom.contains("data-series=\"accessi\" data-value=\"40\""),
-        "{dom}"
-    );
-    assert!(dom.contains("data-series=\"households_supported\" data-value=\"12\""));
-    // Distinct households of zona 2 (8) are withheld: the Region's 9 minus the Caritas's 3 (< k,
-    // suppressed) would otherwise expose it; zona 10 truly has none.
-    assert!(
-        dom.contains("data-label=\"Zona 2 - Perugia\" data-value=\"n.d.\""),
-        "{dom}"
-    );
-    assert!(
-        dom.contains("data-label=\"Zona 10 - Terni\" data-value=\"0\""),
-        "{dom}"
-    );
-    // The summary cards and the tables show the published numbers, «n.d.» where suppressed.
-    assert!(
-        dom.contains("data-measure=\"accessi\">Accessi<b>60</b>"),
-        "{dom}"
-    );
-    assert!(dom.contains("data-measure=\"unsupported_need\">Bisogni non sostenuti<b>n.d.</b>"));
-    assert!(dom.contains("data-measure=\"expenditure\">Spesa (€)<b>5.000,00</b>"));
-    assert!(
-        dom.contains(
-            "<tr data-comune=\"055032\"><td>Terni</td><td data-measure=\"accessi\">20</td>"
-        ),
-        "{dom}"
-    );
-    assert!(dom.contains("class=\"point\" data-month=\"1\" data-value=\"25\""));
-    assert!(dom.contains("class=\"point\" data-month=\"7\" data-value=\"0\""));
+    for fragment in [
+        "Cruscotto regionale dei servizi sociali",
+        // Demand and supply: zona 2's 40 accesses, 6 latent needs, 12 households supported.
+        "data-series=\"accessi\" data-value=\"40\"",
+        "data-series=\"households_supported\" data-value=\"12\"",
+        // Distinct households of zona 2 (8) are withheld: the Region's 9 minus the Caritas's 3
+        // (< k, suppressed) would otherwise expose it; zona 10 truly has none.
+        "data-label=\"Zona 2 - Perugia\" data-value=\"n.d.\"",
+        "data-label=\"Zona 10 - Terni\" data-value=\"0\"",
+        // The summary cards and the tables show the published numbers, «n.d.» where suppressed.
+        "data-measure=\"accessi\">Accessi<b>60</b>",
+        "data-measure=\"unsupported_need\">Bisogni non sostenuti<b>n.d.</b>",
+        "data-measure=\"expenditure\">Spesa (€)<b>5.000,00</b>",
+        "<tr data-comune=\"055032\"><td>Terni</td><td data-measure=\"accessi\">20</td>",
+        "class=\"point\" data-month=\"1\" data-value=\"25\"",
+        "class=\"point\" data-month=\"7\" data-value=\"0\"",
+    ] {
+        assert!(dom.contains(fragment), "{fragment} not in the page: {dom}");
+    }
     let artifacts = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     let shot = artifacts.join("dashboard.png");
@@ -396,26 +373,21 @@ fn chromium(args: &[&str]) -> String {
         .find(|p| std::path::Path::new(p).exists())
         .expect("Chromium is not installed: apt-get install chromium (.ci/run does this)");
     let profile = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(bin)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ok(
+        std::process::Command::new(bin)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--hide-scrollbars",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(args),
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -170,21 +170,12 @@ fn crate_sources(krate: &str) -> Vec<(String, String)> {
 }
 
 #[test]
-fn hub_modules_respect_their_layers() {
-    let v = layer_violations(&crate_sources("hub"), HUB_LAYERS);
+fn hub_and_node_modules_respect_their_layers() {
+    let mut v = layer_violations(&crate_sources("hub"), HUB_LAYERS);
+    v.extend(layer_violations(&crate_sources("node"), NODE_LAYERS));
     assert!(
         v.is_empty(),
-        "hub layering (tests/tests/tidy.rs):\n{}",
-        v.join("\n")
-    );
-}
-
-#[test]
-fn node_modules_respect_their_layers() {
-    let v = layer_violations(&crate_sources("node"), NODE_LAYERS);
-    assert!(
-        v.is_empty(),
-        "node layering (tests/tests/tidy.rs):\n{}",
+        "layering (tests/tests/tidy.rs):\n{}",
         v.join("\n")
     );
 }

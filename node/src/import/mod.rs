@@ -66,6 +66,17 @@ impl ImportKind {
         }
     }
 
+    /// Every kind: the six registries first (anagrafe, sanitaria, redditi, immobili, locazioni,
+    /// tributi), then the social-service records (accessi, prese in carico, interventi).
+    pub fn all() -> &'static [ImportKind] {
+        <ImportKind as clap::ValueEnum>::value_variants()
+    }
+
+    /// The file's name in the canonical layout (`docs/examples/`, `siso-synth`'s output).
+    pub fn file_name(self) -> String {
+        format!("{}.csv", self.as_str())
+    }
+
     /// Required columns.
     pub fn required(self) -> &'static [&'static str] {
         match self {

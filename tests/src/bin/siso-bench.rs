@@ -141,7 +141,7 @@ fn main() -> anyhow::Result<()> {
             anagrafe_cmd(persons, &dir)?;
         }
         Cmd::AnagrafeImport { file, store } => {
-            let store = siso_node::store::Store::create(&store)?;
+            let store = siso_node::store::Store::open(&store, siso_node::store::OpenMode::Create)?;
             let opts = siso_node::import::ImportOptions::new(
                 siso_shared::Role::Comune,
                 time::OffsetDateTime::now_utc().date(),

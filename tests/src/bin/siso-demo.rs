@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use siso_tests::demo::{self, DemoOptions};
-use siso_tests::synth::SynthOptions;
+use siso_tests::synth::PopulationArgs;
 
 #[derive(Parser)]
 #[command(
@@ -19,15 +19,8 @@ struct Cli {
     /// Working directory (default: a new temporary directory).
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// Seed of the synthetic population.
-    #[arg(long, default_value_t = 2026)]
-    seed: u64,
-    /// One synthetic person per SCALE residents.
-    #[arg(long, default_value_t = 50)]
-    scale: u32,
-    /// Comuni (ISTAT codes, comma-separated; default all 92).
-    #[arg(long)]
-    comuni: Option<String>,
+    #[command(flatten)]
+    population: PopulationArgs,
     /// HTTP address of the hub's dashboard.
     #[arg(long, default_value = "127.0.0.1:8080")]
     http: std::net::SocketAddr,
@@ -65,16 +58,7 @@ fn run(cli: Cli) -> Result<(), demo::DemoError> {
     let now = time::OffsetDateTime::now_utc();
     let opts = DemoOptions {
         dir: dir.clone(),
-        synth: SynthOptions {
-            seed: cli.seed,
-            scale: cli.scale,
-            comuni: cli
-                .comuni
-                .map(|c| c.split(',').map(|s| s.trim().to_owned()).collect())
-                .unwrap_or_default(),
-            epoch: now.year() as u16,
-            today: now.date(),
-        },
+        synth: cli.population.options(now.year() as u16, now.date()),
         http: cli.http,
         concurrency: cli.concurrency,
     };

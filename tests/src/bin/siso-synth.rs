@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use siso_tests::synth::{generate, SynthOptions};
+use siso_tests::synth::{generate, PopulationArgs};
 
 #[derive(Parser)]
 #[command(
@@ -18,15 +18,8 @@ struct Cli {
     /// Output directory.
     #[arg(long)]
     out: PathBuf,
-    /// Seed.
-    #[arg(long, default_value_t = 2026)]
-    seed: u64,
-    /// One synthetic person per SCALE residents.
-    #[arg(long, default_value_t = 50)]
-    scale: u32,
-    /// Comuni (ISTAT codes, comma-separated; default all 92).
-    #[arg(long)]
-    comuni: Option<String>,
+    #[command(flatten)]
+    population: PopulationArgs,
     /// Epoch (default: the current year).
     #[arg(long)]
     epoch: Option<u16>,
@@ -35,16 +28,9 @@ struct Cli {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let now = time::OffsetDateTime::now_utc();
-    let opts = SynthOptions {
-        seed: cli.seed,
-        scale: cli.scale,
-        comuni: cli
-            .comuni
-            .map(|c| c.split(',').map(|s| s.trim().to_owned()).collect())
-            .unwrap_or_default(),
-        epoch: cli.epoch.unwrap_or(now.year() as u16),
-        today: now.date(),
-    };
+    let opts = cli
+        .population
+        .options(cli.epoch.unwrap_or(now.year() as u16), now.date());
     match generate(&opts, &cli.out) {
         Ok(t) => {
             eprintln!(

@@ -77,6 +77,38 @@ pub struct SynthOptions {
     pub today: Date,
 }
 
+/// The population arguments of `siso-synth` and `siso-demo`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PopulationArgs {
+    /// Seed of the synthetic population.
+    #[arg(long, default_value_t = 2026)]
+    pub seed: u64,
+    /// One synthetic person per SCALE residents.
+    #[arg(long, default_value_t = 50)]
+    pub scale: u32,
+    /// Comuni (ISTAT codes, comma-separated; default all 92).
+    #[arg(long)]
+    pub comuni: Option<String>,
+}
+
+impl PopulationArgs {
+    /// The generator options for `epoch`, as of `today`.
+    pub fn options(&self, epoch: u16, today: Date) -> SynthOptions {
+        SynthOptions {
+            seed: self.seed,
+            scale: self.scale,
+            comuni: self
+                .comuni
+                .iter()
+                .flat_map(|c| c.split(','))
+                .map(|s| s.trim().to_owned())
+                .collect(),
+            epoch,
+            today,
+        }
+    }
+}
+
 impl Default for SynthOptions {
     fn default() -> Self {
         SynthOptions {
