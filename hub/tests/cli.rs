@@ -6,11 +6,9 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use common::*;
 use siso_hub::store::{OpenMode, Store};
-use siso_node::client::HubClient;
 use siso_shared::wire::*;
 
 fn bin() -> Command {
@@ -59,15 +57,8 @@ async fn init_serve_sigterm_and_audit() {
     wait_for_tcp(http, "siso-hub serve").await;
     let (status, _) = http_get(http, "/healthz", None).await;
     assert_eq!(status, 200);
-    let (c, _) = HubClient::connect(
-        format!("127.0.0.1:{udp}").parse().unwrap(),
-        "localhost",
-        pki.tls(PERUGIA),
-        &PERUGIA.parse().unwrap(),
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
+    let quic = format!("127.0.0.1:{udp}").parse().unwrap();
+    let (c, _) = connect_to(quic, pki.tls(PERUGIA), PERUGIA).await.unwrap();
     let r = c.call(&one_record_batch(PERUGIA, 1, true)).await.unwrap();
     assert!(matches!(r, Message::Ack(_)));
     c.close().await;

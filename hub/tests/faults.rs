@@ -141,15 +141,7 @@ async fn sigkill_during_ingestion_loses_nothing_acknowledged() {
     assert_eq!(v["overlap_groups"], BATCHES as u64, "{v}");
     assert_eq!(v["pairs"][0]["households"], BATCHES as u64, "{v}");
     // Resending an old batch is acknowledged as a duplicate and changes nothing.
-    let (c, _) = HubClient::connect(
-        addr,
-        "localhost",
-        pki.tls(PERUGIA),
-        &PERUGIA.parse().unwrap(),
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap();
+    let (c, _) = connect_to(addr, pki.tls(PERUGIA), PERUGIA).await.unwrap();
     let Message::Ack(a) = c
         .call(&Message::SubmitBatch(batch(PERUGIA, 3)))
         .await

@@ -11,16 +11,9 @@ use siso_shared::wire::*;
 use time::OffsetDateTime;
 
 #[tokio::test]
-async fn valid_members_get_their_roles() {
+async fn valid_members_get_their_roles_and_the_rest_are_refused_at_the_handshake() {
     let (pki, _data, hub) = fresh_hub().await;
     assert_roles(&pki, hub.addr()).await;
-    hub.stop().await;
-}
-
-#[tokio::test]
-async fn refused_at_the_handshake() {
-    let (pki, _data, hub) = fresh_hub().await;
-
     assert_handshake_refusals(&pki, hub.addr()).await;
 
     // Nothing of the above reached the message log or the store as a member.
@@ -68,15 +61,7 @@ async fn roles_and_identity_are_enforced_per_request() {
     assert_request_roles(&pki, hub.addr()).await;
     // An ETS asking for statistics, or submitting aggregates.
     let (ets, _) = hub.connect(&pki, CARITAS).await.unwrap();
-    let r = ets
-        .request(&Message::StatsQuery(StatsQuery {
-            epoch: 2026,
-            level: Level::Comune,
-            by: None,
-            month: None,
-        }))
-        .await
-        .unwrap();
+    let r = ets.request(&stats_query(Level::Comune)).await.unwrap();
     assert_eq!(error_code(r), ErrorCode::Forbidden);
     let r = ets
         .request(&Message::SubmitAggregates(SubmitAggregates {

@@ -143,3 +143,30 @@ timeout_secs = {sync.timeout_secs}
 # Address of the HTTP server of `siso-node serve`: /healthz and /metrics (default 127.0.0.1:8090).
 listen = {http.listen}
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendered_file_reads_back_and_refuses_unknown_fields() {
+        let c = NodeConfig {
+            member: "054039".into(),
+            hub: "127.0.0.1:4433".parse().unwrap(),
+            hub_name: "hub.siso.example".into(),
+            ca: "/etc/siso/ca \"regione\".pem".into(),
+            cert: "C:\\siso\\cert.pem".into(),
+            key: "/etc/siso/key.pem".into(),
+            fingerprint_key: "/etc/siso/fingerprint.key".into(),
+            epoch: 2026,
+            sync: SyncConfig::default(),
+            http: HttpConfig::default(),
+        };
+        let text = c.render().unwrap();
+        let back: NodeConfig = toml::from_str(&text).unwrap();
+        assert_eq!(back.render().unwrap(), text);
+        assert_eq!((back.ca, back.cert), (c.ca, c.cert));
+        assert_eq!(back.sync.batch_records, 2000);
+        assert!(toml::from_str::<NodeConfig>(&text.replace("[sync]", "typo = 1\n[sync]")).is_err());
+    }
+}

@@ -85,14 +85,8 @@ fn every_example_imports_and_reimport_changes_nothing() {
 fn vendor_profile_windows_1252_decimal_comma() {
     let (_d, s) = store();
     let p = Profile::load(&examples().join("profiles/vendor-cp1252.toml")).unwrap();
-    let sum = import(
-        &s,
-        ImportKind::Anagrafe,
-        &examples().join("vendor/anagrafe-cp1252.csv"),
-        &p,
-        &opts(),
-    )
-    .unwrap();
+    let anagrafe = examples().join("vendor/anagrafe-cp1252.csv");
+    let sum = import(&s, ImportKind::Anagrafe, &anagrafe, &p, &opts()).unwrap();
     assert_eq!((sum.imported, sum.households), (7, 4));
     let dangelo: Vec<(Vec<u8>, Person)> =
         s.scan::<Person>(Kind::Person, b"DNGNCL60R10G478").unwrap();
@@ -129,14 +123,7 @@ fn vendor_profile_windows_1252_decimal_comma() {
     let (_d2, s2) = store();
     let mut utf8 = p.clone();
     utf8.encoding = siso_node::import::Encoding::Utf8;
-    let err = import(
-        &s2,
-        ImportKind::Anagrafe,
-        &examples().join("vendor/anagrafe-cp1252.csv"),
-        &utf8,
-        &opts(),
-    )
-    .unwrap_err();
+    let err = import(&s2, ImportKind::Anagrafe, &anagrafe, &utf8, &opts()).unwrap_err();
     let lines = errors(err);
     let wanted = ":8: nome: not valid UTF-8";
     assert!(lines.iter().any(|l| l.contains(wanted)), "{lines:#?}");

@@ -17,8 +17,8 @@ use siso_hub::Running;
 use siso_node::client::{ClientError, ClientTls, HubClient};
 use siso_node::store as node_store;
 use siso_shared::wire::{
-    BatchId, ErrorCode, HelloAck, HouseholdRecord, Message, OverlapMatrixQuery, RecordFlags,
-    SubmitBatch,
+    BatchId, ErrorCode, HelloAck, HouseholdRecord, Level, Message, OverlapMatrixQuery, RecordFlags,
+    StatsQuery, SubmitBatch,
 };
 use siso_shared::Fingerprint;
 use siso_shared::MemberId;
@@ -306,6 +306,16 @@ pub fn one_record_batch(member: &str, id: u8, snapshot: bool) -> Message {
             flags: RecordFlags::default(),
         }],
         remove: vec![],
+    })
+}
+
+/// A `StatsQuery` for the whole of 2026 at `level`, without grouping.
+pub fn stats_query(level: Level) -> Message {
+    Message::StatsQuery(StatsQuery {
+        epoch: 2026,
+        level,
+        by: None,
+        month: None,
     })
 }
 

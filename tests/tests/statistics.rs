@@ -298,16 +298,7 @@ async fn statistics_api_and_dashboard() {
     assert!(p["rows"][0]["unsupported_need"].is_null());
     // StatsQuery over QUIC gives the same document.
     let (c, _) = hub.connect(&pki, REGION).await.unwrap();
-    let Message::Stats(s) = c
-        .call(&Message::StatsQuery(StatsQuery {
-            epoch: 2026,
-            level: Level::Region,
-            by: None,
-            month: None,
-        }))
-        .await
-        .unwrap()
-    else {
+    let Message::Stats(s) = c.call(&stats_query(Level::Region)).await.unwrap() else {
         panic!()
     };
     let q: serde_json::Value = serde_json::from_str(&s.json).unwrap();
