@@ -4,6 +4,7 @@
 //! **Invariant:** personal data (codici fiscali, names, addresses) stays on the node; only
 //! fingerprints and aggregates leave it.
 
+pub mod accounts;
 pub mod aggregates;
 pub mod assess;
 pub mod check_cf;

@@ -13,10 +13,12 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use siso_node::accounts::{self, OperatorRole};
 use siso_node::config::{HttpConfig, NodeConfig, SyncConfig};
 use siso_node::import::{self, ImportKind, ImportOptions, Profile};
 use siso_node::store::{OpenMode, Store};
 use siso_node::sync;
+use siso_server::web::Password;
 use siso_shared::wire::{Dimension, Level, Message, StatsQuery};
 use siso_shared::{MemberId, Role};
 use time::OffsetDateTime;
@@ -153,12 +155,160 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Operators' accounts of the web app. Needs the store: run it while `serve` is stopped.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Check codici fiscali, one per line: prints `<input>\t<OK|ERROR>\t<code or reason>`.
     /// Exit 0 even when some are invalid; 2 on I/O errors.
     CheckCf {
         /// Input file; `-` or absent for standard input.
         file: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account.
+    Add {
+        /// User name: 2–64 characters among a-z, 0-9, '.', '_' and '-'.
+        #[arg(long)]
+        username: String,
+        /// Role.
+        #[arg(long, value_enum)]
+        role: OperatorRole,
+        /// File holding the password (`-`: standard input); without it, a prompt on the
+        /// terminal. Never on the command line.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
+    /// List the accounts (never their passwords).
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Disable an account: it can no longer log in.
+    Disable {
+        /// User name.
+        username: String,
+    },
+    /// Enable a disabled account.
+    Enable {
+        /// User name.
+        username: String,
+    },
+    /// Set a new password.
+    ResetPassword {
+        /// User name.
+        username: String,
+        /// File holding the password (`-`: standard input); without it, a prompt.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
+    /// Change an account's role.
+    SetRole {
+        /// User name.
+        username: String,
+        /// The new role.
+        #[arg(value_enum)]
+        role: OperatorRole,
+    },
+}
+
+/// A new password from a file, standard input (`-`) or a prompt on the terminal (twice, without
+/// echo). One trailing newline of a file is not part of the password.
+fn read_password(file: Option<&Path>) -> Result<Password> {
+    use std::io::{IsTerminal, Read};
+    let text = match file {
+        Some(p) if p.as_os_str() == "-" => {
+            let mut s = String::new();
+            io::stdin()
+                .read_to_string(&mut s)
+                .context("reading the password from standard input")?;
+            s
+        }
+        Some(p) => std::fs::read_to_string(p)
+            .with_context(|| format!("reading the password from {}", p.display()))?,
+        None if io::stdin().is_terminal() => {
+            let a = rpassword::prompt_password("Password: ")?;
+            let b = rpassword::prompt_password("Password (again): ")?;
+            if a != b {
+                bail!("the two passwords differ");
+            }
+            a
+        }
+        None => {
+            bail!("--password-file FILE (or -) is required when standard input is not a terminal")
+        }
+    };
+    let text = text
+        .strip_suffix('\n')
+        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+        .unwrap_or(&text);
+    Ok(Password::new(text)?)
+}
+
+fn user_command(data: &Path, command: UserCommand) -> Result<ExitCode> {
+    let (cfg, store) = sync::open(data)?;
+    let member = cfg.member_id()?.role();
+    let now = OffsetDateTime::now_utc();
+    let done = |what: &str, a: &accounts::Account| {
+        eprintln!("{what}: {} ({})", a.username, a.role);
+        ExitCode::SUCCESS
+    };
+    Ok(match command {
+        UserCommand::Add {
+            username,
+            role,
+            password_file,
+        } => {
+            let p = read_password(password_file.as_deref())?;
+            done(
+                "created",
+                &accounts::add(&store, &username, role, &p, member, now)?,
+            )
+        }
+        UserCommand::List { format } => {
+            let l = accounts::list(&store)?;
+            if format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&l)?);
+            } else {
+                println!("{:<24} {:<20} {:<9} updated", "user", "role", "state");
+                for a in l {
+                    let state = if a.disabled { "disabled" } else { "enabled" };
+                    println!(
+                        "{:<24} {:<20} {:<9} {}",
+                        a.username, a.role, state, a.updated
+                    );
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        UserCommand::Disable { username } => done(
+            "disabled",
+            &accounts::set_disabled(&store, &username, true, now)?,
+        ),
+        UserCommand::Enable { username } => done(
+            "enabled",
+            &accounts::set_disabled(&store, &username, false, now)?,
+        ),
+        UserCommand::ResetPassword {
+            username,
+            password_file,
+        } => {
+            let p = read_password(password_file.as_deref())?;
+            done(
+                "new password",
+                &accounts::reset_password(&store, &username, &p, now)?,
+            )
+        }
+        UserCommand::SetRole { username, role } => done(
+            "new role",
+            &accounts::set_role(&store, &username, role, member, now)?,
+        ),
+    })
 }
 
 fn main() -> ExitCode {
@@ -478,6 +628,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::User { command } => user_command(&data, command),
         Command::CheckCf { .. } => Ok(ExitCode::SUCCESS),
     }
 }

@@ -15,6 +15,7 @@
 //! | `M` | household key [32] | local household id |
 //! | `O` | seq u64 | an outbox batch not yet acknowledged |
 //! | `N` | household key [32] | the hub's overlap notice |
+//! | `U` | user name | an operator's account (`accounts.rs`; password as an argon2id hash) |
 //!
 //! A second tree, `access_log`, records who read which person and when (seq u64 → entry), and
 //! `meta` holds the schema version and sync state. Keys are big-endian.
@@ -113,6 +114,8 @@ pub enum Kind {
     Outbox = b'O',
     /// Overlap notices.
     Notice = b'N',
+    /// Operators' accounts (key: user name).
+    Account = b'U',
 }
 
 fn key(kind: Kind, rest: &[u8]) -> Vec<u8> {

@@ -254,3 +254,155 @@ fn third_sector_node_refuses_registry_imports() {
     let out = run(&data, &["import", "catasto", "x.csv"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Runs `siso-node --data DIR ARGS` with `stdin` on standard input.
+fn run_with_stdin(data: &Path, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = bin()
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn operators_accounts_from_the_command_line() {
+    let pki = Pki::new();
+    let dirs = tempfile::tempdir().unwrap();
+    let data = dirs.path().join("pg");
+    let addr = "127.0.0.1:9".parse().unwrap();
+    drop(node(&pki, addr, PERUGIA, &data, 100));
+    let add = |user: &str, role: &str, password: &str| {
+        let args = [
+            "user",
+            "add",
+            "--username",
+            user,
+            "--role",
+            role,
+            "--password-file",
+            "-",
+        ];
+        run_with_stdin(&data, &args, password)
+    };
+    // Created from standard input; the trailing newline is not part of the password.
+    let out = add(
+        "m.rossi",
+        "assistente_sociale",
+        "una frase lunga e sicura\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // From a file.
+    let pw = dirs.path().join("pw.txt");
+    std::fs::write(&pw, "un'altra frase lunga\n").unwrap();
+    let args = [
+        "user",
+        "add",
+        "--username",
+        "sportello1",
+        "--role",
+        "sportello",
+    ];
+    run_ok(
+        bin()
+            .arg("--data")
+            .arg(&data)
+            .args(args)
+            .arg("--password-file")
+            .arg(&pw),
+    );
+    // Refusals, each exit 1 with a reason: short password, taken name, bad name, a role this
+    // node cannot have, an unknown role (a usage error: exit 2).
+    for (user, role, password, reason, code) in [
+        ("corto", "sportello", "breve\n", "between 12 and 128", 1),
+        (
+            "m.rossi",
+            "sportello",
+            "una frase lunga e sicura",
+            "already exists",
+            1,
+        ),
+        (
+            "M Rossi",
+            "sportello",
+            "una frase lunga e sicura",
+            "user name",
+            1,
+        ),
+        (
+            "ets1",
+            "operatore_ets",
+            "una frase lunga e sicura",
+            "has no operatore_ets",
+            1,
+        ),
+        (
+            "x.y",
+            "admin",
+            "una frase lunga e sicura",
+            "invalid value",
+            2,
+        ),
+    ] {
+        let out = add(user, role, password);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{user}: {err}");
+        assert!(err.contains(reason), "{user}: {err}");
+    }
+    // Without a file and without a terminal, no silent empty password.
+    let out = run_with_stdin(
+        &data,
+        &["user", "add", "--username", "a.b", "--role", "sportello"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    // Disable, re-enable, change role; the listing shows states and never a hash.
+    for args in [
+        &["user", "disable", "sportello1"][..],
+        &["user", "set-role", "m.rossi", "responsabile"],
+    ] {
+        run_ok(bin().arg("--data").arg(&data).args(args));
+    }
+    let v = run_json(&data, &["user", "list", "--format", "json"]);
+    let text = v.to_string();
+    assert!(
+        !text.contains("argon2") && !text.contains("frase"),
+        "{text}"
+    );
+    assert_eq!(v[0]["username"], "m.rossi");
+    assert_eq!(v[0]["role"], "responsabile");
+    assert_eq!(v[1]["disabled"], true);
+    run_ok(
+        bin()
+            .arg("--data")
+            .arg(&data)
+            .args(["user", "enable", "sportello1"]),
+    );
+    let v = run_json(&data, &["user", "list", "--format", "json"]);
+    assert_eq!(v[1]["disabled"], false);
+    let out = run(&data, &["user", "disable", "nobody"]);
+    assert_eq!(out.status.code(), Some(1));
+    // While another process holds the store (serve), a clear refusal.
+    let held =
+        siso_node::store::Store::open(&data.join("store"), siso_node::store::OpenMode::Existing)
+            .unwrap();
+    let out = run(&data, &["user", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another process"));
+    drop(held);
+}

@@ -7,12 +7,13 @@
 //! - [`store`]: opening a sled database with its `meta` tree and checking the schema version
 //!   (each side keeps its own trees, keys and values in its own `store.rs`).
 //!
-//! The operators' and analysts' web layer (sessions, argon2id passwords, CSRF tokens, security
-//! headers), which the node's web app and the hub's accounts both need, belongs here too, in a
-//! `web` module, when it is written (docs/ARCHITECTURE.md).
+//! - [`web`]: the operators' and analysts' web security layer — argon2id passwords, sessions
+//!   with CSRF tokens, log-in throttling, the client-address rule behind a reverse proxy, and
+//!   the security headers — which the node's web app and the hub's accounts both use.
 //!
 //! **Invariant:** this crate knows nothing of the node's or the hub's data: it depends on neither
 //! and on no protocol type; both depend on it.
 
 pub mod config;
 pub mod store;
+pub mod web;

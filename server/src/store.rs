@@ -55,6 +55,14 @@ pub enum StoreError {
         /// `node` or `hub`.
         program: &'static str,
     },
+    /// Another process holds the store (sled lets one process open it).
+    #[error("the {program} store in {dir} is in use by another process (is `siso-{program} serve` running? stop it first)")]
+    InUse {
+        /// The directory.
+        dir: String,
+        /// `node` or `hub`.
+        program: &'static str,
+    },
     /// A blocking store task did not complete (it panicked or was cancelled).
     #[error("store: task failed: {0}")]
     Task(String),
@@ -94,7 +102,15 @@ pub fn open_versioned(
     if mode == OpenMode::Existing && !dir.join("conf").exists() {
         return Err(missing());
     }
-    let db = config.path(dir).open()?;
+    let db = config.path(dir).open().map_err(|e| match e {
+        sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+            StoreError::InUse {
+                dir: dir.display().to_string(),
+                program: owner.name,
+            }
+        }
+        e => StoreError::Sled(e),
+    })?;
     let meta = db.open_tree("meta")?;
     match meta.get(SCHEMA_KEY)? {
         Some(v) => {
@@ -170,6 +186,16 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn a_store_open_in_another_handle_is_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let _held = open_versioned(sled::Config::new(), dir.path(), V1, OpenMode::Create).unwrap();
+        let e =
+            open_versioned(sled::Config::new(), dir.path(), V1, OpenMode::Existing).unwrap_err();
+        assert!(matches!(e, StoreError::InUse { .. }), "{e}");
+        assert!(e.to_string().contains("siso-node serve"), "{e}");
     }
 
     #[test]
