@@ -13,7 +13,6 @@ use siso_shared::wire::{
     SubmitAggregates, SubmitBatch, WireError, PROTOCOL_VERSION,
 };
 use siso_shared::{MemberId, Role};
-use time::OffsetDateTime;
 
 use crate::audit::{AuditLog, Entry};
 use crate::config::Access;
@@ -22,21 +21,7 @@ use crate::overlap::{EpochState, Members, Summary};
 use crate::stats::{self, RecordFacts};
 use crate::store::{LedgerEntry, Store, StoreError, StoredBatch};
 
-/// A source of the current time (injectable for tests).
-pub trait Clock: Send + Sync + std::fmt::Debug {
-    /// Now.
-    fn now(&self) -> OffsetDateTime;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
-    }
-}
+pub use siso_server::clock::{Clock, SystemClock};
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]

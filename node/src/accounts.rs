@@ -148,12 +148,6 @@ impl From<&Account> for AccountView {
 /// Account errors.
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The password is not acceptable or could not be hashed.
-    #[error(transparent)]
-    Password(#[from] PasswordError),
     /// The user name is malformed.
     #[error("user name {0:?}: use 2 to 64 characters among a-z, 0-9, '.', '_' and '-'")]
     Username(String),
@@ -174,6 +168,12 @@ pub enum AccountError {
     /// No such user.
     #[error("no user {0}")]
     NotFound(String),
+    /// The password is not acceptable or could not be hashed.
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 fn check_username(u: &str) -> Result<(), AccountError> {
@@ -240,47 +240,37 @@ pub fn list(store: &Store) -> Result<Vec<AccountView>, AccountError> {
         .collect())
 }
 
-/// Disables or enables an account.
-pub fn set_disabled(
-    store: &Store,
-    username: &str,
-    disabled: bool,
-    now: OffsetDateTime,
-) -> Result<Account, AccountError> {
-    let mut a = existing(store, username)?;
-    a.disabled = disabled;
-    a.updated = now.unix_timestamp();
-    save(store, &a)?;
-    Ok(a)
+/// A change to an existing account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// It can no longer log in.
+    Disable,
+    /// It can log in again.
+    Enable,
+    /// A new role.
+    Role(OperatorRole),
+    /// A new password.
+    Password(Password),
 }
 
-/// Changes an account's role.
-pub fn set_role(
+/// Applies a change to an existing account of a node of `member` role and stores it durably.
+pub fn change(
     store: &Store,
     username: &str,
-    role: OperatorRole,
+    change: Change,
     member: Role,
     now: OffsetDateTime,
 ) -> Result<Account, AccountError> {
-    if !role.allowed_on(member) {
-        return Err(AccountError::RoleNotAllowed { role, member });
+    let mut a = existing(store, username)?;
+    match change {
+        Change::Disable => a.disabled = true,
+        Change::Enable => a.disabled = false,
+        Change::Role(role) if !role.allowed_on(member) => {
+            return Err(AccountError::RoleNotAllowed { role, member })
+        }
+        Change::Role(role) => a.role = role,
+        Change::Password(p) => a.password = hash_password(&p)?,
     }
-    let mut a = existing(store, username)?;
-    a.role = role;
-    a.updated = now.unix_timestamp();
-    save(store, &a)?;
-    Ok(a)
-}
-
-/// Sets a new password.
-pub fn reset_password(
-    store: &Store,
-    username: &str,
-    password: &Password,
-    now: OffsetDateTime,
-) -> Result<Account, AccountError> {
-    let mut a = existing(store, username)?;
-    a.password = hash_password(password)?;
     a.updated = now.unix_timestamp();
     save(store, &a)?;
     Ok(a)
@@ -346,18 +336,21 @@ mod tests {
         let e = add(&s, "sw", OperatorRole::Responsabile, &p, Role::Ets, T0).unwrap_err();
         assert!(matches!(e, AccountError::RoleNotAllowed { .. }), "{e}");
         // Disabled accounts do not authenticate; enabling restores them.
-        set_disabled(&s, "m.rossi", true, T0).unwrap();
+        let c = |change| super::change(&s, "m.rossi", change, Role::Comune, T0);
+        c(Change::Disable).unwrap();
         assert!(authenticate(&s, "m.rossi", &p).unwrap().is_none());
-        set_disabled(&s, "m.rossi", false, T0).unwrap();
+        c(Change::Enable).unwrap();
         // New password; new role.
         let q = pw("another long passphrase");
-        reset_password(&s, "m.rossi", &q, T0).unwrap();
+        c(Change::Password(q.clone())).unwrap();
         assert!(authenticate(&s, "m.rossi", &p).unwrap().is_none());
         assert!(authenticate(&s, "m.rossi", &q).unwrap().is_some());
-        let b = set_role(&s, "m.rossi", OperatorRole::Responsabile, Role::Comune, T0).unwrap();
+        let e = c(Change::Role(OperatorRole::OperatoreEts)).unwrap_err();
+        assert!(matches!(e, AccountError::RoleNotAllowed { .. }), "{e}");
+        let b = c(Change::Role(OperatorRole::Responsabile)).unwrap();
         assert_eq!((b.role, b.created), (OperatorRole::Responsabile, a.created));
         assert!(matches!(
-            set_role(&s, "nobody", OperatorRole::Sportello, Role::Comune, T0),
+            change(&s, "nobody", Change::Enable, Role::Comune, T0),
             Err(AccountError::NotFound(_))
         ));
         // The listing has no hash.

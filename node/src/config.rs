@@ -1,7 +1,7 @@
 //! The node's configuration file (`DATA/node.toml`): TOML, unknown fields refused, documented
 //! field by field in docs/configuration.md. Keys are referenced by path, never copied.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -35,6 +35,9 @@ pub struct NodeConfig {
     /// HTTP server of `serve`.
     #[serde(default)]
     pub http: HttpConfig,
+    /// The operators' web app of `serve`.
+    #[serde(default)]
+    pub web: WebConfig,
 }
 
 /// Sync settings.
@@ -75,6 +78,71 @@ impl Default for HttpConfig {
     }
 }
 
+/// The operators' web app.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Address of the web app. Without `cert` and `key` it is served over plain HTTP, which
+    /// `serve` accepts only on a loopback address (behind a reverse proxy on the same host).
+    pub listen: SocketAddr,
+    /// The web app's certificate chain (PEM); with `key`, the app is served over HTTPS.
+    pub cert: Option<PathBuf>,
+    /// The web app's private key (PEM).
+    pub key: Option<PathBuf>,
+    /// Minutes without activity that end a session.
+    pub session_idle_minutes: u32,
+    /// Hours after which any session ends.
+    pub session_max_hours: u32,
+    /// Reverse proxies whose `X-Forwarded-For` header is believed (addresses).
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            cert: None,
+            key: None,
+            session_idle_minutes: 30,
+            session_max_hours: 12,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+impl WebConfig {
+    /// Checks the combination: both or neither of `cert` and `key`; plain HTTP only on a
+    /// loopback address; sensible session limits.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        match (&self.cert, &self.key) {
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(ConfigError::Invalid(
+                    "web.cert and web.key go together: give both (HTTPS) or neither".into(),
+                ))
+            }
+            (None, None) if !self.listen.ip().is_loopback() => {
+                return Err(ConfigError::Invalid(format!(
+                    "web.listen = {} is not a loopback address: plain HTTP is refused there; \
+                     set web.cert and web.key, or listen on 127.0.0.1 behind a reverse proxy",
+                    self.listen
+                )))
+            }
+            _ => {}
+        }
+        if self.session_idle_minutes == 0 || self.session_max_hours == 0 {
+            return Err(ConfigError::Invalid(
+                "web.session_idle_minutes and web.session_max_hours must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// True if served over HTTPS.
+    pub fn https(&self) -> bool {
+        self.cert.is_some() && self.key.is_some()
+    }
+}
+
 impl NodeConfig {
     /// The configuration file of a data directory.
     pub fn path(data: &Path) -> PathBuf {
@@ -88,6 +156,7 @@ impl NodeConfig {
             " (is this a node data directory? run `siso-node init` first)",
         )?;
         cfg.member_id()?;
+        cfg.web.check()?;
         if cfg.sync.batch_records == 0 {
             return Err(ConfigError::Invalid(
                 "sync.batch_records must be positive".into(),
@@ -108,11 +177,27 @@ impl NodeConfig {
         self.member_id().map(|m| m.role()).unwrap_or(Role::Comune)
     }
 
-    /// The file `init` writes: every setting, commented.
+    /// The file `init` writes: every setting, commented. The web app's `cert` and `key`, when
+    /// set, replace their commented examples.
     pub fn render(&self) -> Result<String, ConfigError> {
-        siso_server::config::fill_template(TEMPLATE, self)
+        let mut text = siso_server::config::fill_template(TEMPLATE, self)?;
+        for (name, example, value) in [
+            ("cert", CERT_EXAMPLE, &self.web.cert),
+            ("key", KEY_EXAMPLE, &self.web.key),
+        ] {
+            if let Some(p) = value {
+                let quoted = toml::Value::String(p.display().to_string()).to_string();
+                text = text.replace(example, &format!("{name} = {quoted}"));
+            }
+        }
+        Ok(text)
     }
 }
+
+/// The template's commented example of `web.cert`.
+const CERT_EXAMPLE: &str = "# cert = \"/etc/siso/web/cert.pem\"";
+/// The template's commented example of `web.key`.
+const KEY_EXAMPLE: &str = "# key = \"/etc/siso/web/key.pem\"";
 
 /// The commented `node.toml` that [`NodeConfig::render`] fills.
 const TEMPLATE: &str = r#"# siso node configuration. Every setting is documented in docs/configuration.md.
@@ -142,6 +227,20 @@ timeout_secs = {sync.timeout_secs}
 [http]
 # Address of the HTTP server of `siso-node serve`: /healthz and /metrics (default 127.0.0.1:8090).
 listen = {http.listen}
+
+[web]
+# Address of the operators' web app (default 127.0.0.1:8443). Without cert and key it is served
+# over plain HTTP, accepted only on a loopback address (behind a reverse proxy on this host).
+listen = {web.listen}
+# The web app's certificate chain and private key (PEM) for HTTPS, e.g.
+# cert = "/etc/siso/web/cert.pem"
+# key = "/etc/siso/web/key.pem"
+# Minutes without activity that end a session (default 30); hours after which any session ends
+# (default 12). A restart of the node ends every session.
+session_idle_minutes = {web.session_idle_minutes}
+session_max_hours = {web.session_max_hours}
+# Reverse proxies whose X-Forwarded-For header is believed (addresses, e.g. ["10.0.0.5"]).
+trusted_proxies = {web.trusted_proxies}
 "#;
 
 #[cfg(test)]
@@ -161,12 +260,40 @@ mod tests {
             epoch: 2026,
             sync: SyncConfig::default(),
             http: HttpConfig::default(),
+            web: WebConfig::default(),
         };
         let text = c.render().unwrap();
         let back: NodeConfig = toml::from_str(&text).unwrap();
         assert_eq!(back.render().unwrap(), text);
-        assert_eq!((back.ca, back.cert), (c.ca, c.cert));
+        assert_eq!((&back.ca, &back.cert), (&c.ca, &c.cert));
         assert_eq!(back.sync.batch_records, 2000);
         assert!(toml::from_str::<NodeConfig>(&text.replace("[sync]", "typo = 1\n[sync]")).is_err());
+        back.web.check().unwrap();
+        // With HTTPS settings.
+        let mut c = back;
+        c.web.cert = Some("/etc/siso/web/cert \"a\".pem".into());
+        c.web.key = Some("/etc/siso/web/key.pem".into());
+        let again: NodeConfig = toml::from_str(&c.render().unwrap()).unwrap();
+        assert_eq!((again.web.cert, again.web.key), (c.web.cert, c.web.key));
+    }
+
+    #[test]
+    fn web_plain_http_only_on_loopback_and_cert_with_key() {
+        let mut w = WebConfig::default();
+        w.check().unwrap();
+        assert!(!w.https());
+        w.listen = "0.0.0.0:8443".parse().unwrap();
+        assert!(w
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("plain HTTP is refused"));
+        w.cert = Some("/c.pem".into());
+        assert!(w.check().is_err());
+        w.key = Some("/k.pem".into());
+        w.check().unwrap();
+        assert!(w.https());
+        w.session_idle_minutes = 0;
+        assert!(w.check().is_err());
     }
 }

@@ -17,3 +17,4 @@ pub mod report;
 pub mod rules;
 pub mod store;
 pub mod sync;
+pub mod web;

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use siso_node::accounts::{self, OperatorRole};
+use siso_node::accounts::{self, Change, OperatorRole};
 use siso_node::config::{HttpConfig, NodeConfig, SyncConfig};
 use siso_node::import::{self, ImportKind, ImportOptions, Profile};
 use siso_node::store::{OpenMode, Store};
@@ -147,8 +147,13 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
-    /// Periodic sync plus an HTTP server (/healthz, /metrics) until SIGTERM or Ctrl-C.
-    Serve,
+    /// Periodic sync, the HTTP server (/healthz, /metrics) and the operators' web app, until
+    /// SIGTERM or Ctrl-C.
+    Serve {
+        /// Address of the web app, overriding `[web] listen` (plain HTTP only on loopback).
+        #[arg(long, value_name = "HOST:PORT")]
+        web_listen: Option<SocketAddr>,
+    },
     /// Counts, last sync, outbox size.
     Status {
         /// Output format.
@@ -258,6 +263,12 @@ fn user_command(data: &Path, command: UserCommand) -> Result<ExitCode> {
         eprintln!("{what}: {} ({})", a.username, a.role);
         ExitCode::SUCCESS
     };
+    let change = |username: String, c: Change, what: &str| -> Result<ExitCode> {
+        Ok(done(
+            what,
+            &accounts::change(&store, &username, c, member, now)?,
+        ))
+    };
     Ok(match command {
         UserCommand::Add {
             username,
@@ -286,28 +297,18 @@ fn user_command(data: &Path, command: UserCommand) -> Result<ExitCode> {
             }
             ExitCode::SUCCESS
         }
-        UserCommand::Disable { username } => done(
-            "disabled",
-            &accounts::set_disabled(&store, &username, true, now)?,
-        ),
-        UserCommand::Enable { username } => done(
-            "enabled",
-            &accounts::set_disabled(&store, &username, false, now)?,
-        ),
+        UserCommand::Disable { username } => change(username, Change::Disable, "disabled")?,
+        UserCommand::Enable { username } => change(username, Change::Enable, "enabled")?,
         UserCommand::ResetPassword {
             username,
             password_file,
         } => {
             let p = read_password(password_file.as_deref())?;
-            done(
-                "new password",
-                &accounts::reset_password(&store, &username, &p, now)?,
-            )
+            change(username, Change::Password(p), "new password")?
         }
-        UserCommand::SetRole { username, role } => done(
-            "new role",
-            &accounts::set_role(&store, &username, role, member, now)?,
-        ),
+        UserCommand::SetRole { username, role } => {
+            change(username, Change::Role(role), "new role")?
+        }
     })
 }
 
@@ -418,6 +419,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 epoch: epoch.unwrap_or(OffsetDateTime::now_utc().year() as u16),
                 sync: SyncConfig::default(),
                 http: HttpConfig::default(),
+                web: Default::default(),
             };
             sync::epoch_key(&cfg)?;
             Store::open(&data.join("store"), OpenMode::Create)?;
@@ -597,8 +599,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve => {
-            let (cfg, store) = sync::open(&data)?;
+        Command::Serve { web_listen } => {
+            let (mut cfg, store) = sync::open(&data)?;
+            if let Some(l) = web_listen {
+                cfg.web.listen = l;
+                cfg.web.check()?;
+            }
             let rules = siso_node::rules::Rules::load(&data)?;
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(serve(cfg, store, rules))?;
@@ -669,6 +675,7 @@ async fn serve(cfg: NodeConfig, store: Store, rules: siso_node::rules::Rules) ->
                 }),
             )
     };
+    let web_app = start_web(&cfg, &store, shutdown.clone()).await?;
     let http_shutdown = shutdown.clone();
     let web = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -705,5 +712,48 @@ async fn serve(cfg: NodeConfig, store: Store, rules: siso_node::rules::Rules) ->
     }
     shutdown.cancel();
     let _ = web.await;
+    let _ = web_app.await;
     Ok(())
+}
+
+/// Binds and starts the operators' web app of `serve`.
+async fn start_web(
+    cfg: &NodeConfig,
+    store: &Store,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let w = &cfg.web;
+    let tls = match (&w.cert, &w.key) {
+        (Some(c), Some(k)) => Some(siso_node::web::server_config(c, k)?),
+        _ => {
+            tracing::warn!(
+                listen = %w.listen,
+                "web app over plain HTTP (loopback only): put it behind an HTTPS reverse proxy, or set [web] cert and key"
+            );
+            None
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(w.listen)
+        .await
+        .with_context(|| format!("binding the web app on {}", w.listen))?;
+    let opts = siso_node::web::WebOptions {
+        member: cfg.member_id()?,
+        https: tls.is_some(),
+        sessions: siso_server::web::SessionLimits {
+            idle: time::Duration::minutes(i64::from(w.session_idle_minutes)),
+            absolute: time::Duration::hours(i64::from(w.session_max_hours)),
+            ..Default::default()
+        },
+        throttle: Default::default(),
+        proxies: siso_server::web::TrustedProxies(w.trusted_proxies.clone()),
+    };
+    let state = siso_node::web::WebState::new(
+        store.clone(),
+        opts,
+        Arc::new(siso_server::clock::SystemClock),
+    );
+    tracing::info!(web = %w.listen, https = tls.is_some(), "web app serving");
+    Ok(tokio::spawn(siso_node::web::run(
+        listener, tls, state, shutdown,
+    )))
 }

@@ -2,8 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_siso-node"))
@@ -24,19 +23,14 @@ fn file_and_stdin() {
     // The summary goes to stderr, never stdout.
     assert!(String::from_utf8_lossy(&out.stderr).contains("1 valid, 1 invalid"));
 
-    let mut child = bin()
+    // Standard input (`-`).
+    let input = dir.path().join("stdin.txt");
+    std::fs::write(&input, "rssmra80a41a475h\n").unwrap();
+    let out = bin()
         .args(["check-cf", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
+        .stdin(std::fs::File::open(&input).unwrap())
+        .output()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"rssmra80a41a475h\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),

@@ -157,11 +157,28 @@ async fn node_commands_end_to_end() {
             &format!("listen = \"127.0.0.1:{port}\""),
         );
     std::fs::write(data.join("node.toml"), toml).unwrap();
-    let mut child = bin().arg("--data").arg(&data).arg("serve").spawn().unwrap();
+    let web: std::net::SocketAddr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut child = bin()
+        .arg("--data")
+        .arg(&data)
+        .args(["serve", "--web-listen", &web.to_string()])
+        .spawn()
+        .unwrap();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     wait_for_tcp(addr, "siso-node serve").await;
     let (status, body) = http_get(addr, "/healthz", None).await;
     assert_eq!((status, body.trim()), (200, "ok"));
+    // The operators' web app answers on its own address.
+    wait_for_tcp(web, "the web app").await;
+    let (status, body) = http_get(web, "/accesso", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("Nome utente") && body.contains("Comune di Perugia"),
+        "{body}"
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let (_, body) = http_get(addr, "/metrics", None).await;
@@ -397,6 +414,11 @@ fn operators_accounts_from_the_command_line() {
     assert_eq!(v[1]["disabled"], false);
     let out = run(&data, &["user", "disable", "nobody"]);
     assert_eq!(out.status.code(), Some(1));
+    // The web app over plain HTTP is refused off loopback.
+    let out = run(&data, &["serve", "--web-listen", "0.0.0.0:0"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("plain HTTP is refused"), "{err}");
     // While another process holds the store (serve), a clear refusal.
     let held =
         siso_node::store::Store::open(&data.join("store"), siso_node::store::OpenMode::Existing)

@@ -2,6 +2,7 @@
 //! in the same form. `siso-shared` may do no I/O, so what reads files or opens a store and is
 //! common to both sides lives here, once:
 //!
+//! - [`clock`]: the injectable clock;
 //! - [`config`]: reading a TOML configuration file with typed errors (each side keeps its own
 //!   schema, with `deny_unknown_fields`, and its own range checks);
 //! - [`store`]: opening a sled database with its `meta` tree and checking the schema version
@@ -14,6 +15,7 @@
 //! **Invariant:** this crate knows nothing of the node's or the hub's data: it depends on neither
 //! and on no protocol type; both depend on it.
 
+pub mod clock;
 pub mod config;
 pub mod store;
 pub mod web;

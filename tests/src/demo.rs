@@ -215,6 +215,7 @@ pub async fn run(
             epoch,
             sync: Default::default(),
             http: Default::default(),
+            web: Default::default(),
         };
         let ndir = nodes_dir.join(member);
         if ndir.exists() {

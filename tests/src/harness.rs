@@ -590,6 +590,7 @@ pub fn node(
             ..Default::default()
         },
         http: Default::default(),
+        web: Default::default(),
     };
     std::fs::create_dir_all(data).unwrap();
     std::fs::write(

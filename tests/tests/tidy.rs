@@ -34,7 +34,7 @@ const NODE_LAYERS: &[&[&str]] = &[
     &["accounts", "household", "import"],
     &["assess", "report"],
     &["aggregates"],
-    &["sync"],
+    &["sync", "web"],
     &["lib"],
 ];
 

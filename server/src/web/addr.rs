@@ -45,30 +45,23 @@ mod tests {
     #[test]
     fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
         let proxies = TrustedProxies(vec![ip("10.0.0.5"), ip("10.0.0.6")]);
-        // Directly connected client: the header is ignored.
-        assert_eq!(
-            client_addr(ip("203.0.113.9"), Some("198.51.100.1"), &proxies),
-            ip("203.0.113.9")
-        );
-        // Through the proxy: the last untrusted hop.
-        assert_eq!(
-            client_addr(ip("10.0.0.5"), Some("198.51.100.1, 203.0.113.7"), &proxies),
-            ip("203.0.113.7")
-        );
-        // Through two proxies.
-        assert_eq!(
-            client_addr(ip("10.0.0.5"), Some("203.0.113.7, 10.0.0.6"), &proxies),
-            ip("203.0.113.7")
-        );
-        // No header, or garbage: the proxy itself.
-        assert_eq!(client_addr(ip("10.0.0.5"), None, &proxies), ip("10.0.0.5"));
-        assert_eq!(
-            client_addr(ip("10.0.0.5"), Some("nonsense"), &proxies),
-            ip("10.0.0.5")
-        );
-        assert_eq!(
-            client_addr(ip("10.0.0.5"), Some("10.0.0.6"), &proxies),
-            ip("10.0.0.5")
-        );
+        for (peer, header, client) in [
+            // Directly connected client: the header is ignored.
+            ("203.0.113.9", Some("198.51.100.1"), "203.0.113.9"),
+            // Through the proxy: the last untrusted hop.
+            ("10.0.0.5", Some("198.51.100.1, 203.0.113.7"), "203.0.113.7"),
+            // Through two proxies.
+            ("10.0.0.5", Some("203.0.113.7, 10.0.0.6"), "203.0.113.7"),
+            // No header, garbage, or only proxies: the proxy itself.
+            ("10.0.0.5", None, "10.0.0.5"),
+            ("10.0.0.5", Some("nonsense"), "10.0.0.5"),
+            ("10.0.0.5", Some("10.0.0.6"), "10.0.0.5"),
+        ] {
+            assert_eq!(
+                client_addr(ip(peer), header, &proxies),
+                ip(client),
+                "{peer} {header:?}"
+            );
+        }
     }
 }

@@ -1,0 +1,167 @@
+//! The operators' web app of a node (Italian UI) and the JSON API under `/api/v1/` that its
+//! scripts and the phone app use. Server-rendered HTML (maud), no script needed to work, every
+//! asset compiled in; the shared security layer (`siso_server::web`) for passwords, sessions,
+//! CSRF tokens, log-in throttling and headers.
+//!
+//! `run(listener, tls, state, shutdown)` serves on a bound listener (tests use `127.0.0.1:0`);
+//! `siso-node serve` binds `[web] listen`, over HTTPS with `[web] cert` and `key`, or over plain
+//! HTTP on a loopback address only.
+//!
+//! Sessions are held in memory: a restart of the node ends every session cleanly, and the
+//! operators log in again.
+//!
+//! **Invariant:** every page and reply carries the security headers and `Cache-Control:
+//! no-store` (static assets excepted); every state-changing request but the log-in itself
+//! needs a live session and its CSRF token.
+
+mod auth;
+mod pages;
+mod tls;
+
+use std::sync::Arc;
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use siso_server::clock::Clock;
+use siso_server::web::{
+    security_headers, LoginThrottle, SecurityHeaders, SessionLimits, Sessions, ThrottleLimits,
+    TrustedProxies,
+};
+use siso_shared::MemberId;
+use tokio_util::sync::CancellationToken;
+
+pub use tls::{server_config, Peer, TlsError, TlsListener};
+
+use crate::store::Store;
+
+/// How the web app behaves.
+#[derive(Debug, Clone)]
+pub struct WebOptions {
+    /// This node's member id (the header names its Comune or entity).
+    pub member: MemberId,
+    /// Served over HTTPS (cookies `Secure`, HSTS).
+    pub https: bool,
+    /// Session lifetimes.
+    pub sessions: SessionLimits,
+    /// Log-in throttling.
+    pub throttle: ThrottleLimits,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub proxies: TrustedProxies,
+}
+
+struct Inner {
+    store: Store,
+    sessions: Sessions,
+    throttle: LoginThrottle,
+    opts: WebOptions,
+    clock: Arc<dyn Clock>,
+}
+
+impl Inner {
+    fn throttle_lockout(&self) -> time::Duration {
+        self.opts.throttle.lockout
+    }
+}
+
+/// The state every handler shares.
+#[derive(Clone)]
+pub struct WebState(Arc<Inner>);
+
+impl std::fmt::Debug for WebState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebState")
+            .field("opts", &self.0.opts)
+            .field("sessions", &self.0.sessions)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebState {
+    /// The web app over a node's store.
+    pub fn new(store: Store, opts: WebOptions, clock: Arc<dyn Clock>) -> WebState {
+        WebState(Arc::new(Inner {
+            store,
+            sessions: Sessions::new(opts.sessions),
+            throttle: LoginThrottle::new(opts.throttle),
+            opts,
+            clock,
+        }))
+    }
+
+    /// The name the header shows: "Comune di Perugia", or the entity's id.
+    fn member_label(&self) -> String {
+        match &self.0.opts.member {
+            MemberId::Comune(code) => siso_shared::comuni::by_istat(code)
+                .map(|c| format!("Comune di {}", c.name))
+                .unwrap_or_else(|| format!("Comune {code}")),
+            other => other.to_string(),
+        }
+    }
+
+    /// Live sessions (for metrics).
+    pub fn sessions(&self) -> usize {
+        self.0.sessions.len()
+    }
+}
+
+/// The style sheet, compiled in.
+const CSS: &str = include_str!("static/siso.css");
+
+async fn css() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        CSS,
+    )
+}
+
+/// The router of the web app and its API.
+pub fn router(state: WebState) -> Router {
+    let headers = SecurityHeaders {
+        https: state.0.opts.https,
+    };
+    Router::new()
+        .route("/", get(auth::home))
+        .route("/accesso", get(auth::login_page).post(auth::login_form))
+        .route("/esci", axum::routing::post(auth::logout_form))
+        .route(
+            "/api/v1/sessione",
+            get(auth::api_session)
+                .post(auth::api_login)
+                .delete(auth::api_logout),
+        )
+        .route("/static/siso.css", get(css))
+        .fallback(auth::not_found)
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            headers,
+            security_headers,
+        ))
+}
+
+/// Serves the web app on `listener` (over TLS with `tls`) until `shutdown` is cancelled.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    state: WebState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<Peer>();
+    let stop = async move { shutdown.cancelled().await };
+    match tls {
+        Some(cfg) => {
+            axum::serve(TlsListener::new(listener, cfg)?, app)
+                .with_graceful_shutdown(stop)
+                .await
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The pages, server-rendered with maud (compile-time templates; every value escaped): the
+//! look and words of Italian public-administration services (Designers Italia: a slim header
+//! with the Region, the institution's name, a skip link, plain Italian), accessible without
+//! script — labels on every field, a visible focus, landmarks.
+
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use maud::{html, Markup, DOCTYPE};
+use siso_server::web::Session;
+
+/// A page as a response (`no-store` comes from the security headers).
+pub(super) fn html(m: Markup) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        m.into_string(),
+    )
+        .into_response()
+}
+
+/// The Italian name of a role.
+pub(super) fn role_label(role: &str) -> &'static str {
+    match role {
+        "sportello" => "Sportello (segretariato sociale)",
+        "assistente_sociale" => "Assistente sociale",
+        "responsabile" => "Responsabile del servizio",
+        "amministratore" => "Amministratore",
+        "operatore_ets" => "Operatore del terzo settore",
+        _ => "Operatore",
+    }
+}
+
+fn layout(member: &str, title: &str, session: Option<&Session>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="it" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " — siso, " (member) }
+                link rel="stylesheet" href="/static/siso.css";
+            }
+            body {
+                a class="skiplink" href="#contenuto" { "Vai al contenuto principale" }
+                header class="it-header" {
+                    div class="it-header-slim" {
+                        div class="wrap" { "Regione Umbria · siso, sistema informativo dei servizi sociali" }
+                    }
+                    div class="it-header-center" {
+                        div class="wrap" {
+                            p class="it-brand" { (member) }
+                            @if let Some(s) = session {
+                                nav class="it-user" aria-label="Utente" {
+                                    span { (s.user) " · " (role_label(&s.role)) }
+                                    form method="post" action="/esci" {
+                                        input type="hidden" name="csrf" value=(s.csrf);
+                                        button type="submit" class="btn-link" { "Esci" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                main id="contenuto" class="wrap" {
+                    h1 { (title) }
+                    (body)
+                }
+                footer class="it-footer" {
+                    div class="wrap" {
+                        "I dati personali trattati in siso restano presso l'ente che li raccoglie."
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The log-in page, with the user name kept and an error message after a refusal.
+pub(super) fn login(member: &str, username: &str, error: Option<&str>) -> Markup {
+    layout(
+        member,
+        "Accesso",
+        None,
+        html! {
+            p { "Accedere con le credenziali fornite dall'amministratore del sistema." }
+            @if let Some(e) = error {
+                div class="alert alert-danger" role="alert" id="errore-accesso" { (e) }
+            }
+            form method="post" action="/accesso" class="form" {
+                div class="field" {
+                    label for="username" { "Nome utente" }
+                    input id="username" name="username" type="text" value=(username)
+                        autocomplete="username" autocapitalize="none" spellcheck="false"
+                        required;
+                }
+                div class="field" {
+                    label for="password" { "Password" }
+                    input id="password" name="password" type="password"
+                        autocomplete="current-password" required;
+                }
+                button type="submit" class="btn btn-primary" { "Accedi" }
+            }
+        },
+    )
+}
+
+/// The home page of a logged-in operator.
+pub(super) fn home(member: &str, s: &Session) -> Markup {
+    layout(
+        member,
+        "Cartella sociale",
+        Some(s),
+        html! {
+            p { "Benvenuta o benvenuto, " strong { (s.user) } "." }
+            dl class="facts" {
+                dt { "Ruolo" } dd { (role_label(&s.role)) }
+                dt { "Ente" } dd { (member) }
+            }
+        },
+    )
+}
+
+/// A page with a title and one message (errors, not found).
+pub(super) fn message(member: &str, title: &str, text: &str) -> Markup {
+    layout(member, title, None, html! { p { (text) } })
+}

@@ -1,0 +1,449 @@
+//! The operators' web app over real HTTP and HTTPS on loopback: log-in and log-out through the
+//! pages and the JSON API, the session cookie's flags, CSRF refusals, lock-out, the per-address
+//! limit, session expiry, disabled accounts, security headers on every reply.
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use siso_node::accounts::{self, OperatorRole};
+use siso_node::store::{OpenMode, Store};
+use siso_node::web::{WebOptions, WebState};
+use siso_server::clock::Clock;
+use siso_server::web::Password;
+use siso_shared::Role;
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+const MANAGER: (&str, &str) = ("m.bianchi", "una frase lunga e sicura");
+const DESK: (&str, &str) = ("s.verdi", "un'altra frase lunga");
+
+/// A clock the test moves.
+#[derive(Debug)]
+struct TestClock(Mutex<OffsetDateTime>);
+
+impl Clock for TestClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+impl TestClock {
+    fn advance(&self, d: Duration) {
+        *self.0.lock().unwrap() += d;
+    }
+}
+
+struct App {
+    addr: SocketAddr,
+    clock: Arc<TestClock>,
+    store: Store,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(tls: Option<Arc<rustls::ServerConfig>>) -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store"), OpenMode::Create).unwrap();
+    let t0 = datetime!(2026-12-01 09:00 UTC);
+    for ((user, pw), role) in [
+        (MANAGER, OperatorRole::Responsabile),
+        (DESK, OperatorRole::Sportello),
+    ] {
+        let p = Password::new(pw).unwrap();
+        accounts::add(&store, user, role, &p, Role::Comune, t0).unwrap();
+    }
+    let clock = Arc::new(TestClock(Mutex::new(t0)));
+    let opts = WebOptions {
+        member: "054039".parse().unwrap(),
+        https: tls.is_some(),
+        sessions: Default::default(),
+        throttle: Default::default(),
+        proxies: Default::default(),
+    };
+    let state = WebState::new(store.clone(), opts, clock.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(siso_node::web::run(listener, tls, state, shutdown.clone()));
+    App {
+        addr,
+        clock,
+        store,
+        shutdown,
+        _dir: dir,
+    }
+}
+
+/// An HTTP/1.1 reply.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl Reply {
+    /// A header's value (name in lower case).
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim().eq_ignore_ascii_case(name)).then(|| v.trim().to_owned())
+        })
+    }
+
+    /// The session token the reply sets.
+    fn session_cookie(&self) -> String {
+        let c = self.header("set-cookie").expect("a cookie");
+        c.split(';').next().unwrap().trim().to_owned()
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut s: S,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw).await;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Reply {
+        status,
+        head: head.to_owned(),
+        body: body.to_owned(),
+    }
+}
+
+async fn call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
+    let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    exchange(s, method, path, headers, body).await
+}
+
+const JSON: (&str, &str) = ("Content-Type", "application/json");
+const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
+
+fn credentials((user, pw): (&str, &str)) -> String {
+    serde_json::json!({ "username": user, "password": pw }).to_string()
+}
+
+async fn api_login(addr: SocketAddr, who: (&str, &str)) -> Reply {
+    call(addr, "POST", "/api/v1/sessione", &[JSON], &credentials(who)).await
+}
+
+/// Security headers every reply must carry.
+fn assert_secure(r: &Reply) {
+    let csp = r.header("content-security-policy").unwrap_or_default();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{}",
+        r.head
+    );
+    assert_eq!(r.header("x-frame-options").as_deref(), Some("DENY"));
+    assert_eq!(
+        r.header("x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
+    assert_eq!(r.header("referrer-policy").as_deref(), Some("no-referrer"));
+}
+
+#[tokio::test]
+async fn pages_log_in_and_out_with_csrf() {
+    let app = start(None).await;
+    let a = app.addr;
+    // Without a session: to the log-in page.
+    let r = call(a, "GET", "/", &[], "").await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location").as_deref(), Some("/accesso"));
+    assert_secure(&r);
+    let r = call(a, "GET", "/accesso", &[], "").await;
+    assert_eq!(r.status, 200);
+    assert_secure(&r);
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
+    for needle in [
+        "<html lang=\"it\">",
+        "<label for=\"username\">Nome utente</label>",
+        "<label for=\"password\">Password</label>",
+        "Comune di Perugia",
+        "href=\"#contenuto\"",
+    ] {
+        assert!(r.body.contains(needle), "{needle} missing: {}", r.body);
+    }
+    // No inline script or style: the CSP would block them.
+    assert!(!r.body.contains("<script") && !r.body.contains("style="));
+    // The style sheet is compiled in and may be cached.
+    let css = call(a, "GET", "/static/siso.css", &[], "").await;
+    assert_eq!(css.status, 200);
+    assert!(css.body.contains("--primary: #0066cc"));
+    assert_eq!(
+        css.header("cache-control").as_deref(),
+        Some("public, max-age=3600")
+    );
+
+    // A wrong password: 401 and the form again, with the user name kept.
+    let body = "username=s.verdi&password=sbagliata";
+    let r = call(a, "POST", "/accesso", &[FORM], body).await;
+    assert_eq!(r.status, 401);
+    assert!(r.body.contains("Nome utente o password non corretti."));
+    assert!(r.body.contains("value=\"s.verdi\""));
+    assert!(r.header("set-cookie").is_none());
+    // The right one: a session cookie, HttpOnly and SameSite=Strict (no Secure over HTTP).
+    let body = "username=s.verdi&password=un%27altra+frase+lunga";
+    let r = call(a, "POST", "/accesso", &[FORM], body).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let set = r.header("set-cookie").unwrap();
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict") && !set.contains("Secure"));
+    let cookie = r.session_cookie();
+    let with = [("Cookie", cookie.as_str())];
+    let home = call(a, "GET", "/", &with, "").await;
+    assert_eq!(home.status, 200);
+    assert!(
+        home.body.contains("s.verdi") && home.body.contains("Sportello (segretariato sociale)")
+    );
+    assert_eq!(home.header("cache-control").as_deref(), Some("no-store"));
+    let csrf = home
+        .body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+    // Log-out without, or with a wrong, CSRF token: refused, the session lives on.
+    let form = [("Cookie", cookie.as_str()), FORM];
+    for body in ["", "csrf=0000"] {
+        let r = call(a, "POST", "/esci", &form, body).await;
+        assert_eq!(r.status, 403, "{body}");
+    }
+    assert_eq!(call(a, "GET", "/", &with, "").await.status, 200);
+    // With it: the session ends and the cookie is cleared.
+    let r = call(a, "POST", "/esci", &form, &format!("csrf={csrf}")).await;
+    assert_eq!(r.status, 303);
+    assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
+    assert_eq!(call(a, "GET", "/", &with, "").await.status, 303);
+    // Unknown pages: 404 with the headers.
+    let r = call(a, "GET", "/nessuna", &[], "").await;
+    assert_eq!(r.status, 404);
+    assert_secure(&r);
+    app.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn the_session_api_with_its_refusals() {
+    let app = start(None).await;
+    let a = app.addr;
+    // Malformed bodies: 400.
+    for body in ["", "{", "[1]", "{\"username\": 3}"] {
+        let r = call(a, "POST", "/api/v1/sessione", &[JSON], body).await;
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+        assert!(r.json()["errore"].is_string());
+    }
+    // Wrong password, unknown user: 401, the same message.
+    let r = api_login(a, (MANAGER.0, "sbagliata")).await;
+    assert_eq!(r.status, 401);
+    let r2 = api_login(a, ("nessuno", "sbagliata")).await;
+    assert_eq!((r2.status, r2.json()), (401, r.json()));
+    // Right: the CSRF token, the role, the cookie.
+    let r = api_login(a, MANAGER).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["ruolo"], "responsabile");
+    assert_eq!(v["utente"], MANAGER.0);
+    let csrf = v["csrf"].as_str().unwrap().to_owned();
+    assert_eq!(csrf.len(), 64);
+    let cookie = r.session_cookie();
+    let r = call(a, "GET", "/api/v1/sessione", &[("Cookie", &cookie)], "").await;
+    assert_eq!(
+        (r.status, r.json()["utente"].clone()),
+        (200, MANAGER.0.into())
+    );
+    // No session: 401; a forged cookie: 401.
+    assert_eq!(
+        call(a, "GET", "/api/v1/sessione", &[], "").await.status,
+        401
+    );
+    let forged = [("Cookie", "siso_sessione=00ff")];
+    assert_eq!(
+        call(a, "GET", "/api/v1/sessione", &forged, "").await.status,
+        401
+    );
+    // Log-out: 401 without a session, 403 without or with a wrong CSRF token, 204 with it.
+    assert_eq!(
+        call(a, "DELETE", "/api/v1/sessione", &[], "").await.status,
+        401
+    );
+    for token in ["", "0123"] {
+        let h = [("Cookie", cookie.as_str()), ("X-CSRF-Token", token)];
+        assert_eq!(
+            call(a, "DELETE", "/api/v1/sessione", &h, "").await.status,
+            403
+        );
+    }
+    let h = [("Cookie", cookie.as_str()), ("X-CSRF-Token", csrf.as_str())];
+    let r = call(a, "DELETE", "/api/v1/sessione", &h, "").await;
+    assert_eq!(r.status, 204);
+    assert_secure(&r);
+    assert_eq!(
+        call(a, "GET", "/api/v1/sessione", &[("Cookie", &cookie)], "")
+            .await
+            .status,
+        401
+    );
+    // Unknown API paths: JSON 404.
+    let r = call(a, "GET", "/api/v1/nulla", &[], "").await;
+    assert_eq!(r.status, 404);
+    assert!(r.json()["errore"].is_string());
+    app.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn lock_out_expiry_disabled_accounts_and_the_address_limit() {
+    let app = start(None).await;
+    let a = app.addr;
+    // Five wrong passwords lock the account; then even the right one is refused (429).
+    for i in 1..=5 {
+        let r = api_login(a, (MANAGER.0, "sbagliata")).await;
+        assert_eq!(r.status, if i < 5 { 401 } else { 429 }, "attempt {i}");
+    }
+    let r = api_login(a, MANAGER).await;
+    assert_eq!(r.status, 429);
+    assert!(r.json()["errore"].as_str().unwrap().contains("bloccato"));
+    // Another account is not affected; after 15 minutes the locked one works again.
+    assert_eq!(api_login(a, DESK).await.status, 200);
+    app.clock.advance(Duration::minutes(15));
+    let r = api_login(a, MANAGER).await;
+    assert_eq!(r.status, 200);
+    // 30 minutes without activity end a session; activity keeps it.
+    let cookie = r.session_cookie();
+    let with = [("Cookie", cookie.as_str())];
+    app.clock.advance(Duration::minutes(29));
+    assert_eq!(
+        call(a, "GET", "/api/v1/sessione", &with, "").await.status,
+        200
+    );
+    app.clock.advance(Duration::minutes(29));
+    assert_eq!(
+        call(a, "GET", "/api/v1/sessione", &with, "").await.status,
+        200
+    );
+    app.clock.advance(Duration::minutes(30));
+    assert_eq!(
+        call(a, "GET", "/api/v1/sessione", &with, "").await.status,
+        401
+    );
+    // A disabled account cannot log in.
+    let now = app.clock.now();
+    accounts::change(
+        &app.store,
+        DESK.0,
+        accounts::Change::Disable,
+        Role::Comune,
+        now,
+    )
+    .unwrap();
+    assert_eq!(api_login(a, DESK).await.status, 401);
+    // 30 attempts a minute per address; X-Forwarded-For from an untrusted peer changes nothing.
+    app.clock.advance(Duration::minutes(2));
+    for i in 0..30 {
+        let xff = format!("198.51.100.{i}");
+        let h = [JSON, ("X-Forwarded-For", xff.as_str())];
+        let r = call(
+            a,
+            "POST",
+            "/api/v1/sessione",
+            &h,
+            &credentials((&format!("u{i}"), "x")),
+        )
+        .await;
+        assert_eq!(r.status, 401, "attempt {i}");
+    }
+    let r = api_login(a, MANAGER).await;
+    assert_eq!(r.status, 429);
+    assert!(r.json()["errore"].as_str().unwrap().contains("indirizzo"));
+    app.clock.advance(Duration::minutes(1));
+    assert_eq!(api_login(a, MANAGER).await.status, 200);
+    app.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn over_https_cookies_are_secure_and_hsts_is_sent() {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_pem, key_pem) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_pem, cert.pem()).unwrap();
+    std::fs::write(&key_pem, key.serialize_pem()).unwrap();
+    let tls = siso_node::web::server_config(&cert_pem, &key_pem).unwrap();
+    let app = start(Some(tls)).await;
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+    let https = |method: &'static str, path: &'static str, body: String| {
+        let connector = connector.clone();
+        let addr = app.addr;
+        async move {
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            let tls = connector.connect(name, tcp).await.unwrap();
+            exchange(tls, method, path, &[JSON], &body).await
+        }
+    };
+    let r = https("GET", "/accesso", String::new()).await;
+    assert_eq!(r.status, 200);
+    assert_secure(&r);
+    assert!(r
+        .header("strict-transport-security")
+        .unwrap()
+        .starts_with("max-age="));
+    let r = https("POST", "/api/v1/sessione", credentials(MANAGER)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.header("set-cookie").unwrap().contains("; Secure"));
+    // Plain HTTP to the TLS port gets no page.
+    let r = call(app.addr, "GET", "/accesso", &[], "").await;
+    assert_ne!(r.status, 200);
+    // A certificate file that holds no certificate is a clear error.
+    std::fs::write(&cert_pem, "not pem").unwrap();
+    let e = siso_node::web::server_config(&cert_pem, &key_pem).unwrap_err();
+    assert!(e.to_string().contains("cert.pem"), "{e}");
+    app.shutdown.cancel();
+}
