@@ -13,6 +13,7 @@ pub mod config;
 pub mod household;
 pub mod import;
 pub mod model;
+pub mod persons;
 pub mod report;
 pub mod rules;
 pub mod store;

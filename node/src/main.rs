@@ -422,7 +422,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 web: Default::default(),
             };
             sync::epoch_key(&cfg)?;
-            Store::open(&data.join("store"), OpenMode::Create)?;
+            let store = Store::open(&data.join("store"), OpenMode::Create)?;
+            if store.count(siso_node::store::Kind::Person) == 0 {
+                // Every person an import writes from now on is indexed as it is written.
+                siso_node::persons::mark_indexed(&store)?;
+            }
+            drop(store);
             let rules = data.join("rules.toml");
             if !rules.exists() {
                 std::fs::write(&rules, siso_node::rules::DEFAULT_RULES)
@@ -747,11 +752,11 @@ async fn start_web(
         throttle: Default::default(),
         proxies: siso_server::web::TrustedProxies(w.trusted_proxies.clone()),
     };
-    let state = siso_node::web::WebState::new(
+    let state = siso_node::web::WebState::open(
         store.clone(),
         opts,
         Arc::new(siso_server::clock::SystemClock),
-    );
+    )?;
     tracing::info!(web = %w.listen, https = tls.is_some(), "web app serving");
     Ok(tokio::spawn(siso_node::web::run(
         listener, tls, state, shutdown,

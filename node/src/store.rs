@@ -16,6 +16,8 @@
 //! | `O` | seq u64 | an outbox batch not yet acknowledged |
 //! | `N` | household key [32] | the hub's overlap notice |
 //! | `U` | user name | an operator's account (`accounts.rs`; password as an argon2id hash) |
+//! | `i` | person id [16] | codice fiscale (`persons.rs`) |
+//! | `n` | normalised names ‖ 0 ‖ cf | nothing: the person search index (`persons.rs`) |
 //!
 //! A second tree, `access_log`, records who read which person and when (seq u64 → entry), and
 //! `meta` holds the schema version and sync state. Keys are big-endian.
@@ -116,6 +118,11 @@ pub enum Kind {
     Notice = b'N',
     /// Operators' accounts (key: user name).
     Account = b'U',
+    /// Person id → codice fiscale (`persons.rs`).
+    PersonId = b'i',
+    /// Normalised "surname name" and "name surname" ‖ 0 ‖ codice fiscale → nothing: the
+    /// person search index (`persons.rs`).
+    NameIndex = b'n',
 }
 
 fn key(kind: Kind, rest: &[u8]) -> Vec<u8> {
@@ -324,6 +331,21 @@ impl Store {
         self.data
             .scan_prefix([kind as u8])
             .keys()
+            .map(|k| k.map(|k| k[1..].to_vec()).map_err(StoreError::from))
+            .collect()
+    }
+
+    /// At most `limit` keys of a kind under a prefix, in key order (without the kind byte).
+    pub fn keys_under(
+        &self,
+        kind: Kind,
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.data
+            .scan_prefix(key(kind, prefix))
+            .keys()
+            .take(limit)
             .map(|k| k.map(|k| k[1..].to_vec()).map_err(StoreError::from))
             .collect()
     }

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 const MANAGER: (&str, &str) = ("m.bianchi", "una frase lunga e sicura");
 const DESK: (&str, &str) = ("s.verdi", "un'altra frase lunga");
+const ADMIN: (&str, &str) = ("admin", "la frase dell'amministratore");
 
 /// A clock the test moves.
 #[derive(Debug)]
@@ -52,10 +53,21 @@ async fn start(tls: Option<Arc<rustls::ServerConfig>>) -> App {
     for ((user, pw), role) in [
         (MANAGER, OperatorRole::Responsabile),
         (DESK, OperatorRole::Sportello),
+        (ADMIN, OperatorRole::Amministratore),
     ] {
         let p = Password::new(pw).unwrap();
         accounts::add(&store, user, role, &p, Role::Comune, t0).unwrap();
     }
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples");
+    let o = siso_node::import::ImportOptions::new(Role::Comune, t0.date());
+    siso_node::import::import(
+        &store,
+        siso_node::import::ImportKind::Anagrafe,
+        &examples.join("anagrafe.csv"),
+        &Default::default(),
+        &o,
+    )
+    .unwrap();
     let clock = Arc::new(TestClock(Mutex::new(t0)));
     let opts = WebOptions {
         member: "054039".parse().unwrap(),
@@ -64,7 +76,7 @@ async fn start(tls: Option<Arc<rustls::ServerConfig>>) -> App {
         throttle: Default::default(),
         proxies: Default::default(),
     };
-    let state = WebState::new(store.clone(), opts, clock.clone());
+    let state = WebState::open(store.clone(), opts, clock.clone()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
@@ -445,5 +457,65 @@ async fn over_https_cookies_are_secure_and_hsts_is_sent() {
     std::fs::write(&cert_pem, "not pem").unwrap();
     let e = siso_node::web::server_config(&cert_pem, &key_pem).unwrap_err();
     assert!(e.to_string().contains("cert.pem"), "{e}");
+    app.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn person_search_by_role_api_and_page() {
+    let app = start(None).await;
+    let a = app.addr;
+    let session = |r: Reply| r.session_cookie();
+    let desk = session(api_login(a, DESK).await);
+    let admin = session(api_login(a, ADMIN).await);
+    // The API: 401 without a session, 400 without a query, 403 for the administrator.
+    assert_eq!(
+        call(a, "GET", "/api/v1/persone?q=rossi", &[], "")
+            .await
+            .status,
+        401
+    );
+    let get = |path: &'static str, c: String| async move {
+        let h = [("Cookie", c.as_str())];
+        call(a, "GET", path, &h, "").await
+    };
+    assert_eq!(get("/api/v1/persone", desk.clone()).await.status, 400);
+    assert_eq!(
+        get("/api/v1/persone?q=rossi", admin.clone()).await.status,
+        403
+    );
+    // The reception desk finds by surname, by name and surname, by code, by family.
+    let r = get("/api/v1/persone?q=rossi", desk.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_secure(&r);
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
+    let rows = r.json()["rows"].as_array().unwrap().clone();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["nome"], "Luca");
+    assert_eq!(rows[1]["codice_fiscale"], "RSSMRA70C01G478R");
+    assert_eq!(rows[1]["id_famiglia"], "1001");
+    assert_eq!(rows[1]["id"].as_str().unwrap().len(), 32);
+    for (q, n) in [
+        ("/api/v1/persone?q=giulia%20neri", 1),
+        ("/api/v1/persone?q=VRDGPP45A20L117B", 1),
+        ("/api/v1/persone?q=1003", 2),
+        ("/api/v1/persone?q=nessuno", 0),
+    ] {
+        let r = get(q, desk.clone()).await;
+        assert_eq!(r.json()["rows"].as_array().unwrap().len(), n, "{q}");
+    }
+    // The page: the form, then a table of results; the administrator is refused.
+    let r = get("/persone", desk.clone()).await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("<label for=\"q\">") && !r.body.contains("<table"));
+    let r = get("/persone?q=neri", desk.clone()).await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("2 persone trovate") && r.body.contains("<td>NREGLI90B42G478F</td>"));
+    let r = get("/persone?q=nessuno", desk.clone()).await;
+    assert!(r.body.contains("Nessuna persona trovata."));
+    assert_eq!(get("/persone?q=neri", admin.clone()).await.status, 403);
+    assert_eq!(call(a, "GET", "/persone?q=neri", &[], "").await.status, 303);
+    // The home page links the search for those who may use it.
+    assert!(get("/", desk).await.body.contains("href=\"/persone\""));
+    assert!(!get("/", admin).await.body.contains("href=\"/persone\""));
     app.shutdown.cancel();
 }

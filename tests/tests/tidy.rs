@@ -31,7 +31,8 @@ const HUB_LAYERS: &[&[&str]] = &[
 const NODE_LAYERS: &[&[&str]] = &[
     &["check_cf", "client", "config", "model", "rules"],
     &["store"],
-    &["accounts", "household", "import"],
+    &["accounts", "persons"],
+    &["household", "import"],
     &["assess", "report"],
     &["aggregates"],
     &["sync", "web"],

@@ -8,7 +8,8 @@
 
 use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
@@ -51,6 +52,58 @@ pub(super) fn current(s: &WebState, headers: &HeaderMap) -> Option<Current> {
     let token = token_of(headers)?;
     let session = s.0.sessions.touch(&token, now(s))?;
     Some(Current { token, session })
+}
+
+/// The session of a page request; without one the extractor answers with a redirection to the
+/// log-in page.
+pub(super) struct PageSession(pub(super) Current);
+
+impl FromRequestParts<WebState> for PageSession {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, s: &WebState) -> Result<Self, Response> {
+        match ApiSession::from_request_parts(parts, s).await {
+            Ok(ApiSession(c)) => Ok(PageSession(c)),
+            Err(_) => Err(Redirect::to("/accesso").into_response()),
+        }
+    }
+}
+
+/// The session of an API request; without one, 401.
+pub(super) struct ApiSession(pub(super) Current);
+
+impl FromRequestParts<WebState> for ApiSession {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, s: &WebState) -> Result<Self, Response> {
+        current(s, &parts.headers)
+            .map(ApiSession)
+            .ok_or_else(|| api_error(StatusCode::UNAUTHORIZED, "sessione assente o scaduta"))
+    }
+}
+
+/// The session of an API request that changes state: 401 without a session, 403 without its
+/// CSRF token in `X-CSRF-Token`.
+pub(super) struct ApiWrite(pub(super) Current);
+
+impl FromRequestParts<WebState> for ApiWrite {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, s: &WebState) -> Result<Self, Response> {
+        let ApiSession(c) = ApiSession::from_request_parts(parts, s).await?;
+        let presented = parts
+            .headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !c.session.csrf_ok(presented) {
+            return Err(api_error(
+                StatusCode::FORBIDDEN,
+                "codice CSRF mancante o errato (intestazione X-CSRF-Token)",
+            ));
+        }
+        Ok(ApiWrite(c))
+    }
 }
 
 fn cookie(s: &WebState, token: &str) -> HeaderValue {
@@ -169,11 +222,8 @@ impl std::fmt::Debug for Credentials {
 }
 
 /// `GET /`: the home page, or the log-in page for a visitor without a session.
-pub(super) async fn home(State(s): State<WebState>, headers: HeaderMap) -> Response {
-    match current(&s, &headers) {
-        Some(c) => pages::html(pages::home(&s.member_label(), &c.session)),
-        None => Redirect::to("/accesso").into_response(),
-    }
+pub(super) async fn home(State(s): State<WebState>, PageSession(c): PageSession) -> Response {
+    pages::html(pages::home(&s.member_label(), &c.session))
 }
 
 /// `GET /accesso`: the log-in form.
@@ -216,12 +266,9 @@ pub(super) struct CsrfForm {
 /// `POST /esci`: log-out from a page.
 pub(super) async fn logout_form(
     State(s): State<WebState>,
-    headers: HeaderMap,
+    PageSession(c): PageSession,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let Some(c) = current(&s, &headers) else {
-        return Redirect::to("/accesso").into_response();
-    };
     if !c.session.csrf_ok(&f.csrf) {
         return forbidden_page(&s);
     }
@@ -241,7 +288,7 @@ fn forbidden_page(s: &WebState) -> Response {
     (StatusCode::FORBIDDEN, pages::html(page)).into_response()
 }
 
-fn api_error(status: StatusCode, message: &str) -> Response {
+pub(super) fn api_error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "errore": message }))).into_response()
 }
 
@@ -277,55 +324,22 @@ pub(super) async fn api_login(
 }
 
 /// `GET /api/v1/sessione`: the current session (`utente`, `ruolo`, `csrf`), or 401.
-pub(super) async fn api_session(State(s): State<WebState>, headers: HeaderMap) -> Response {
-    match current(&s, &headers) {
-        Some(c) => Json(json!({
-            "utente": c.session.user,
-            "ruolo": c.session.role,
-            "csrf": c.session.csrf,
-        }))
-        .into_response(),
-        None => api_error(StatusCode::UNAUTHORIZED, "sessione assente o scaduta"),
-    }
-}
-
-/// The session of an API request that changes state: 401 without one, 403 without its CSRF
-/// token in `X-CSRF-Token`.
-pub(super) fn api_session_with_csrf(
-    s: &WebState,
-    headers: &HeaderMap,
-) -> Result<Current, Box<Response>> {
-    let c = current(s, headers).ok_or_else(|| {
-        Box::new(api_error(
-            StatusCode::UNAUTHORIZED,
-            "sessione assente o scaduta",
-        ))
-    })?;
-    let presented = headers
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !c.session.csrf_ok(presented) {
-        return Err(Box::new(api_error(
-            StatusCode::FORBIDDEN,
-            "codice CSRF mancante o errato (intestazione X-CSRF-Token)",
-        )));
-    }
-    Ok(c)
+pub(super) async fn api_session(ApiSession(c): ApiSession) -> Response {
+    Json(json!({
+        "utente": c.session.user,
+        "ruolo": c.session.role,
+        "csrf": c.session.csrf,
+    }))
+    .into_response()
 }
 
 /// `DELETE /api/v1/sessione`: log-out; 204.
-pub(super) async fn api_logout(State(s): State<WebState>, headers: HeaderMap) -> Response {
-    match api_session_with_csrf(&s, &headers) {
-        Ok(c) => {
-            s.0.sessions.end(&c.token);
-            tracing::info!(user = %c.session.user, "web: logged out");
-            let mut r = StatusCode::NO_CONTENT.into_response();
-            r.headers_mut().insert(header::SET_COOKIE, clear_cookie(&s));
-            r
-        }
-        Err(r) => *r,
-    }
+pub(super) async fn api_logout(State(s): State<WebState>, ApiWrite(c): ApiWrite) -> Response {
+    s.0.sessions.end(&c.token);
+    tracing::info!(user = %c.session.user, "web: logged out");
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    r.headers_mut().insert(header::SET_COOKIE, clear_cookie(&s));
+    r
 }
 
 /// Anything else: 404, as JSON under `/api/`, as a page elsewhere.

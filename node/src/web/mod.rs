@@ -16,6 +16,7 @@
 
 mod auth;
 mod pages;
+mod search;
 mod tls;
 
 use std::sync::Arc;
@@ -34,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use tls::{server_config, Peer, TlsError, TlsListener};
 
+use crate::persons::{self, IdKey, PersonError};
 use crate::store::Store;
 
 /// How the web app behaves.
@@ -53,6 +55,7 @@ pub struct WebOptions {
 
 struct Inner {
     store: Store,
+    ids: IdKey,
     sessions: Sessions,
     throttle: LoginThrottle,
     opts: WebOptions,
@@ -79,15 +82,26 @@ impl std::fmt::Debug for WebState {
 }
 
 impl WebState {
-    /// The web app over a node's store.
-    pub fn new(store: Store, opts: WebOptions, clock: Arc<dyn Clock>) -> WebState {
-        WebState(Arc::new(Inner {
+    /// The web app over a node's store: indexes the persons of a store written before the
+    /// person search existed (once), and reads (or makes) the person id key.
+    pub fn open(
+        store: Store,
+        opts: WebOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Result<WebState, PersonError> {
+        let indexed = persons::ensure_index(&store)?;
+        if indexed > 0 {
+            tracing::info!(persons = indexed, "person search index built");
+        }
+        let ids = persons::id_key(&store)?;
+        Ok(WebState(Arc::new(Inner {
             store,
+            ids,
             sessions: Sessions::new(opts.sessions),
             throttle: LoginThrottle::new(opts.throttle),
             opts,
             clock,
-        }))
+        })))
     }
 
     /// The name the header shows: "Comune di Perugia", or the entity's id.
@@ -134,6 +148,8 @@ pub fn router(state: WebState) -> Router {
                 .post(auth::api_login)
                 .delete(auth::api_logout),
         )
+        .route("/persone", get(search::page))
+        .route("/api/v1/persone", get(search::api))
         .route("/static/siso.css", get(css))
         .fallback(auth::not_found)
         .with_state(state)

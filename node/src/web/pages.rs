@@ -8,6 +8,8 @@ use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
 use siso_server::web::Session;
 
+use crate::persons::{self, PersonRow};
+
 /// A page as a response (`no-store` comes from the security headers).
 pub(super) fn html(m: Markup) -> Response {
     (
@@ -114,6 +116,49 @@ pub(super) fn home(member: &str, s: &Session) -> Markup {
             dl class="facts" {
                 dt { "Ruolo" } dd { (role_label(&s.role)) }
                 dt { "Ente" } dd { (member) }
+            }
+            @if s.role != "amministratore" {
+                nav aria-label="Funzioni" {
+                    ul class="menu" { li { a href="/persone" { "Ricerca persone" } } }
+                }
+            }
+        },
+    )
+}
+
+/// The person search: the form, and the results when there was a query.
+pub(super) fn search(member: &str, s: &Session, q: &str, rows: Option<&[PersonRow]>) -> Markup {
+    layout(
+        member,
+        "Ricerca persone",
+        Some(s),
+        html! {
+            form method="get" action="/persone" class="form" role="search" {
+                div class="field" {
+                    label for="q" { "Codice fiscale, cognome e nome, o numero di famiglia" }
+                    input id="q" name="q" type="search" value=(q) autocomplete="off"
+                        spellcheck="false" required;
+                }
+                button type="submit" class="btn btn-primary" { "Cerca" }
+            }
+            @if let Some(rows) = rows {
+                @if rows.is_empty() {
+                    p role="status" { "Nessuna persona trovata." }
+                } @else {
+                    p role="status" { (rows.len()) " persone trovate" @if rows.len() == persons::MAX_ROWS { " (le prime " (persons::MAX_ROWS) ": precisare la ricerca)" } "." }
+                    table class="table" {
+                        caption class="sr-only" { "Persone trovate" }
+                        thead { tr { th scope="col" { "Cognome" } th scope="col" { "Nome" } th scope="col" { "Codice fiscale" } th scope="col" { "Famiglia" } } }
+                        tbody {
+                            @for r in rows {
+                                tr data-id=(r.id) {
+                                    td { (r.cognome) } td { (r.nome) } td { (r.codice_fiscale) }
+                                    td { (r.id_famiglia.as_deref().unwrap_or("—")) }
+                                }
+                            }
+                        }
+                    }
+                }
             }
         },
     )
