@@ -422,12 +422,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 web: Default::default(),
             };
             sync::epoch_key(&cfg)?;
-            let store = Store::open(&data.join("store"), OpenMode::Create)?;
-            if store.count(siso_node::store::Kind::Person) == 0 {
-                // Every person an import writes from now on is indexed as it is written.
-                siso_node::persons::mark_indexed(&store)?;
-            }
-            drop(store);
+            Store::open(&data.join("store"), OpenMode::Create)?;
             let rules = data.join("rules.toml");
             if !rules.exists() {
                 std::fs::write(&rules, siso_node::rules::DEFAULT_RULES)

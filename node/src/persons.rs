@@ -1,26 +1,30 @@
 //! Persons as the operators reach them: an opaque id per person (never the codice fiscale in a
 //! URL or a log line) and the person search — by codice fiscale, by surname and name (accents
-//! and case ignored, any prefix of either), by household (anagrafe family id).
+//! and case ignored, any prefix of "surname name" or "name surname"), by household (anagrafe
+//! family id).
 //!
 //! A person's id is a keyed BLAKE3 of the codice fiscale under a random key kept in the node's
-//! store (`meta` `person_id_key`): stable, and opaque to anyone without the node's store. The
-//! store keeps `id → cf` (`i`) and the name index (`n`: "surname name" and "name surname",
-//! normalised, ‖ 0 ‖ cf); every write of a person through [`index_person`] keeps them, in the
-//! same transaction. A name index entry whose person has since changed name is never shown: each
-//! candidate is checked against the person's record.
+//! store (`meta` `person_id_key`): stable across imports and restarts, and opaque to anyone
+//! without the node's store.
 //!
-//! **Invariant:** every person written by an import has its id and index entries in the same
-//! transaction; a store written before the index existed is indexed once ([`ensure_index`]).
+//! The search index lives in memory ([`PersonIndex`]), built from the store when the web app
+//! starts and kept up to date by the web app's own writes. Imports need the store to themselves
+//! (sled admits one process), so they run while `serve` is stopped and the next start indexes
+//! what they wrote: imports pay nothing for the index, and the store holds no index to keep
+//! consistent. Measured in docs/benchmarks.md.
+//!
+//! **Invariant:** a search never answers from the index alone: each candidate is read back
+//! from the store, so a person is shown as the store has them.
+
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Family, Person};
-use crate::store::{Kind, Store, StoreError, Tx};
+use crate::store::{Kind, Store, StoreError};
 
 /// The `meta` key of the person id key.
 const ID_KEY: &str = "person_id_key";
-/// The `meta` key of the index version; 1 once every person is indexed.
-const INDEX_VERSION: &str = "person_index";
 
 /// Most rows a search returns.
 pub const MAX_ROWS: usize = 50;
@@ -76,7 +80,7 @@ pub fn id_key(store: &Store) -> Result<IdKey, PersonError> {
 }
 
 /// A name folded for search: ASCII (accents removed), lower case, letters and digits only, one
-/// space between words.
+/// space between words ("D'Angelo" → "d angelo").
 pub fn fold(s: &str) -> String {
     let ascii = deunicode::deunicode(s).to_ascii_lowercase();
     let kept: String = ascii
@@ -84,50 +88,6 @@ pub fn fold(s: &str) -> String {
         .map(|c| if c.is_ascii_alphanumeric() { c } else { ' ' })
         .collect();
     kept.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn index_key(names: &str, cf: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(names.len() + 1 + cf.len());
-    k.extend_from_slice(names.as_bytes());
-    k.push(0);
-    k.extend_from_slice(cf.as_bytes());
-    k
-}
-
-/// Adds a person's id and name index entries to a transaction that writes the person.
-pub fn index_person(tx: &mut Tx, key: &IdKey, p: &Person) -> Result<(), StoreError> {
-    tx.put(Kind::PersonId, &key.id(&p.cf), &p.cf)?;
-    let (surname, name) = (fold(&p.cognome), fold(&p.nome));
-    if surname.is_empty() && name.is_empty() {
-        return Ok(());
-    }
-    for names in [format!("{surname} {name}"), format!("{name} {surname}")] {
-        tx.put(Kind::NameIndex, &index_key(names.trim(), &p.cf), &())?;
-    }
-    Ok(())
-}
-
-/// Indexes every person of a store written before the index existed (once; then a no-op).
-pub fn ensure_index(store: &Store) -> Result<usize, PersonError> {
-    if store.meta_get::<u32>(INDEX_VERSION)? == Some(1) {
-        return Ok(0);
-    }
-    let key = id_key(store)?;
-    let mut tx = Tx::default();
-    let mut n = 0;
-    for (_, p) in store.scan::<Person>(Kind::Person, b"")? {
-        index_person(&mut tx, &key, &p)?;
-        n += 1;
-    }
-    store.commit(tx)?;
-    store.meta_put(INDEX_VERSION, &1u32)?;
-    Ok(n)
-}
-
-/// Marks a new store as indexed (nothing to index yet).
-pub fn mark_indexed(store: &Store) -> Result<(), PersonError> {
-    store.meta_put(INDEX_VERSION, &1u32)?;
-    Ok(())
 }
 
 /// One row of a search result.
@@ -145,17 +105,35 @@ pub struct PersonRow {
     pub id_famiglia: Option<String>,
 }
 
-fn row(key: &IdKey, p: &Person) -> PersonRow {
-    PersonRow {
-        id: key.id_hex(&p.cf),
-        codice_fiscale: p.cf.clone(),
-        cognome: p.cognome.clone(),
-        nome: p.nome.clone(),
-        id_famiglia: p.famiglia.clone(),
+/// One index entry: a folded name in the arena, and the person's codice fiscale.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    start: u32,
+    len: u16,
+    cf: [u8; 16],
+}
+
+/// The in-memory person index: folded "surname name" and "name surname" sorted for prefix
+/// search, and id → codice fiscale. About 70 bytes a person.
+pub struct PersonIndex {
+    key: IdKey,
+    arena: String,
+    entries: Vec<Entry>,
+    by_id: HashMap<[u8; 16], [u8; 16]>,
+}
+
+impl std::fmt::Debug for PersonIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersonIndex")
+            .field("persons", &self.by_id.len())
+            .finish_non_exhaustive()
     }
 }
 
-/// What a query looks for.
+fn cf_bytes(cf: &str) -> Option<[u8; 16]> {
+    cf.as_bytes().try_into().ok()
+}
+
 fn looks_like_cf(q: &str) -> bool {
     q.len() >= 6
         && q.len() <= 16
@@ -164,78 +142,160 @@ fn looks_like_cf(q: &str) -> bool {
         && q.bytes().any(|b| b.is_ascii_digit())
 }
 
-/// Persons matching `query`, at most [`MAX_ROWS`], sorted by surname, name, codice fiscale:
-/// - all digits: the members of that anagrafe family;
-/// - a codice fiscale or its beginning (six letters, then digits…): those codes;
-/// - otherwise words: persons whose "surname name" or "name surname" begins with them
-///   (accents, case and apostrophes ignored), e.g. `ross`, `rossi mar`, `mario rossi`.
-pub fn search(store: &Store, key: &IdKey, query: &str) -> Result<Vec<PersonRow>, StoreError> {
-    let q = query.trim();
-    let mut cfs: Vec<String> = Vec::new();
-    if q.is_empty() {
-        return Ok(Vec::new());
-    } else if q.bytes().all(|b| b.is_ascii_digit()) {
-        if let Some(f) = store.get::<Family>(Kind::Family, q.as_bytes())? {
-            cfs = f.members;
+impl PersonIndex {
+    /// Indexes every person of the store.
+    pub fn build(store: &Store, key: IdKey) -> Result<PersonIndex, StoreError> {
+        let mut ix = PersonIndex {
+            key,
+            arena: String::new(),
+            entries: Vec::new(),
+            by_id: HashMap::new(),
+        };
+        store.for_each::<Person>(Kind::Person, b"", |_, p| {
+            ix.push(&p);
+        })?;
+        ix.arena.shrink_to_fit();
+        ix.entries.shrink_to_fit();
+        let arena = &ix.arena;
+        let name = |e: &Entry| &arena[e.start as usize..e.start as usize + e.len as usize];
+        ix.entries
+            .sort_unstable_by(|a, b| name(a).cmp(name(b)).then(a.cf.cmp(&b.cf)));
+        Ok(ix)
+    }
+
+    /// Appends a person's entries (unsorted).
+    fn push(&mut self, p: &Person) -> Vec<Entry> {
+        let Some(cf) = cf_bytes(&p.cf) else {
+            return Vec::new();
+        };
+        self.by_id.insert(self.key.id(&p.cf), cf);
+        let (surname, name) = (fold(&p.cognome), fold(&p.nome));
+        let mut added = Vec::new();
+        for names in [format!("{surname} {name}"), format!("{name} {surname}")] {
+            let names = names.trim();
+            if names.is_empty() || names.len() > usize::from(u16::MAX) {
+                continue;
+            }
+            let e = Entry {
+                start: self.arena.len() as u32,
+                len: names.len() as u16,
+                cf,
+            };
+            self.arena.push_str(names);
+            self.entries.push(e);
+            added.push(e);
         }
-    } else if looks_like_cf(q) {
-        let upper = q.to_ascii_uppercase();
-        cfs = store
-            .keys_under(Kind::Person, upper.as_bytes(), MAX_ROWS)?
-            .into_iter()
-            .map(|k| String::from_utf8_lossy(&k).into_owned())
-            .collect();
-    } else {
-        let folded = fold(q);
-        if folded.is_empty() {
-            return Ok(Vec::new());
+        added
+    }
+
+    fn name(&self, e: &Entry) -> &str {
+        &self.arena[e.start as usize..e.start as usize + e.len as usize]
+    }
+
+    /// Adds (or re-adds, after a change of name) a person the web app wrote.
+    pub fn insert(&mut self, p: &Person) {
+        let start = self.entries.len();
+        self.push(p);
+        let added: Vec<Entry> = self.entries.drain(start..).collect();
+        for e in added {
+            let at = self
+                .entries
+                .partition_point(|x| (self.name(x), x.cf) < (self.name(&e), e.cf));
+            self.entries.insert(at, e);
         }
-        // Twice the rows: each person is indexed in both orders.
-        for k in store.keys_under(Kind::NameIndex, folded.as_bytes(), 4 * MAX_ROWS)? {
-            if let Some(pos) = k.iter().position(|&b| b == 0) {
-                let cf = String::from_utf8_lossy(&k[pos + 1..]).into_owned();
-                if !cfs.contains(&cf) {
-                    cfs.push(cf);
-                }
+    }
+
+    /// Persons indexed.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// True if nobody is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// The person with an id (32 hex digits), if any, as the store has them.
+    pub fn by_id(&self, store: &Store, id: &str) -> Result<Option<Person>, StoreError> {
+        let Some(id) = hex::decode(id)
+            .ok()
+            .and_then(|b| <[u8; 16]>::try_from(b).ok())
+        else {
+            return Ok(None);
+        };
+        match self.by_id.get(&id) {
+            Some(cf) => store.get(Kind::Person, cf),
+            None => Ok(None),
+        }
+    }
+
+    /// The codici fiscali whose folded names begin with `prefix`, in name order, at most `n`.
+    fn by_name(&self, prefix: &str, n: usize) -> Vec<String> {
+        let first = self.entries.partition_point(|e| self.name(e) < prefix);
+        let mut out: Vec<String> = Vec::new();
+        for e in &self.entries[first..] {
+            if !self.name(e).starts_with(prefix) || out.len() >= n {
+                break;
+            }
+            let cf = String::from_utf8_lossy(&e.cf).into_owned();
+            if !out.contains(&cf) {
+                out.push(cf);
             }
         }
+        out
     }
-    let mut rows = Vec::new();
-    for cf in cfs {
-        let Some(p) = store.get::<Person>(Kind::Person, cf.as_bytes())? else {
-            continue;
-        };
-        // A stale index entry (the person's name changed since) matches no more.
-        let names = [
-            format!("{} {}", fold(&p.cognome), fold(&p.nome)),
-            format!("{} {}", fold(&p.nome), fold(&p.cognome)),
-        ];
-        let folded = fold(q);
-        let by_name = !looks_like_cf(q) && !q.bytes().all(|b| b.is_ascii_digit());
-        if by_name && !names.iter().any(|n| n.starts_with(&folded)) {
-            continue;
-        }
-        rows.push(row(key, &p));
-    }
-    rows.sort_by(|a, b| {
-        (&a.cognome, &a.nome, &a.codice_fiscale).cmp(&(&b.cognome, &b.nome, &b.codice_fiscale))
-    });
-    rows.truncate(MAX_ROWS);
-    Ok(rows)
-}
 
-/// The person with an id (32 hex digits), if any.
-pub fn by_id(store: &Store, id: &str) -> Result<Option<Person>, StoreError> {
-    let Ok(bytes) = hex::decode(id) else {
-        return Ok(None);
-    };
-    if bytes.len() != 16 {
-        return Ok(None);
+    /// Persons matching `query`, at most [`MAX_ROWS`], sorted by surname, name, codice fiscale:
+    /// - all digits: the members of that anagrafe family;
+    /// - a codice fiscale or its beginning (six letters, then digits…): those codes;
+    /// - otherwise words: persons whose "surname name" or "name surname" begins with them
+    ///   (accents, case and punctuation ignored), e.g. `ross`, `rossi mar`, `mario rossi`.
+    pub fn search(&self, store: &Store, query: &str) -> Result<Vec<PersonRow>, StoreError> {
+        let q = query.trim();
+        let by_name = !q.is_empty() && !q.bytes().all(|b| b.is_ascii_digit()) && !looks_like_cf(q);
+        let folded = fold(q);
+        let cfs: Vec<String> = if q.is_empty() || (by_name && folded.is_empty()) {
+            Vec::new()
+        } else if q.bytes().all(|b| b.is_ascii_digit()) {
+            store
+                .get::<Family>(Kind::Family, q.as_bytes())?
+                .map(|f| f.members)
+                .unwrap_or_default()
+        } else if looks_like_cf(q) {
+            store
+                .keys_under(Kind::Person, q.to_ascii_uppercase().as_bytes(), MAX_ROWS)?
+                .into_iter()
+                .map(|k| String::from_utf8_lossy(&k).into_owned())
+                .collect()
+        } else {
+            self.by_name(&folded, MAX_ROWS)
+        };
+        let mut rows = Vec::new();
+        for cf in cfs {
+            let Some(p) = store.get::<Person>(Kind::Person, cf.as_bytes())? else {
+                continue;
+            };
+            let (surname, name) = (fold(&p.cognome), fold(&p.nome));
+            let still = [format!("{surname} {name}"), format!("{name} {surname}")]
+                .iter()
+                .any(|n| n.starts_with(&folded));
+            if by_name && !still {
+                continue;
+            }
+            rows.push(PersonRow {
+                id: self.key.id_hex(&p.cf),
+                codice_fiscale: p.cf.clone(),
+                cognome: p.cognome.clone(),
+                nome: p.nome.clone(),
+                id_famiglia: p.famiglia.clone(),
+            });
+        }
+        rows.sort_by(|a, b| {
+            (&a.cognome, &a.nome, &a.codice_fiscale).cmp(&(&b.cognome, &b.nome, &b.codice_fiscale))
+        });
+        rows.truncate(MAX_ROWS);
+        Ok(rows)
     }
-    let Some(cf) = store.get::<String>(Kind::PersonId, &bytes)? else {
-        return Ok(None);
-    };
-    store.get(Kind::Person, cf.as_bytes())
 }
 
 #[cfg(test)]

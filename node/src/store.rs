@@ -16,8 +16,6 @@
 //! | `O` | seq u64 | an outbox batch not yet acknowledged |
 //! | `N` | household key [32] | the hub's overlap notice |
 //! | `U` | user name | an operator's account (`accounts.rs`; password as an argon2id hash) |
-//! | `i` | person id [16] | codice fiscale (`persons.rs`) |
-//! | `n` | normalised names ‖ 0 ‖ cf | nothing: the person search index (`persons.rs`) |
 //!
 //! A second tree, `access_log`, records who read which person and when (seq u64 → entry), and
 //! `meta` holds the schema version and sync state. Keys are big-endian.
@@ -118,11 +116,6 @@ pub enum Kind {
     Notice = b'N',
     /// Operators' accounts (key: user name).
     Account = b'U',
-    /// Person id → codice fiscale (`persons.rs`).
-    PersonId = b'i',
-    /// Normalised "surname name" and "name surname" ‖ 0 ‖ codice fiscale → nothing: the
-    /// person search index (`persons.rs`).
-    NameIndex = b'n',
 }
 
 fn key(kind: Kind, rest: &[u8]) -> Vec<u8> {
@@ -333,6 +326,21 @@ impl Store {
             .keys()
             .map(|k| k.map(|k| k[1..].to_vec()).map_err(StoreError::from))
             .collect()
+    }
+
+    /// Calls `f` with every value of a kind under a prefix, in key order, one at a time (no
+    /// list of them all in memory).
+    pub fn for_each<T: DeserializeOwned>(
+        &self,
+        kind: Kind,
+        prefix: &[u8],
+        mut f: impl FnMut(&[u8], T),
+    ) -> Result<(), StoreError> {
+        for kv in self.data.scan_prefix(key(kind, prefix)) {
+            let (k, v) = kv?;
+            f(&k[1..], dec(&v)?);
+        }
+        Ok(())
     }
 
     /// At most `limit` keys of a kind under a prefix, in key order (without the kind byte).

@@ -307,70 +307,64 @@ fn third_sector_imports_only_interventi_and_accessi() {
 
 #[test]
 fn imported_persons_are_found_by_code_name_and_family_with_opaque_ids() {
-    use siso_node::persons::{by_id, ensure_index, id_key, search};
+    use siso_node::persons::{id_key, PersonIndex};
     let (_d, s) = store();
     let p = Profile::load(&examples().join("profiles/vendor-cp1252.toml")).unwrap();
     let anagrafe = examples().join("vendor/anagrafe-cp1252.csv");
     import(&s, ImportKind::Anagrafe, &anagrafe, &p, &opts()).unwrap();
     import_example(&s, ImportKind::Interventi, &opts()).unwrap();
-    let key = id_key(&s).unwrap();
-    let names = |q: &str| -> Vec<String> {
-        search(&s, &key, q)
+    let mut ix = PersonIndex::build(&s, id_key(&s).unwrap()).unwrap();
+    let names = |ix: &PersonIndex, q: &str| -> Vec<String> {
+        ix.search(&s, q)
             .unwrap()
             .into_iter()
             .map(|r| format!("{} {}", r.cognome, r.nome))
             .collect()
     };
     // By surname prefix, "surname name", "name surname", accents and case ignored.
-    assert_eq!(names("ross"), ["Rossi Luca", "Rossi Mario"]);
-    assert_eq!(names("ROSSI mar"), ["Rossi Mario"]);
-    assert_eq!(names("mario rossi"), ["Rossi Mario"]);
-    assert_eq!(names("nicolo d'angelo"), ["D'Angelo Nicolò"]);
-    assert_eq!(names("d angelo"), ["D'Angelo Nicolò"]);
-    assert!(names("zzz").is_empty() && names("  ").is_empty());
+    assert_eq!(names(&ix, "ross"), ["Rossi Luca", "Rossi Mario"]);
+    assert_eq!(names(&ix, "ROSSI mar"), ["Rossi Mario"]);
+    assert_eq!(names(&ix, "mario rossi"), ["Rossi Mario"]);
+    assert_eq!(names(&ix, "nicolo d'angelo"), ["D'Angelo Nicolò"]);
+    assert_eq!(names(&ix, "d angelo"), ["D'Angelo Nicolò"]);
+    assert!(
+        names(&ix, "zzz").is_empty() && names(&ix, "  ").is_empty() && names(&ix, "'").is_empty()
+    );
     // By codice fiscale or its beginning; by family.
-    assert_eq!(names("rssmra70c01g478r"), ["Rossi Mario"]);
-    assert_eq!(names("RSSLCU12"), ["Rossi Luca"]);
-    assert_eq!(names("1001").len(), 3);
+    assert_eq!(names(&ix, "rssmra70c01g478r"), ["Rossi Mario"]);
+    assert_eq!(names(&ix, "RSSLCU12"), ["Rossi Luca"]);
+    assert_eq!(names(&ix, "1001").len(), 3);
+    assert!(names(&ix, "9999").is_empty());
     // A person outside the anagrafe, written by the interventi import, is found too.
-    assert_eq!(names("conti sara"), ["Conti Sara"]);
-    // Ids: opaque, stable across a re-import, and they lead back to the person.
-    let rows = search(&s, &key, "rossi mario").unwrap();
-    let id = rows[0].id.clone();
+    assert_eq!(names(&ix, "conti sara"), ["Conti Sara"]);
+    // Ids: opaque, stable across a re-import and a rebuilt index, and they lead back.
+    let id = ix.search(&s, "rossi mario").unwrap()[0].id.clone();
     assert_eq!(id.len(), 32);
     assert!(!id.to_ascii_uppercase().contains("RSSMRA"));
     import(&s, ImportKind::Anagrafe, &anagrafe, &p, &opts()).unwrap();
-    assert_eq!(search(&s, &key, "rossi mario").unwrap()[0].id, id);
-    assert_eq!(by_id(&s, &id).unwrap().unwrap().cf, "RSSMRA70C01G478R");
+    let rebuilt = PersonIndex::build(&s, id_key(&s).unwrap()).unwrap();
+    assert_eq!(rebuilt.search(&s, "rossi mario").unwrap()[0].id, id);
+    assert_eq!(
+        rebuilt.by_id(&s, &id).unwrap().unwrap().cf,
+        "RSSMRA70C01G478R"
+    );
     for bad in ["", "zz", &"0".repeat(32), &id[..30]] {
-        assert!(by_id(&s, bad).unwrap().is_none(), "{bad}");
+        assert!(rebuilt.by_id(&s, bad).unwrap().is_none(), "{bad}");
     }
-    // A name changed in a later anagrafe: found under the new name, not the old one.
+    // A name changed in a later anagrafe: the old index no longer shows the old name (each
+    // hit is read back), a rebuilt one finds the new name, and so does one updated in place.
     let text = std::fs::read_to_string(examples().join("anagrafe.csv"))
         .unwrap()
         .replace(";Verdi;Giuseppe;", ";Verdi Bianchi;Giuseppe;");
     let dir = tempfile::tempdir().unwrap();
     let f = write(dir.path(), "anagrafe.csv", &text);
     import(&s, ImportKind::Anagrafe, &f, &Profile::default(), &opts()).unwrap();
-    assert_eq!(names("verdi bianchi"), ["Verdi Bianchi Giuseppe"]);
-    assert!(names("verdi giuseppe").is_empty());
-    // A store written before the index existed is indexed once.
-    let mut tx = siso_node::store::Tx::default();
-    for kind in [Kind::NameIndex, Kind::PersonId] {
-        for k in s.keys(kind).unwrap() {
-            tx.delete(kind, &k);
-        }
-    }
-    s.commit(tx).unwrap();
-    s.meta_put("person_index", &0u32).unwrap();
-    assert!(names("rossi").is_empty());
-    assert_eq!(ensure_index(&s).unwrap(), s.count(Kind::Person));
-    assert_eq!(names("rossi"), ["Rossi Luca", "Rossi Mario"]);
-    assert_eq!(ensure_index(&s).unwrap(), 0);
-    // A dry run writes no id key into a new store.
-    let (_d2, s2) = store();
-    let mut o = opts();
-    o.dry_run = true;
-    import_example(&s2, ImportKind::Anagrafe, &o).unwrap();
-    assert!(s2.meta_get::<[u8; 32]>("person_id_key").unwrap().is_none());
+    assert!(names(&ix, "verdi giuseppe").is_empty());
+    let renamed: Person = s.get(Kind::Person, b"VRDGPP45A20L117B").unwrap().unwrap();
+    ix.insert(&renamed);
+    assert_eq!(names(&ix, "verdi bianchi"), ["Verdi Bianchi Giuseppe"]);
+    assert_eq!(names(&ix, "giuseppe verdi b"), ["Verdi Bianchi Giuseppe"]);
+    let rebuilt = PersonIndex::build(&s, id_key(&s).unwrap()).unwrap();
+    assert_eq!(names(&rebuilt, "verdi"), ["Verdi Bianchi Giuseppe"]);
+    assert_eq!(rebuilt.len(), s.count(Kind::Person));
 }

@@ -7,14 +7,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use super::validate::Row;
 use super::{ImportError, ImportKind, ImportSummary};
 use crate::model::*;
-use crate::persons::{self, IdKey};
 use crate::store::{cf_key, row_hash, Kind, Store, Tx};
 
 /// The transaction that imports `rows` of `kind`, counting persons and households in
-/// `summary`; with `ids`, every person written gets its id and search index entries in it.
+/// `summary`.
 pub(super) fn build_tx(
     store: &Store,
-    ids: Option<&IdKey>,
     kind: ImportKind,
     rows: &[Row],
     summary: &mut ImportSummary,
@@ -30,9 +28,6 @@ pub(super) fn build_tx(
                     families.entry(fam.clone()).or_default().push(p);
                 }
                 tx.put(Kind::Person, p.cf.as_bytes(), p)?;
-                if let Some(k) = ids {
-                    persons::index_person(&mut tx, k, p)?;
-                }
             }
         }
         // The file is the registry as of today: families are replaced, and residents who are
@@ -127,15 +122,12 @@ pub(super) fn build_tx(
         // Persons not in the anagrafe (moved away, not resident) are recorded as non-residents.
         for (cf, p) in subjects {
             let known: Option<Person> = store.get(Kind::Person, cf.as_bytes())?;
-            let write = match known {
-                None => true,
-                Some(k) => !k.resident && k.cognome.is_empty() && !p.cognome.is_empty(),
-            };
-            if write {
-                tx.put(Kind::Person, cf.as_bytes(), p)?;
-                if let Some(k) = ids {
-                    persons::index_person(&mut tx, k, p)?;
+            match known {
+                None => tx.put(Kind::Person, cf.as_bytes(), p)?,
+                Some(k) if !k.resident && k.cognome.is_empty() && !p.cognome.is_empty() => {
+                    tx.put(Kind::Person, cf.as_bytes(), p)?
                 }
+                Some(_) => {}
             }
         }
     }

@@ -216,9 +216,6 @@ pub enum ImportError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The person id key could not be made.
-    #[error(transparent)]
-    Person(#[from] crate::persons::PersonError),
 }
 
 impl ImportError {
@@ -356,13 +353,7 @@ pub fn import(
     }
     summary.rejected = rejects.len() as u64;
     summary.imported = rows.len() as u64;
-    // A dry run writes nothing, not even the id key: it indexes nothing.
-    let ids = if opts.dry_run {
-        None
-    } else {
-        Some(crate::persons::id_key(store)?)
-    };
-    let tx = build_tx(store, ids.as_ref(), kind, &rows, &mut summary)?;
+    let tx = build_tx(store, kind, &rows, &mut summary)?;
     if !opts.dry_run {
         store.commit(tx)?;
     }

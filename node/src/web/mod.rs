@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use tls::{server_config, Peer, TlsError, TlsListener};
 
-use crate::persons::{self, IdKey, PersonError};
+use crate::persons::{self, PersonError, PersonIndex};
 use crate::store::Store;
 
 /// How the web app behaves.
@@ -55,7 +55,7 @@ pub struct WebOptions {
 
 struct Inner {
     store: Store,
-    ids: IdKey,
+    persons: std::sync::RwLock<PersonIndex>,
     sessions: Sessions,
     throttle: LoginThrottle,
     opts: WebOptions,
@@ -82,21 +82,23 @@ impl std::fmt::Debug for WebState {
 }
 
 impl WebState {
-    /// The web app over a node's store: indexes the persons of a store written before the
-    /// person search existed (once), and reads (or makes) the person id key.
+    /// The web app over a node's store: reads (or makes) the person id key and builds the
+    /// person search index in memory.
     pub fn open(
         store: Store,
         opts: WebOptions,
         clock: Arc<dyn Clock>,
     ) -> Result<WebState, PersonError> {
-        let indexed = persons::ensure_index(&store)?;
-        if indexed > 0 {
-            tracing::info!(persons = indexed, "person search index built");
-        }
-        let ids = persons::id_key(&store)?;
+        let started = std::time::Instant::now();
+        let index = PersonIndex::build(&store, persons::id_key(&store)?)?;
+        tracing::info!(
+            persons = index.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "person search index built"
+        );
         Ok(WebState(Arc::new(Inner {
             store,
-            ids,
+            persons: std::sync::RwLock::new(index),
             sessions: Sessions::new(opts.sessions),
             throttle: LoginThrottle::new(opts.throttle),
             opts,

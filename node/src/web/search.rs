@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::auth::{api_error, ApiSession, Current, PageSession};
 use super::{pages, WebState};
-use crate::persons::{self, PersonRow};
+use crate::persons::PersonRow;
 
 /// The query string.
 #[derive(Debug, Default, Deserialize)]
@@ -57,13 +57,16 @@ async fn run_search(s: &WebState, c: &Current, q: String) -> Result<Vec<PersonRo
         return Err(Refused::Role);
     }
     let inner = s.0.clone();
-    tokio::task::spawn_blocking(move || persons::search(&inner.store, &inner.ids, &q))
-        .await
-        .map_err(|_| Refused::Internal)?
-        .map_err(|e| {
-            tracing::error!(error = %e, "web: person search failed");
-            Refused::Internal
-        })
+    tokio::task::spawn_blocking(move || {
+        let index = inner.persons.read().unwrap_or_else(|p| p.into_inner());
+        index.search(&inner.store, &q)
+    })
+    .await
+    .map_err(|_| Refused::Internal)?
+    .map_err(|e| {
+        tracing::error!(error = %e, "web: person search failed");
+        Refused::Internal
+    })
 }
 
 /// `GET /api/v1/persone?q=TEXT` → `{"rows": [{"id", "codice_fiscale", "cognome", "nome",

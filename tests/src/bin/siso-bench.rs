@@ -83,6 +83,20 @@ enum Cmd {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// The operators' person search of a node with N persons: the in-memory index built at the
+    /// web app's start, and the latency of searches by name, code and family, against a full
+    /// scan of the store's persons in the same run.
+    Persons {
+        /// Persons (imported from a generated anagrafe).
+        #[arg(long, default_value_t = 1_000_000)]
+        persons: usize,
+        /// Searches to time.
+        #[arg(long, default_value_t = 2_000)]
+        queries: usize,
+        /// Work directory (kept); default a temporary one (removed).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// The import side of `anagrafe` (internal).
     #[command(hide = true)]
     AnagrafeImport {
@@ -139,6 +153,14 @@ fn main() -> anyhow::Result<()> {
         Cmd::Anagrafe { persons, dir } => {
             let (dir, _tmp) = work_dir(dir)?;
             anagrafe_cmd(persons, &dir)?;
+        }
+        Cmd::Persons {
+            persons,
+            queries,
+            dir,
+        } => {
+            let (dir, _tmp) = work_dir(dir)?;
+            persons_cmd(persons, queries, &dir)?;
         }
         Cmd::AnagrafeImport { file, store } => {
             let store = siso_node::store::Store::open(&store, siso_node::store::OpenMode::Create)?;
@@ -449,6 +471,121 @@ fn anagrafe_cmd(n: usize, dir: &std::path::Path) -> anyhow::Result<()> {
             "import": imp,
             "csv_parse_rows_per_s": rows as f64 / raw_s,
             "ratio_import_over_csv_parse": rows_per_s / (rows as f64 / raw_s),
+        })
+    );
+    Ok(())
+}
+
+/// Resident memory now (MB), from /proc.
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn persons_cmd(n: usize, queries: usize, dir: &std::path::Path) -> anyhow::Result<()> {
+    use siso_node::model::Person;
+    use siso_node::persons::{fold, id_key, PersonIndex};
+    use siso_node::store::{Kind, OpenMode, Store};
+    std::fs::create_dir_all(dir)?;
+    let file = dir.join("anagrafe.csv");
+    eprintln!(
+        "generating and importing {n} persons in {} ...",
+        dir.display()
+    );
+    write_anagrafe(n, &file)?;
+    let store_dir = dir.join("store");
+    if store_dir.exists() {
+        std::fs::remove_dir_all(&store_dir)?;
+    }
+    let store = Store::open(&store_dir, OpenMode::Create)?;
+    let opts = siso_node::import::ImportOptions::new(
+        siso_shared::Role::Comune,
+        time::OffsetDateTime::now_utc().date(),
+    );
+    let profile = siso_node::import::Profile::default();
+    let kind = siso_node::import::ImportKind::Anagrafe;
+    siso_node::import::import(&store, kind, &file, &profile, &opts)?;
+    // The queries: every k-th person by surname and the start of the name, by the first
+    // eight characters of the code, or by family.
+    let all: Vec<Person> = store
+        .scan::<Person>(Kind::Person, b"")?
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    let step = (all.len() / queries.max(1)).max(1);
+    let sample: Vec<(String, &Person)> = all
+        .iter()
+        .step_by(step)
+        .enumerate()
+        .map(|(i, p)| {
+            let q = match i % 10 {
+                0..=6 => {
+                    let start: String = fold(&p.nome).chars().take(2).collect();
+                    format!("{} {start}", fold(&p.cognome))
+                }
+                7 | 8 => p.cf.chars().take(8).collect(),
+                _ => p.famiglia.clone().unwrap_or_else(|| p.cf.clone()),
+            };
+            (q, p)
+        })
+        .collect();
+    eprintln!("building the index ...");
+    let before = rss_mb();
+    let t = Instant::now();
+    let index = PersonIndex::build(&store, id_key(&store)?)?;
+    let build_s = t.elapsed().as_secs_f64();
+    let index_mb = rss_mb() - before;
+    let mut lat = Vec::with_capacity(sample.len());
+    for (q, p) in &sample {
+        let t = Instant::now();
+        let rows = index.search(&store, q)?;
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        if !rows.iter().any(|r| r.codice_fiscale == p.cf)
+            && rows.len() < siso_node::persons::MAX_ROWS
+        {
+            anyhow::bail!("search {q:?} missed {}", p.cf);
+        }
+    }
+    lat.sort_by(f64::total_cmp);
+    let pct = |x: f64| lat[((lat.len() - 1) as f64 * x) as usize];
+    // Reference in the same run: the same name searches as a scan of every person.
+    eprintln!("reference: full scans ...");
+    let mut scan_ms = Vec::new();
+    for (q, _) in sample.iter().filter(|(q, _)| q.contains(' ')).take(5) {
+        let t = Instant::now();
+        let hits = store
+            .scan::<Person>(Kind::Person, b"")?
+            .into_iter()
+            .filter(|(_, p)| {
+                let (s, g) = (fold(&p.cognome), fold(&p.nome));
+                format!("{s} {g}").starts_with(q.as_str())
+                    || format!("{g} {s}").starts_with(q.as_str())
+            })
+            .count();
+        scan_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        let found = index.search(&store, q)?.len();
+        if found != hits.min(siso_node::persons::MAX_ROWS) {
+            anyhow::bail!("index found {found} for {q:?}, the scan {hits}");
+        }
+    }
+    let scan_mean = scan_ms.iter().sum::<f64>() / scan_ms.len().max(1) as f64;
+    println!(
+        "{}",
+        serde_json::json!({
+            "persons": index.len(),
+            "queries": lat.len(),
+            "index_build_s": build_s,
+            "index_rss_mb": (index_mb * 10.0).round() / 10.0,
+            "search_ms": { "p50": pct(0.5), "p95": pct(0.95), "p99": pct(0.99), "max": pct(1.0) },
+            "full_scan_ms": scan_mean,
+            "ratio_p95_over_full_scan": pct(0.95) / scan_mean,
         })
     );
     Ok(())
