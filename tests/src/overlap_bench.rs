@@ -254,15 +254,25 @@ pub struct HubReport {
 
 /// Peak resident memory of this process, MB (`VmHWM`).
 pub fn peak_rss_mb() -> f64 {
+    (status_kb("VmHWM:") / 1024.0 * 10.0).round() / 10.0
+}
+
+/// This process's resident memory now, MB (0 where /proc is unavailable).
+pub fn rss_mb() -> f64 {
+    status_kb("VmRSS:") / 1024.0
+}
+
+/// A `kB` field of /proc/self/status.
+fn status_kb(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
-        .map_or(0.0, |kb| (kb / 1024.0 * 10.0).round() / 10.0)
+        .unwrap_or(0.0)
 }
 
 fn dir_mb(p: &Path) -> f64 {

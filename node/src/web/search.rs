@@ -74,13 +74,13 @@ async fn run_search(s: &WebState, c: &Current, q: String) -> Result<Vec<PersonRo
 pub(super) async fn api(
     State(s): State<WebState>,
     ApiSession(c): ApiSession,
-    Query(p): Query<SearchParams>,
+    Query(SearchParams { q }): Query<SearchParams>,
 ) -> Response {
-    let q = p.q.unwrap_or_default();
-    if q.trim().is_empty() && c.session.role != "amministratore" {
+    let blank = q.as_deref().is_none_or(|q| q.trim().is_empty());
+    if blank && c.session.role != "amministratore" {
         return api_error(StatusCode::BAD_REQUEST, "parametro q mancante");
     }
-    match run_search(&s, &c, q).await {
+    match run_search(&s, &c, q.unwrap_or_default()).await {
         Ok(rows) => Json(json!({ "rows": rows })).into_response(),
         Err(e) => api_error(e.status(), e.message()),
     }

@@ -476,19 +476,6 @@ fn anagrafe_cmd(n: usize, dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resident memory now (MB), from /proc.
-fn rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 fn persons_cmd(n: usize, queries: usize, dir: &std::path::Path) -> anyhow::Result<()> {
     use siso_node::model::Person;
     use siso_node::persons::{fold, id_key, PersonIndex};
@@ -537,11 +524,11 @@ fn persons_cmd(n: usize, queries: usize, dir: &std::path::Path) -> anyhow::Resul
         })
         .collect();
     eprintln!("building the index ...");
-    let before = rss_mb();
+    let before = overlap_bench::rss_mb();
     let t = Instant::now();
     let index = PersonIndex::build(&store, id_key(&store)?)?;
     let build_s = t.elapsed().as_secs_f64();
-    let index_mb = rss_mb() - before;
+    let index_mb = overlap_bench::rss_mb() - before;
     let mut lat = Vec::with_capacity(sample.len());
     for (q, p) in &sample {
         let t = Instant::now();
