@@ -29,6 +29,19 @@ pub struct DemoOptions {
     pub http: SocketAddr,
     /// Nodes working at once.
     pub concurrency: usize,
+    /// Address of the operators' web app of one Comune (Perugia), with demo accounts.
+    pub web: SocketAddr,
+}
+
+/// A demo account of the operators' web app (synthetic data only: the password is printed).
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoAccount {
+    /// User name.
+    pub username: String,
+    /// Role.
+    pub ruolo: String,
+    /// Password, random per run.
+    pub password: String,
 }
 
 /// The summary.
@@ -56,6 +69,10 @@ pub struct Summary {
     pub elapsed_s: f64,
     /// The dashboard.
     pub dashboard_url: String,
+    /// The operators' web app of one Comune.
+    pub web_url: String,
+    /// Its demo accounts.
+    pub web_accounts: Vec<DemoAccount>,
 }
 
 /// A finished demo with its hub still running.
@@ -275,6 +292,8 @@ pub async fn run(
             shared += t.await.map_err(|e| e.to_string())??;
         }
     }
+    progress("app degli operatori / operators' web app");
+    let (web_addr, web_accounts) = start_web_app(&nodes, opts.web, shutdown.clone()).await?;
     let s = hub.hub.summary(epoch);
     let summary = Summary {
         members: truth.members.len(),
@@ -288,6 +307,8 @@ pub async fn run(
         persons: truth.persons,
         elapsed_s: (started.elapsed().as_secs_f64() * 100.0).round() / 100.0,
         dashboard_url: format!("http://{}/login?token={token}", hub.http_addr),
+        web_url: format!("http://{web_addr}/"),
+        web_accounts,
     };
     Ok(Demo {
         summary,
@@ -297,6 +318,73 @@ pub async fn run(
         token,
         hub_dir,
     })
+}
+
+/// Starts the operators' web app of Perugia's node (the first Comune if Perugia is not in the
+/// demo) on `addr`, with a `responsabile`, an `assistente_sociale` and a `sportello` whose
+/// passwords are random per run.
+async fn start_web_app(
+    nodes: &[(siso_node::config::NodeConfig, node_store::Store, PathBuf)],
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+) -> Result<(SocketAddr, Vec<DemoAccount>), DemoError> {
+    use siso_node::accounts::{self, OperatorRole};
+    let comune = |m: &str| {
+        m.parse::<MemberId>()
+            .map(|m| m.role() == siso_shared::Role::Comune)
+    };
+    let (cfg, store, _) = nodes
+        .iter()
+        .find(|(c, _, _)| c.member == "054039")
+        .or_else(|| {
+            nodes
+                .iter()
+                .find(|(c, _, _)| comune(&c.member).unwrap_or(false))
+        })
+        .ok_or("the demo has no Comune")?;
+    let now = time::OffsetDateTime::now_utc();
+    let mut made = Vec::new();
+    for (username, role) in [
+        ("responsabile", OperatorRole::Responsabile),
+        ("assistente", OperatorRole::AssistenteSociale),
+        ("sportello", OperatorRole::Sportello),
+    ] {
+        let token = siso_server::web::random_token().ok_or("no randomness")?;
+        let password = token[..20].to_owned();
+        let p = siso_server::web::Password::new(&password)?;
+        if accounts::get(store, username)?.is_some() {
+            accounts::change(
+                store,
+                username,
+                accounts::Change::Password(p),
+                cfg.role(),
+                now,
+            )?;
+        } else {
+            accounts::add(store, username, role, &p, cfg.role(), now)?;
+        }
+        made.push(DemoAccount {
+            username: username.into(),
+            ruolo: role.as_str().into(),
+            password,
+        });
+    }
+    let opts = siso_node::web::WebOptions {
+        member: cfg.member_id()?,
+        https: false,
+        sessions: Default::default(),
+        throttle: Default::default(),
+        proxies: Default::default(),
+    };
+    let state = siso_node::web::WebState::open(
+        store.clone(),
+        opts,
+        Arc::new(siso_server::clock::SystemClock),
+    )?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(siso_node::web::run(listener, None, state, shutdown));
+    Ok((bound, made))
 }
 
 impl Summary {
@@ -312,7 +400,8 @@ impl Summary {
              doppio sostegno economico / double economic support: {} (piantati / planted {}) {}\n\
              bisogni non sostenuti / unsupported needs:           {} (piantati / planted {}) {}\n\
              secondi / seconds:                                   {:.1}\n\
-             cruscotto / dashboard:                               {}",
+             cruscotto / dashboard:                               {}\n\
+             app degli operatori / operators' web app:            {}{}",
             self.members,
             self.persons,
             self.households_shared,
@@ -329,7 +418,15 @@ impl Summary {
             self.unsupported_need_planted,
             ok(self.unsupported_need_found, self.unsupported_need_planted),
             self.elapsed_s,
-            self.dashboard_url
+            self.dashboard_url,
+            self.web_url,
+            self.web_accounts
+                .iter()
+                .map(|a| format!(
+                    "\n  utente / user {:<13} password {}  ({})",
+                    a.username, a.password, a.ruolo
+                ))
+                .collect::<String>()
         )
     }
 }

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 use siso_tests::demo::{self, DemoOptions};
-use siso_tests::harness::assert_absent_below;
+use siso_tests::harness::{assert_absent_below, http_call};
 use siso_tests::synth::SynthOptions;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,6 +23,7 @@ async fn demo_flow_finds_what_was_planted_and_leaks_nothing() {
         },
         http: "127.0.0.1:0".parse().unwrap(),
         concurrency: 8,
+        web: "127.0.0.1:0".parse().unwrap(),
     };
     let d = demo::run(&opts, |_| {}).await.unwrap();
     let s = &d.summary;
@@ -57,6 +58,45 @@ async fn demo_flow_finds_what_was_planted_and_leaks_nothing() {
         row["unsupported_need"], d.truth.unsupported_need_planted,
         "{row}"
     );
+
+    // The operators' web app of Perugia: each demo account logs in with its printed password,
+    // and the social worker finds persons of the synthetic anagrafe.
+    assert_eq!(s.web_accounts.len(), 3);
+    let web: std::net::SocketAddr = s
+        .web_url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let mut cookie = String::new();
+    for a in &s.web_accounts {
+        let body = serde_json::json!({"username": a.username, "password": a.password}).to_string();
+        let json = [("Content-Type", "application/json")];
+        let (status, head, reply) = http_call(web, "POST", "/api/v1/sessione", &json, &body).await;
+        assert_eq!(status, 200, "{}: {reply}", a.username);
+        let v: serde_json::Value = serde_json::from_str(&reply).unwrap();
+        assert_eq!(v["ruolo"], a.ruolo.as_str());
+        if a.ruolo == "assistente_sociale" {
+            cookie = head
+                .lines()
+                .find_map(|l| l.strip_prefix("set-cookie: "))
+                .and_then(|c| c.split(';').next())
+                .unwrap()
+                .to_owned();
+        }
+    }
+    let surname = std::fs::read_to_string(dir.path().join("data/054039/anagrafe.csv"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split(';').nth(1))
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/v1/persone?q={}", surname.replace(' ', "%20"));
+    let (status, _, reply) = http_call(web, "GET", &path, &[("Cookie", &cookie)], "").await;
+    assert_eq!(status, 200, "{reply}");
+    let v: serde_json::Value = serde_json::from_str(&reply).unwrap();
+    assert!(!v["rows"].as_array().unwrap().is_empty(), "{surname}: {v}");
 
     d.shutdown.cancel();
     d.hub.done.await.unwrap();

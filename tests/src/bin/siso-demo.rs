@@ -24,6 +24,9 @@ struct Cli {
     /// HTTP address of the hub's dashboard.
     #[arg(long, default_value = "127.0.0.1:8080")]
     http: std::net::SocketAddr,
+    /// Address of the operators' web app of one Comune (Perugia), with demo accounts.
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    web: std::net::SocketAddr,
     /// Stop after the summary.
     #[arg(long)]
     exit: bool,
@@ -61,6 +64,7 @@ fn run(cli: Cli) -> Result<(), demo::DemoError> {
         synth: cli.population.options(now.year() as u16, now.date()),
         http: cli.http,
         concurrency: cli.concurrency,
+        web: cli.web,
     };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
