@@ -519,3 +519,200 @@ async fn person_search_by_role_api_and_page() {
     assert!(!get("/", admin).await.body.contains("href=\"/persone\""));
     app.shutdown.cancel();
 }
+
+/// Debian's chromedriver on a free loopback port, killed when dropped.
+struct Driver {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn chromedriver() -> Driver {
+    let bin = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect(
+            "chromedriver is not installed: apt-get install chromium-driver (.ci/run does this)",
+        );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(bin)
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "chromedriver did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+/// Headless Chromium through WebDriver, with a fresh profile.
+async fn browser(driver: &Driver, profile: &std::path::Path) -> fantoccini::Client {
+    let args = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1200,900",
+    ]
+    .map(String::from)
+    .into_iter()
+    .chain([format!("--user-data-dir={}", profile.display())])
+    .collect::<Vec<_>>();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({ "binary": "/usr/bin/chromium", "args": args }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    fantoccini::ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .unwrap()
+}
+
+async fn path_of(c: &fantoccini::Client) -> String {
+    c.current_url().await.unwrap().path().to_owned()
+}
+
+/// Fills the log-in form and submits it.
+async fn form_log_in(c: &fantoccini::Client, base: &str, (user, pw): (&str, &str)) {
+    use fantoccini::Locator;
+    c.goto(&format!("{base}/accesso")).await.unwrap();
+    c.find(Locator::Css("#username"))
+        .await
+        .unwrap()
+        .send_keys(user)
+        .await
+        .unwrap();
+    c.find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .send_keys(pw)
+        .await
+        .unwrap();
+    c.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_real_browser_log_in_search_log_out_and_lock_out() {
+    use fantoccini::Locator;
+    let app = start(None).await;
+    let base = format!("http://{}", app.addr);
+    let driver = chromedriver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver, profile.path()).await;
+    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+
+    // Without a session, to the log-in page; the page is styled (the CSP let the sheet in).
+    c.goto(&base).await.unwrap();
+    assert_eq!(path_of(&c).await, "/accesso");
+    let header = c.find(Locator::Css(".it-header-center")).await.unwrap();
+    let bg = header.css_value("background-color").await.unwrap();
+    assert_eq!(bg, "rgba(0, 102, 204, 1)", "the style sheet did not apply");
+    std::fs::write(
+        artifacts.join("web-accesso.png"),
+        c.screenshot().await.unwrap(),
+    )
+    .unwrap();
+
+    // Log in at the desk, search by surname, see the table.
+    form_log_in(&c, &base, DESK).await;
+    let user = c
+        .wait()
+        .for_element(Locator::Css(".it-user"))
+        .await
+        .unwrap();
+    assert!(user.text().await.unwrap().contains("s.verdi"));
+    c.find(Locator::LinkText("Ricerca persone"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("#q"))
+        .await
+        .unwrap()
+        .send_keys("rossi")
+        .await
+        .unwrap();
+    c.find(Locator::Css("main button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css("table")).await.unwrap();
+    let rows = c.find_all(Locator::Css("tbody tr")).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows[1].text().await.unwrap().contains("RSSMRA70C01G478R"));
+    std::fs::write(
+        artifacts.join("web-ricerca.png"),
+        c.screenshot().await.unwrap(),
+    )
+    .unwrap();
+
+    // Log out with the header's button: the session is gone.
+    c.find(Locator::Css(".it-user button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("#username"))
+        .await
+        .unwrap();
+    c.goto(&format!("{base}/persone")).await.unwrap();
+    assert_eq!(path_of(&c).await, "/accesso");
+
+    // Five wrong passwords lock the account; the right one is then refused with the reason.
+    for _ in 0..5 {
+        form_log_in(&c, &base, (MANAGER.0, "sbagliata")).await;
+        c.wait()
+            .for_element(Locator::Css("#errore-accesso"))
+            .await
+            .unwrap();
+    }
+    form_log_in(&c, &base, MANAGER).await;
+    let err = c
+        .wait()
+        .for_element(Locator::Css("#errore-accesso"))
+        .await
+        .unwrap();
+    assert!(err.text().await.unwrap().contains("bloccato"));
+    assert_eq!(path_of(&c).await, "/accesso");
+    c.close().await.unwrap();
+    app.shutdown.cancel();
+}
