@@ -7,6 +7,9 @@
 
 use std::path::Path;
 
+/// How long an open waits for a store that another handle is closing.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The `meta` key of the schema version.
 const SCHEMA_KEY: &str = "schema_version";
 
@@ -102,15 +105,25 @@ pub fn open_versioned(
     if mode == OpenMode::Existing && !dir.join("conf").exists() {
         return Err(missing());
     }
-    let db = config.path(dir).open().map_err(|e| match e {
-        sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-            StoreError::InUse {
-                dir: dir.display().to_string(),
-                program: owner.name,
+    let config = config.path(dir);
+    // A store closed a moment ago is unlocked only when sled's background flusher notices
+    // (within about half a second): wait a little before calling it in use.
+    let started = std::time::Instant::now();
+    let db = loop {
+        match config.open() {
+            Ok(db) => break db,
+            Err(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
+                if started.elapsed() >= LOCK_WAIT {
+                    return Err(StoreError::InUse {
+                        dir: dir.display().to_string(),
+                        program: owner.name,
+                    });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
             }
+            Err(e) => return Err(StoreError::Sled(e)),
         }
-        e => StoreError::Sled(e),
-    })?;
+    };
     let meta = db.open_tree("meta")?;
     match meta.get(SCHEMA_KEY)? {
         Some(v) => {
@@ -185,6 +198,15 @@ mod tests {
                 ),
                 "{e}"
             );
+        }
+    }
+
+    #[test]
+    fn a_store_reopened_at_once_after_closing_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        for _ in 0..5 {
+            let s = open_versioned(sled::Config::new(), dir.path(), V1, OpenMode::Create).unwrap();
+            drop(s);
         }
     }
 
