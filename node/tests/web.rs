@@ -4,6 +4,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "../../tests/src/harness.rs"]
+mod harness;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -15,7 +18,7 @@ use siso_server::web::Password;
 use siso_shared::Role;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
 const MANAGER: (&str, &str) = ("m.bianchi", "una frase lunga e sicura");
@@ -119,36 +122,14 @@ impl Reply {
 }
 
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
-    mut s: S,
+    s: S,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
     body: &str,
 ) -> Reply {
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw).await;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    Reply {
-        status,
-        head: head.to_owned(),
-        body: body.to_owned(),
-    }
+    let (status, head, body) = harness::http_exchange(s, method, path, headers, body).await;
+    Reply { status, head, body }
 }
 
 async fn call(
@@ -568,21 +549,14 @@ async fn chromedriver() -> Driver {
 
 /// Headless Chromium through WebDriver, with a fresh profile.
 async fn browser(driver: &Driver, profile: &std::path::Path) -> fantoccini::Client {
-    let args = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1200,900",
-    ]
-    .map(String::from)
-    .into_iter()
-    .chain([format!("--user-data-dir={}", profile.display())])
-    .collect::<Vec<_>>();
+    let args = harness::CHROMIUM_ARGS
+        .map(String::from)
+        .into_iter()
+        .chain([
+            "--window-size=1200,900".to_owned(),
+            format!("--user-data-dir={}", profile.display()),
+        ])
+        .collect::<Vec<_>>();
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -596,32 +570,36 @@ async fn browser(driver: &Driver, profile: &std::path::Path) -> fantoccini::Clie
         .unwrap()
 }
 
+/// Waits for an element (the page after a click) and returns it.
+async fn element(c: &fantoccini::Client, css: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .for_element(fantoccini::Locator::Css(css))
+        .await
+        .unwrap()
+}
+
 async fn path_of(c: &fantoccini::Client) -> String {
     c.current_url().await.unwrap().path().to_owned()
+}
+
+/// Clicks what a locator finds.
+async fn click(c: &fantoccini::Client, what: fantoccini::Locator<'_>) {
+    c.find(what).await.unwrap().click().await.unwrap();
+}
+
+/// Types into the field a selector names.
+async fn type_into(c: &fantoccini::Client, css: &str, text: &str) {
+    let field = c.find(fantoccini::Locator::Css(css)).await.unwrap();
+    field.send_keys(text).await.unwrap();
 }
 
 /// Fills the log-in form and submits it.
 async fn form_log_in(c: &fantoccini::Client, base: &str, (user, pw): (&str, &str)) {
     use fantoccini::Locator;
     c.goto(&format!("{base}/accesso")).await.unwrap();
-    c.find(Locator::Css("#username"))
-        .await
-        .unwrap()
-        .send_keys(user)
-        .await
-        .unwrap();
-    c.find(Locator::Css("#password"))
-        .await
-        .unwrap()
-        .send_keys(pw)
-        .await
-        .unwrap();
-    c.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(c, "#username", user).await;
+    type_into(c, "#password", pw).await;
+    click(c, Locator::Css("button[type=submit]")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -649,31 +627,12 @@ async fn in_a_real_browser_log_in_search_log_out_and_lock_out() {
 
     // Log in at the desk, search by surname, see the table.
     form_log_in(&c, &base, DESK).await;
-    let user = c
-        .wait()
-        .for_element(Locator::Css(".it-user"))
-        .await
-        .unwrap();
+    let user = element(&c, ".it-user").await;
     assert!(user.text().await.unwrap().contains("s.verdi"));
-    c.find(Locator::LinkText("Ricerca persone"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.find(Locator::Css("#q"))
-        .await
-        .unwrap()
-        .send_keys("rossi")
-        .await
-        .unwrap();
-    c.find(Locator::Css("main button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait().for_element(Locator::Css("table")).await.unwrap();
+    click(&c, Locator::LinkText("Ricerca persone")).await;
+    type_into(&c, "#q", "rossi").await;
+    click(&c, Locator::Css("main button[type=submit]")).await;
+    element(&c, "table").await;
     let rows = c.find_all(Locator::Css("tbody tr")).await.unwrap();
     assert_eq!(rows.len(), 2);
     assert!(rows[1].text().await.unwrap().contains("RSSMRA70C01G478R"));
@@ -684,33 +643,18 @@ async fn in_a_real_browser_log_in_search_log_out_and_lock_out() {
     .unwrap();
 
     // Log out with the header's button: the session is gone.
-    c.find(Locator::Css(".it-user button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait()
-        .for_element(Locator::Css("#username"))
-        .await
-        .unwrap();
+    click(&c, Locator::Css(".it-user button")).await;
+    element(&c, "#username").await;
     c.goto(&format!("{base}/persone")).await.unwrap();
     assert_eq!(path_of(&c).await, "/accesso");
 
     // Five wrong passwords lock the account; the right one is then refused with the reason.
     for _ in 0..5 {
         form_log_in(&c, &base, (MANAGER.0, "sbagliata")).await;
-        c.wait()
-            .for_element(Locator::Css("#errore-accesso"))
-            .await
-            .unwrap();
+        element(&c, "#errore-accesso").await;
     }
     form_log_in(&c, &base, MANAGER).await;
-    let err = c
-        .wait()
-        .for_element(Locator::Css("#errore-accesso"))
-        .await
-        .unwrap();
+    let err = element(&c, "#errore-accesso").await;
     assert!(err.text().await.unwrap().contains("bloccato"));
     assert_eq!(path_of(&c).await, "/accesso");
     c.close().await.unwrap();

@@ -366,17 +366,7 @@ fn chromium(args: &[&str]) -> String {
     let profile = tempfile::tempdir().unwrap();
     let out = run_ok(
         std::process::Command::new(bin)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--hide-scrollbars",
-            ])
+            .args(CHROMIUM_ARGS)
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .args(args),
     );
