@@ -2,14 +2,16 @@
 //! outcome, BLAKE3 of the payload), each chained to the hash of the previous one. It never holds
 //! a payload. `siso-hub audit verify` walks the chain.
 
-use std::sync::Mutex;
+use siso_server::chain::{self, ChainHead};
 
 use crate::store::{AuditRecord, Store, StoreError};
 
-/// The head of the chain, appended to under a lock so records are numbered without gaps.
+pub use siso_server::chain::Verification;
+
+/// The head of the chain.
 #[derive(Debug)]
 pub struct AuditLog {
-    head: Mutex<(u64, [u8; 32])>,
+    head: ChainHead,
 }
 
 /// One request to log.
@@ -32,71 +34,34 @@ pub struct Entry<'a> {
 impl AuditLog {
     /// Resumes the chain after the last stored record.
     pub fn open(store: &Store) -> Result<AuditLog, StoreError> {
-        let head = match store.audit_last()? {
-            Some(r) => (r.seq + 1, r.hash()?),
-            None => (0, [0; 32]),
-        };
         Ok(AuditLog {
-            head: Mutex::new(head),
+            head: ChainHead::after(store.audit_last()?.map(|r| r.link()).transpose()?),
         })
     }
 
     /// Appends a record (made durable by the next store flush).
     pub fn append(&self, store: &Store, e: Entry<'_>) -> Result<(), StoreError> {
-        let mut head = self.head.lock().unwrap_or_else(|p| p.into_inner());
-        let rec = AuditRecord {
-            seq: head.0,
-            time: e.time,
-            member: e.member.to_owned(),
-            kind: e.kind.to_owned(),
-            records: e.records,
-            outcome: e.outcome.to_owned(),
-            payload_hash: *blake3::hash(e.payload).as_bytes(),
-            prev: head.1,
-        };
-        store.audit_put(&rec)?;
-        *head = (rec.seq + 1, rec.hash()?);
+        self.head.append(|seq, prev| {
+            let rec = AuditRecord {
+                seq,
+                time: e.time,
+                member: e.member.to_owned(),
+                kind: e.kind.to_owned(),
+                records: e.records,
+                outcome: e.outcome.to_owned(),
+                payload_hash: *blake3::hash(e.payload).as_bytes(),
+                prev,
+            };
+            store.audit_put(&rec)?;
+            Ok::<_, StoreError>(rec.link()?.hash)
+        })?;
         Ok(())
     }
 }
 
-/// The result of verifying the chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verification {
-    /// Records read.
-    pub records: u64,
-    /// The first record whose `prev` or position does not match, if any.
-    pub first_broken: Option<u64>,
-}
-
 /// Walks the whole chain.
 pub fn verify(store: &Store) -> Result<Verification, StoreError> {
-    let mut prev = [0u8; 32];
-    let mut records = 0u64;
-    for (expected_seq, rec) in (0u64..).zip(store.audit_iter()) {
-        let rec = match rec {
-            Ok(r) => r,
-            Err(StoreError::Corrupt(_)) => {
-                return Ok(Verification {
-                    records,
-                    first_broken: Some(expected_seq),
-                })
-            }
-            Err(e) => return Err(e),
-        };
-        records += 1;
-        if rec.seq != expected_seq || rec.prev != prev {
-            return Ok(Verification {
-                records,
-                first_broken: Some(expected_seq),
-            });
-        }
-        prev = rec.hash()?;
-    }
-    Ok(Verification {
-        records,
-        first_broken: None,
-    })
+    chain::verify_stored(store.audit_iter().map(|r| r.and_then(|r| r.link())))
 }
 
 #[cfg(test)]

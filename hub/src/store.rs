@@ -89,10 +89,10 @@ pub struct AuditRecord {
 }
 
 impl AuditRecord {
-    /// This record's hash: BLAKE3 over its encoding (which includes `prev`).
-    pub fn hash(&self) -> Result<[u8; 32], StoreError> {
+    /// The record as its chain sees it (its hash: BLAKE3 over its encoding, `prev` included).
+    pub fn link(&self) -> Result<siso_server::chain::Link, StoreError> {
         let bytes = encode_value(self).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        Ok(*blake3::hash(&bytes).as_bytes())
+        Ok(siso_server::chain::Link::of(self.seq, self.prev, &bytes))
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod aggregates;
 pub mod assess;
+pub mod audit;
 pub mod check_cf;
 pub mod client;
 pub mod config;

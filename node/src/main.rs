@@ -165,6 +165,15 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// The operators' audit trail: `verify` walks its hash chain (exit 0 intact, 1 broken).
+    Audit {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// What to do (only `verify`).
+        #[arg(value_parser = ["verify"])]
+        action: String,
+    },
     /// Check codici fiscali, one per line: prints `<input>\t<OK|ERROR>\t<code or reason>`.
     /// Exit 0 even when some are invalid; 2 on I/O errors.
     CheckCf {
@@ -635,6 +644,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::User { command } => user_command(&data, command),
+        Command::Audit { format, .. } => {
+            let (_, store) = sync::open(&data)?;
+            let v = siso_node::audit::verify(&store)?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string(&v)?),
+                Format::Table => match v.first_broken {
+                    None => println!("{} records, chain intact", v.records),
+                    Some(at) => println!("{} records, chain broken at record {at}", v.records),
+                },
+            }
+            Ok(if v.first_broken.is_none() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
         Command::CheckCf { .. } => Ok(ExitCode::SUCCESS),
     }
 }
@@ -675,7 +700,7 @@ async fn serve(cfg: NodeConfig, store: Store, rules: siso_node::rules::Rules) ->
                 }),
             )
     };
-    let web_app = start_web(&cfg, &store, shutdown.clone()).await?;
+    let web_app = siso_node::web::start(&cfg, store.clone(), shutdown.clone()).await?;
     let http_shutdown = shutdown.clone();
     let web = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -714,46 +739,4 @@ async fn serve(cfg: NodeConfig, store: Store, rules: siso_node::rules::Rules) ->
     let _ = web.await;
     let _ = web_app.await;
     Ok(())
-}
-
-/// Binds and starts the operators' web app of `serve`.
-async fn start_web(
-    cfg: &NodeConfig,
-    store: &Store,
-    shutdown: tokio_util::sync::CancellationToken,
-) -> Result<tokio::task::JoinHandle<std::io::Result<()>>> {
-    let w = &cfg.web;
-    let tls = match (&w.cert, &w.key) {
-        (Some(c), Some(k)) => Some(siso_node::web::server_config(c, k)?),
-        _ => {
-            tracing::warn!(
-                listen = %w.listen,
-                "web app over plain HTTP (loopback only): put it behind an HTTPS reverse proxy, or set [web] cert and key"
-            );
-            None
-        }
-    };
-    let listener = tokio::net::TcpListener::bind(w.listen)
-        .await
-        .with_context(|| format!("binding the web app on {}", w.listen))?;
-    let opts = siso_node::web::WebOptions {
-        member: cfg.member_id()?,
-        https: tls.is_some(),
-        sessions: siso_server::web::SessionLimits {
-            idle: time::Duration::minutes(i64::from(w.session_idle_minutes)),
-            absolute: time::Duration::hours(i64::from(w.session_max_hours)),
-            ..Default::default()
-        },
-        throttle: Default::default(),
-        proxies: siso_server::web::TrustedProxies(w.trusted_proxies.clone()),
-    };
-    let state = siso_node::web::WebState::open(
-        store.clone(),
-        opts,
-        Arc::new(siso_server::clock::SystemClock),
-    )?;
-    tracing::info!(web = %w.listen, https = tls.is_some(), "web app serving");
-    Ok(tokio::spawn(siso_node::web::run(
-        listener, tls, state, shutdown,
-    )))
 }

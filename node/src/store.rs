@@ -17,8 +17,9 @@
 //! | `N` | household key [32] | the hub's overlap notice |
 //! | `U` | user name | an operator's account (`accounts.rs`; password as an argon2id hash) |
 //!
-//! A second tree, `access_log`, records who read which person and when (seq u64 → entry), and
-//! `meta` holds the schema version and sync state. Keys are big-endian.
+//! A second tree, `audit`, is the operators' audit trail (seq u64 → [`AuditRecord`], hash-chained
+//! by `audit.rs`), and `meta` holds the schema version, the sync state and the person id key.
+//! Keys are big-endian.
 //!
 //! Large commits go through `journal` (seq u64 → (key, value or deletion)): sled keeps every page
 //! a `Batch` touches in memory until the batch is sealed and flushed, so one atomic batch of a
@@ -180,17 +181,38 @@ fn batch_of<'a>(writes: impl Iterator<Item = &'a (Vec<u8>, Option<Vec<u8>>)>) ->
     b
 }
 
-/// One entry of the access log (read by the web app, later).
+/// A record of the operators' audit trail as stored (`audit.rs` builds and chains them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccessLogEntry {
+pub struct AuditRecord {
+    /// Position in the trail, from 0.
+    pub seq: u64,
     /// Unix time, seconds.
     pub time: i64,
-    /// The operator who read.
-    pub operator: String,
-    /// Whose data.
-    pub cf: String,
-    /// What was done (`view`, `edit`, …).
+    /// The operator's user name (as typed, for a refused log-in).
+    pub user: String,
+    /// The operator's role (empty for a refused log-in).
+    pub role: String,
+    /// What happened (`accesso`, `accesso_rifiutato`, `uscita`, `ricerca`, …).
     pub action: String,
+    /// The persons whose data was shown or changed, by id (never a codice fiscale).
+    pub persons: Vec<String>,
+    /// A few words more (never a query text).
+    pub detail: String,
+    /// The client's address.
+    pub addr: String,
+    /// Hash of the previous record (zeros for the first).
+    pub prev: [u8; 32],
+}
+
+impl AuditRecord {
+    /// The record as its chain sees it (its hash: BLAKE3 over its encoding, `prev` included).
+    pub fn link(&self) -> Result<siso_server::chain::Link, StoreError> {
+        Ok(siso_server::chain::Link::of(
+            self.seq,
+            self.prev,
+            &enc(self)?,
+        ))
+    }
 }
 
 /// The node store.
@@ -199,7 +221,7 @@ pub struct Store {
     db: sled::Db,
     data: sled::Tree,
     meta: sled::Tree,
-    access_log: sled::Tree,
+    audit: sled::Tree,
 }
 
 impl Store {
@@ -209,7 +231,7 @@ impl Store {
         let Versioned { db, meta } = open_versioned(sled::Config::new(), dir, OWNER, mode)?;
         let store = Store {
             data: db.open_tree("data")?,
-            access_log: db.open_tree("access_log")?,
+            audit: db.open_tree("audit")?,
             meta,
             db,
         };
@@ -380,21 +402,32 @@ impl Store {
         Ok(())
     }
 
-    /// Appends to the access log.
-    pub fn log_access(&self, e: &AccessLogEntry) -> Result<(), StoreError> {
-        let seq = self.db.generate_id()?;
-        self.access_log.insert(seq.to_be_bytes(), enc(e)?)?;
+    /// The last audit record, if any.
+    pub fn audit_last(&self) -> Result<Option<AuditRecord>, StoreError> {
+        self.audit.last()?.map(|(_, v)| dec(&v)).transpose()
+    }
+
+    /// Appends an audit record at its `seq`, durably.
+    pub fn audit_put(&self, rec: &AuditRecord) -> Result<(), StoreError> {
+        self.audit.insert(rec.seq.to_be_bytes(), enc(rec)?)?;
         self.db.flush()?;
         Ok(())
     }
 
-    /// The access log, oldest first.
-    pub fn access_log(&self) -> Result<Vec<AccessLogEntry>, StoreError> {
-        self.access_log
+    /// Every audit record in order (a record that does not decode is an error in its place).
+    pub fn audit_iter(&self) -> impl Iterator<Item = Result<AuditRecord, StoreError>> + '_ {
+        self.audit
             .iter()
             .values()
             .map(|v| v.map_err(StoreError::from).and_then(|v| dec(&v)))
-            .collect()
+    }
+
+    /// Overwrites a raw audit value (tests of tamper detection only).
+    #[doc(hidden)]
+    pub fn audit_tamper(&self, seq: u64, bytes: &[u8]) -> Result<(), StoreError> {
+        self.audit.insert(seq.to_be_bytes(), bytes)?;
+        self.db.flush()?;
+        Ok(())
     }
 }
 

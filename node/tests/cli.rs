@@ -419,6 +419,46 @@ fn operators_accounts_from_the_command_line() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("plain HTTP is refused"), "{err}");
+    // The audit trail: empty and intact, then broken by a changed record (exit 1).
+    let v = run_json(&data, &["audit", "verify", "--format", "json"]);
+    assert_eq!(v, serde_json::json!({"records": 0, "first_broken": null}));
+    {
+        use siso_node::audit::{Action, AuditTrail};
+        let s = siso_node::store::Store::open(
+            &data.join("store"),
+            siso_node::store::OpenMode::Existing,
+        )
+        .unwrap();
+        let trail = AuditTrail::open(&s).unwrap();
+        for action in [Action::Accesso, Action::Uscita] {
+            let rec = siso_node::store::AuditRecord {
+                seq: 0,
+                time: 0,
+                user: "m.rossi".into(),
+                role: "responsabile".into(),
+                action: action.as_str().into(),
+                persons: vec![],
+                detail: String::new(),
+                addr: "127.0.0.1".into(),
+                prev: [0; 32],
+            };
+            trail.record(&s, rec).unwrap();
+        }
+    }
+    let out = run(&data, &["audit", "verify"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 records, chain intact"));
+    {
+        let s = siso_node::store::Store::open(
+            &data.join("store"),
+            siso_node::store::OpenMode::Existing,
+        )
+        .unwrap();
+        s.audit_tamper(0, b"garbage").unwrap();
+    }
+    let out = run(&data, &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("broken at record 0"));
     // While another process holds the store (serve), a clear refusal.
     let held =
         siso_node::store::Store::open(&data.join("store"), siso_node::store::OpenMode::Existing)

@@ -384,6 +384,20 @@ async fn lock_out_expiry_disabled_accounts_and_the_address_limit() {
     assert!(r.json()["errore"].as_str().unwrap().contains("indirizzo"));
     app.clock.advance(Duration::minutes(1));
     assert_eq!(api_login(a, MANAGER).await.status, 200);
+    // Refused log-ins are in the audit trail, with the reason; no password anywhere.
+    let refused: Vec<_> = app
+        .store
+        .audit_iter()
+        .map(|r| r.unwrap())
+        .filter(|r| r.action == "accesso_rifiutato")
+        .collect();
+    assert!(refused
+        .iter()
+        .any(|r| r.user == MANAGER.0 && r.detail == "account bloccato"));
+    assert!(refused
+        .iter()
+        .any(|r| r.detail == "troppi tentativi dall'indirizzo"));
+    assert!(refused.iter().all(|r| !r.detail.contains("sbagliata")));
     app.shutdown.cancel();
 }
 
@@ -495,6 +509,46 @@ async fn person_search_by_role_api_and_page() {
     assert!(r.body.contains("Nessuna persona trovata."));
     assert_eq!(get("/persone?q=neri", admin.clone()).await.status, 403);
     assert_eq!(call(a, "GET", "/persone?q=neri", &[], "").await.status, 303);
+    // Every search is in the audit trail (who, which persons, from where; never the query),
+    // which only the responsabile reads, by person.
+    let rows = get("/api/v1/persone?q=rossi%20mario", desk.clone())
+        .await
+        .json()["rows"]
+        .clone();
+    let mario = rows[0]["id"].as_str().unwrap().to_owned();
+    let manager = session(api_login(a, MANAGER).await);
+    let trail = format!("/api/v1/audit?persona={mario}");
+    let r = call(a, "GET", &trail, &[("Cookie", &manager)], "").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let entries = r.json()["rows"].as_array().unwrap().clone();
+    // "rossi" (API) and "rossi mario" showed him; "neri", "1003", codes of others did not.
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert!(entries
+        .iter()
+        .all(|e| e["utente"] == DESK.0 && e["azione"] == "ricerca"));
+    assert_eq!(entries[0]["indirizzo"], "127.0.0.1");
+    assert!(
+        !r.body.contains("rossi") && !r.body.contains("RSSMRA"),
+        "{}",
+        r.body
+    );
+    let r = call(a, "GET", &trail, &[("Cookie", &manager)], "").await;
+    let last = r.json()["rows"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["utente"].clone(), last["azione"].clone()),
+        (MANAGER.0.into(), "lettura_audit".into())
+    );
+    assert_eq!(
+        call(a, "GET", &trail, &[("Cookie", &desk)], "")
+            .await
+            .status,
+        403
+    );
+    let r = call(a, "GET", "/api/v1/audit", &[("Cookie", &manager)], "").await;
+    assert_eq!(r.status, 400);
+    let v = siso_node::audit::verify(&app.store).unwrap();
+    assert!(v.first_broken.is_none() && v.records >= 12, "{v:?}");
+
     // The home page links the search for those who may use it.
     assert!(get("/", desk).await.body.contains("href=\"/persone\""));
     assert!(!get("/", admin).await.body.contains("href=\"/persone\""));

@@ -2,6 +2,7 @@
 //! in the same form. `siso-shared` may do no I/O, so what reads files or opens a store and is
 //! common to both sides lives here, once:
 //!
+//! - [`chain`]: hash chains of append-only logs (the hub's message log, the node's audit trail);
 //! - [`clock`]: the injectable clock;
 //! - [`config`]: reading a TOML configuration file with typed errors (each side keeps its own
 //!   schema, with `deny_unknown_fields`, and its own range checks);
@@ -15,6 +16,7 @@
 //! **Invariant:** this crate knows nothing of the node's or the hub's data: it depends on neither
 //! and on no protocol type; both depend on it.
 
+pub mod chain;
 pub mod clock;
 pub mod config;
 pub mod store;

@@ -19,8 +19,10 @@ use siso_server::web::{client_addr, Password, Session, Verdict};
 use time::OffsetDateTime;
 
 use super::pages;
-use super::{Peer, WebState};
+use super::{on_store, Peer, WebState};
 use crate::accounts;
+use crate::audit::Action;
+use crate::store::AuditRecord;
 
 /// The session cookie's name.
 pub(super) const COOKIE: &str = "siso_sessione";
@@ -29,6 +31,8 @@ pub(super) const COOKIE: &str = "siso_sessione";
 pub(super) struct Current {
     pub(super) token: String,
     pub(super) session: Session,
+    /// The client's address (unspecified when the connection's peer is unknown).
+    pub(super) addr: IpAddr,
 }
 
 fn now(s: &WebState) -> OffsetDateTime {
@@ -51,7 +55,43 @@ fn token_of(headers: &HeaderMap) -> Option<String> {
 pub(super) fn current(s: &WebState, headers: &HeaderMap) -> Option<Current> {
     let token = token_of(headers)?;
     let session = s.0.sessions.touch(&token, now(s))?;
-    Some(Current { token, session })
+    let addr = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+    Some(Current {
+        token,
+        session,
+        addr,
+    })
+}
+
+/// Records an event in the audit trail; false (and an error in the log) if it could not be
+/// written — the caller then refuses to show what it would have recorded.
+pub(super) fn audit(
+    s: &WebState,
+    user: &str,
+    role: &str,
+    action: Action,
+    persons: &[String],
+    detail: &str,
+    addr: IpAddr,
+) -> bool {
+    let rec = AuditRecord {
+        seq: 0,
+        time: now(s).unix_timestamp(),
+        user: user.to_owned(),
+        role: role.to_owned(),
+        action: action.as_str().to_owned(),
+        persons: persons.to_vec(),
+        detail: detail.to_owned(),
+        addr: addr.to_string(),
+        prev: [0; 32],
+    };
+    match s.0.audit.record(&s.0.store, rec) {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::error!(error = %e, "web: audit trail not written");
+            false
+        }
+    }
 }
 
 /// The session of a page request; without one the extractor answers with a redirection to the
@@ -76,9 +116,12 @@ impl FromRequestParts<WebState> for ApiSession {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, s: &WebState) -> Result<Self, Response> {
-        current(s, &parts.headers)
-            .map(ApiSession)
-            .ok_or_else(|| api_error(StatusCode::UNAUTHORIZED, "sessione assente o scaduta"))
+        let mut c = current(s, &parts.headers)
+            .ok_or_else(|| api_error(StatusCode::UNAUTHORIZED, "sessione assente o scaduta"))?;
+        if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<Peer>>() {
+            c.addr = client(s, *peer, &parts.headers);
+        }
+        Ok(ApiSession(c))
     }
 }
 
@@ -171,26 +214,32 @@ async fn log_in(
     addr: IpAddr,
 ) -> Result<(String, Session), Refusal> {
     let t = now(s);
-    match s.0.throttle.check(username, addr, t) {
-        Verdict::Allowed => {}
-        Verdict::AccountLocked(until) => return Err(Refusal::Locked(until)),
-        Verdict::AddressLimited(until) => return Err(Refusal::Limited(until)),
+    let refused = match s.0.throttle.check(username, addr, t) {
+        Verdict::Allowed => None,
+        Verdict::AccountLocked(until) => Some((Refusal::Locked(until), "account bloccato")),
+        Verdict::AddressLimited(until) => {
+            Some((Refusal::Limited(until), "troppi tentativi dall'indirizzo"))
+        }
+    };
+    if let Some((r, why)) = refused {
+        audit(s, username, "", Action::AccessoRifiutato, &[], why, addr);
+        return Err(r);
     }
-    let (store, user, pw) = (
-        s.0.store.clone(),
-        username.to_owned(),
-        Password::candidate(password),
-    );
-    let account = tokio::task::spawn_blocking(move || accounts::authenticate(&store, &user, &pw))
-        .await
-        .map_err(|_| Refusal::Internal)?
-        .map_err(|e| {
-            tracing::error!(error = %e, "web: log-in check failed");
-            Refusal::Internal
-        })?;
+    let (user, pw) = (username.to_owned(), Password::candidate(password));
+    let account = on_store(s, "log-in check", move |i| {
+        accounts::authenticate(&i.store, &user, &pw)
+    })
+    .await
+    .ok_or(Refusal::Internal)?;
     let Some(a) = account else {
         let locked = s.0.throttle.failed(username, t);
         tracing::warn!(user = username, addr = %addr, locked, "web: log-in refused");
+        let why = if locked {
+            "password errata; account bloccato"
+        } else {
+            "password errata"
+        };
+        audit(s, username, "", Action::AccessoRifiutato, &[], why, addr);
         return Err(if locked {
             Refusal::Locked(t + s.0.throttle_lockout())
         } else {
@@ -203,6 +252,18 @@ async fn log_in(
             .create(&a.username, a.role.as_str(), t)
             .ok_or(Refusal::Internal)?;
     tracing::info!(user = %a.username, role = %a.role, addr = %addr, "web: logged in");
+    if !audit(
+        s,
+        &a.username,
+        a.role.as_str(),
+        Action::Accesso,
+        &[],
+        "",
+        addr,
+    ) {
+        s.0.sessions.end(&token);
+        return Err(Refusal::Internal);
+    }
     Ok((token, session))
 }
 
@@ -274,6 +335,8 @@ pub(super) async fn logout_form(
     }
     s.0.sessions.end(&c.token);
     tracing::info!(user = %c.session.user, "web: logged out");
+    let (user, role) = (&c.session.user, &c.session.role);
+    audit(&s, user, role, Action::Uscita, &[], "", c.addr);
     let mut r = Redirect::to("/accesso").into_response();
     r.headers_mut().insert(header::SET_COOKIE, clear_cookie(&s));
     r
@@ -337,6 +400,8 @@ pub(super) async fn api_session(ApiSession(c): ApiSession) -> Response {
 pub(super) async fn api_logout(State(s): State<WebState>, ApiWrite(c): ApiWrite) -> Response {
     s.0.sessions.end(&c.token);
     tracing::info!(user = %c.session.user, "web: logged out");
+    let (user, role) = (&c.session.user, &c.session.role);
+    audit(&s, user, role, Action::Uscita, &[], "", c.addr);
     let mut r = StatusCode::NO_CONTENT.into_response();
     r.headers_mut().insert(header::SET_COOKIE, clear_cookie(&s));
     r

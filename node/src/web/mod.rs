@@ -18,6 +18,7 @@ mod auth;
 mod pages;
 mod search;
 mod tls;
+mod trail;
 
 use std::sync::Arc;
 
@@ -35,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use tls::{server_config, Peer, TlsError, TlsListener};
 
+use crate::audit::AuditTrail;
 use crate::persons::{self, PersonError, PersonIndex};
 use crate::store::Store;
 
@@ -55,6 +57,7 @@ pub struct WebOptions {
 
 struct Inner {
     store: Store,
+    audit: AuditTrail,
     persons: std::sync::RwLock<PersonIndex>,
     sessions: Sessions,
     throttle: LoginThrottle,
@@ -96,8 +99,10 @@ impl WebState {
             seconds = started.elapsed().as_secs_f64(),
             "person search index built"
         );
+        let audit = AuditTrail::open(&store)?;
         Ok(WebState(Arc::new(Inner {
             store,
+            audit,
             persons: std::sync::RwLock::new(index),
             sessions: Sessions::new(opts.sessions),
             throttle: LoginThrottle::new(opts.throttle),
@@ -119,6 +124,31 @@ impl WebState {
     /// Live sessions (for metrics).
     pub fn sessions(&self) -> usize {
         self.0.sessions.len()
+    }
+}
+
+/// Runs a store function on the blocking pool (argon2id, sled reads and flushes); `None`, with
+/// the error in the log, if it failed.
+async fn on_store<T, E>(
+    s: &WebState,
+    what: &'static str,
+    f: impl FnOnce(&Inner) -> Result<T, E> + Send + 'static,
+) -> Option<T>
+where
+    T: Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    let inner = s.0.clone();
+    match tokio::task::spawn_blocking(move || f(&inner)).await {
+        Ok(Ok(v)) => Some(v),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "web: {what} failed");
+            None
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "web: {what} did not complete");
+            None
+        }
     }
 }
 
@@ -152,6 +182,7 @@ pub fn router(state: WebState) -> Router {
         )
         .route("/persone", get(search::page))
         .route("/api/v1/persone", get(search::api))
+        .route("/api/v1/audit", get(trail::api))
         .route("/static/siso.css", get(css))
         .fallback(auth::not_found)
         .with_state(state)
@@ -159,6 +190,68 @@ pub fn router(state: WebState) -> Router {
             headers,
             security_headers,
         ))
+}
+
+/// Errors starting the web app of `serve`.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    /// The address could not be bound.
+    #[error("binding the web app on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The certificate or key.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The configuration is not usable.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The person index or the audit trail could not be read.
+    #[error(transparent)]
+    Person(#[from] PersonError),
+}
+
+/// Starts the web app as `[web]` of `node.toml` says (HTTPS with `cert` and `key`, else plain
+/// HTTP, which the configuration allows only on loopback) until `shutdown` is cancelled.
+pub async fn start(
+    cfg: &crate::config::NodeConfig,
+    store: Store,
+    shutdown: CancellationToken,
+) -> Result<tokio::task::JoinHandle<std::io::Result<()>>, WebError> {
+    let w = &cfg.web;
+    let tls = match (&w.cert, &w.key) {
+        (Some(c), Some(k)) => Some(server_config(c, k)?),
+        _ => {
+            tracing::warn!(
+                listen = %w.listen,
+                "web app over plain HTTP (loopback only): put it behind an HTTPS reverse proxy, or set [web] cert and key"
+            );
+            None
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(w.listen)
+        .await
+        .map_err(|source| WebError::Bind {
+            addr: w.listen,
+            source,
+        })?;
+    let opts = WebOptions {
+        member: cfg.member_id()?,
+        https: tls.is_some(),
+        sessions: SessionLimits {
+            idle: time::Duration::minutes(i64::from(w.session_idle_minutes)),
+            absolute: time::Duration::hours(i64::from(w.session_max_hours)),
+            ..Default::default()
+        },
+        throttle: Default::default(),
+        proxies: TrustedProxies(w.trusted_proxies.clone()),
+    };
+    let state = WebState::open(store, opts, Arc::new(siso_server::clock::SystemClock))?;
+    tracing::info!(web = %w.listen, https = tls.is_some(), "web app serving");
+    Ok(tokio::spawn(run(listener, tls, state, shutdown)))
 }
 
 /// Serves the web app on `listener` (over TLS with `tls`) until `shutdown` is cancelled.

@@ -9,8 +9,9 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::{api_error, ApiSession, Current, PageSession};
-use super::{pages, WebState};
+use super::auth::{api_error, audit, ApiSession, Current, PageSession};
+use super::{on_store, pages, WebState};
+use crate::audit::Action;
 use crate::persons::PersonRow;
 
 /// The query string.
@@ -56,17 +57,23 @@ async fn run_search(s: &WebState, c: &Current, q: String) -> Result<Vec<PersonRo
     if c.session.role == "amministratore" {
         return Err(Refused::Role);
     }
-    let inner = s.0.clone();
-    tokio::task::spawn_blocking(move || {
-        let index = inner.persons.read().unwrap_or_else(|p| p.into_inner());
-        index.search(&inner.store, &q)
+    if q.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = on_store(s, "person search", move |i| {
+        let index = i.persons.read().unwrap_or_else(|p| p.into_inner());
+        index.search(&i.store, &q)
     })
     .await
-    .map_err(|_| Refused::Internal)?
-    .map_err(|e| {
-        tracing::error!(error = %e, "web: person search failed");
-        Refused::Internal
-    })
+    .ok_or(Refused::Internal)?;
+    // Who saw whom: recorded before anything is shown (never the query itself).
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let detail = format!("{} risultati", rows.len());
+    let (user, role) = (&c.session.user, &c.session.role);
+    if !audit(s, user, role, Action::Ricerca, &ids, &detail, c.addr) {
+        return Err(Refused::Internal);
+    }
+    Ok(rows)
 }
 
 /// `GET /api/v1/persone?q=TEXT` → `{"rows": [{"id", "codice_fiscale", "cognome", "nome",
