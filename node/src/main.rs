@@ -165,20 +165,26 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
-    /// The operators' audit trail: `verify` walks its hash chain (exit 0 intact, 1 broken).
+    /// The operators' audit trail.
     Audit {
-        /// Output format.
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
-        /// What to do (only `verify`).
-        #[arg(value_parser = ["verify"])]
-        action: String,
+        #[command(subcommand)]
+        command: AuditCommand,
     },
     /// Check codici fiscali, one per line: prints `<input>\t<OK|ERROR>\t<code or reason>`.
     /// Exit 0 even when some are invalid; 2 on I/O errors.
     CheckCf {
         /// Input file; `-` or absent for standard input.
         file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain: the record count and the first broken record (exit 1 if any).
+    Verify {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
     },
 }
 
@@ -644,7 +650,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::User { command } => user_command(&data, command),
-        Command::Audit { format, .. } => {
+        Command::Audit {
+            command: AuditCommand::Verify { format },
+        } => {
             let (_, store) = sync::open(&data)?;
             let v = siso_node::audit::verify(&store)?;
             match format {

@@ -8,7 +8,8 @@
 //! without the node's store.
 //!
 //! The search index lives in memory ([`PersonIndex`]), built from the store when the web app
-//! starts and kept up to date by the web app's own writes. Imports need the store to themselves
+//! starts; persons the web app itself writes are to be added with [`PersonIndex::insert`]
+//! (nothing in the app writes persons yet). Imports need the store to themselves
 //! (sled admits one process), so they run while `serve` is stopped and the next start indexes
 //! what they wrote: imports pay nothing for the index, and the store holds no index to keep
 //! consistent. Measured in docs/benchmarks.md.

@@ -120,11 +120,6 @@ impl WebState {
             other => other.to_string(),
         }
     }
-
-    /// Live sessions (for metrics).
-    pub fn sessions(&self) -> usize {
-        self.0.sessions.len()
-    }
 }
 
 /// Runs a store function on the blocking pool (argon2id, sled reads and flushes); `None`, with
