@@ -150,6 +150,134 @@ fn cf_of(k: &[u8]) -> String {
     String::from_utf8_lossy(&k[..16.min(k.len())]).into_owned()
 }
 
+/// Judges one household from its members' facts: indicator, eligibility, critical flags,
+/// support here and latent need.
+fn judge(
+    id: String,
+    members: &[MemberFacts],
+    supported_here: bool,
+    supported_elsewhere: bool,
+    rules: &Rules,
+    reference: Date,
+) -> HouseholdAssessment {
+    let ind = indicator(members);
+    let mut eligible = Vec::new();
+    if let Some(i) = &ind {
+        for b in &rules.benefits {
+            let Some(max) = b.threshold_on(reference) else {
+                continue;
+            };
+            let frail_ok = !b.requires_frail_member
+                || members
+                    .iter()
+                    .any(|m| m.age < 18 || m.disabled || m.age >= b.frail_min_age);
+            if i.value < max && frail_ok {
+                eligible.push(b.name.clone());
+            }
+        }
+    }
+    let c = &rules.critical;
+    let mut flags = Vec::new();
+    let minors = members.iter().any(|m| m.age < 18);
+    if c.rent_arrears_with_minors && minors && members.iter().any(|m| m.rent_arrears) {
+        flags.push("morosita_con_minori".to_owned());
+    }
+    if c.elderly_alone_not_self_sufficient
+        && members.len() == 1
+        && members[0].age >= c.elderly_age
+        && members[0].non_autosufficiente
+    {
+        flags.push("anziano_solo_non_autosufficiente".to_owned());
+    }
+    let arrears: f64 = members.iter().map(|m| m.tax_arrears).sum();
+    if c.tax_arrears_with_hardship
+        && arrears > c.tax_arrears_min
+        && eligible.contains(&c.tax_arrears_hardship_rule)
+    {
+        flags.push("morosita_tributi_con_disagio".to_owned());
+    }
+    let latent = !eligible.is_empty() && !supported_here;
+    HouseholdAssessment {
+        supported_elsewhere,
+        household: id,
+        members: members.len(),
+        indicator: ind,
+        eligible,
+        flags,
+        supported_here,
+        latent_need: latent,
+    }
+}
+
+fn add_reddito(f: &mut MemberFacts, r: &Reddito) {
+    f.incomes.insert(r.anno, r.importo as f64 / 100.0);
+}
+
+fn add_sanitaria(f: &mut MemberFacts, s: &Sanitaria) {
+    f.disabled = s.invalidita >= 67 || s.legge_104;
+    f.non_autosufficiente = s.non_autosufficiente;
+}
+
+fn add_immobile(f: &mut MemberFacts, i: &Immobile) {
+    if !i.abitazione_principale {
+        f.other_properties
+            .push((i.rendita as f64 / 100.0, f64::from(i.quota) / 100.0));
+    }
+}
+
+fn add_locazione(f: &mut MemberFacts, l: &Locazione, epoch: u16) {
+    if l.morosita && in_epoch(l.inizio, l.fine, epoch) {
+        f.rent_arrears = true;
+    }
+}
+
+fn add_tributo(f: &mut MemberFacts, t: &Tributo) {
+    f.tax_arrears += ((t.dovuto - t.versato).max(0)) as f64 / 100.0;
+}
+
+/// Assesses one household (the card of the web app), reading only its members' facts.
+pub fn assess_household(
+    store: &Store,
+    rules: &Rules,
+    epoch: u16,
+    today: Date,
+    household: &crate::household::LocalHousehold,
+) -> Result<HouseholdAssessment, StoreError> {
+    let reference = reference_date(epoch, today);
+    let mut members = Vec::with_capacity(household.members.len());
+    let mut supported_here = false;
+    for cf in &household.members {
+        let p = cf.as_bytes();
+        let mut f = MemberFacts::default();
+        if let Some(person) = store.get::<Person>(Kind::Person, p)? {
+            f.age = age_on(person.data_nascita, reference);
+        }
+        store.for_each::<Reddito>(Kind::Reddito, p, |_, r| add_reddito(&mut f, &r))?;
+        if let Some(s) = store.get::<Sanitaria>(Kind::Sanitaria, p)? {
+            add_sanitaria(&mut f, &s);
+        }
+        store.for_each::<Immobile>(Kind::Immobile, p, |_, i| add_immobile(&mut f, &i))?;
+        store.for_each::<Locazione>(Kind::Locazione, p, |_, l| add_locazione(&mut f, &l, epoch))?;
+        store.for_each::<Tributo>(Kind::Tributo, p, |_, t| add_tributo(&mut f, &t))?;
+        store.for_each::<Intervento>(Kind::Intervento, p, |_, v| {
+            supported_here |= in_epoch(v.inizio, v.fine, epoch);
+        })?;
+        members.push(f);
+    }
+    let mut elsewhere = false;
+    store.for_each::<StoredNotice>(Kind::Notice, b"", |_, n| {
+        elsewhere |= n.household == household.id && n.notice.others_count > 0;
+    })?;
+    Ok(judge(
+        household.id.clone(),
+        &members,
+        supported_here,
+        elsewhere,
+        rules,
+        reference,
+    ))
+}
+
 /// Assesses every anagrafe family of the node.
 pub fn assess(
     store: &Store,
@@ -163,34 +291,19 @@ pub fn assess(
         facts.entry(cf_of(&k)).or_default().age = age_on(p.data_nascita, reference);
     }
     for (k, r) in store.scan::<Reddito>(Kind::Reddito, b"")? {
-        facts
-            .entry(cf_of(&k))
-            .or_default()
-            .incomes
-            .insert(r.anno, r.importo as f64 / 100.0);
+        add_reddito(facts.entry(cf_of(&k)).or_default(), &r);
     }
     for (k, s) in store.scan::<Sanitaria>(Kind::Sanitaria, b"")? {
-        let f = facts.entry(cf_of(&k)).or_default();
-        f.disabled = s.invalidita >= 67 || s.legge_104;
-        f.non_autosufficiente = s.non_autosufficiente;
+        add_sanitaria(facts.entry(cf_of(&k)).or_default(), &s);
     }
     for (k, i) in store.scan::<Immobile>(Kind::Immobile, b"")? {
-        if !i.abitazione_principale {
-            facts
-                .entry(cf_of(&k))
-                .or_default()
-                .other_properties
-                .push((i.rendita as f64 / 100.0, f64::from(i.quota) / 100.0));
-        }
+        add_immobile(facts.entry(cf_of(&k)).or_default(), &i);
     }
     for (k, l) in store.scan::<Locazione>(Kind::Locazione, b"")? {
-        if l.morosita && in_epoch(l.inizio, l.fine, epoch) {
-            facts.entry(cf_of(&k)).or_default().rent_arrears = true;
-        }
+        add_locazione(facts.entry(cf_of(&k)).or_default(), &l, epoch);
     }
     for (k, t) in store.scan::<Tributo>(Kind::Tributo, b"")? {
-        facts.entry(cf_of(&k)).or_default().tax_arrears +=
-            ((t.dovuto - t.versato).max(0)) as f64 / 100.0;
+        add_tributo(facts.entry(cf_of(&k)).or_default(), &t);
     }
     let mut supported: BTreeSet<String> = BTreeSet::new();
     for (k, v) in store.scan::<Intervento>(Kind::Intervento, b"")? {
@@ -218,66 +331,29 @@ pub fn assess(
             .iter()
             .map(|cf| facts.get(cf).cloned().unwrap_or_default())
             .collect();
-        let ind = indicator(&members);
-        let mut eligible = Vec::new();
-        if let Some(i) = &ind {
-            for b in &rules.benefits {
-                let Some(max) = b.threshold_on(reference) else {
-                    continue;
-                };
-                let frail_ok = !b.requires_frail_member
-                    || members
-                        .iter()
-                        .any(|m| m.age < 18 || m.disabled || m.age >= b.frail_min_age);
-                if i.value < max && frail_ok {
-                    eligible.push(b.name.clone());
-                }
-            }
-        }
-        let c = &rules.critical;
-        let mut flags = Vec::new();
-        let minors = members.iter().any(|m| m.age < 18);
-        if c.rent_arrears_with_minors && minors && members.iter().any(|m| m.rent_arrears) {
-            flags.push("morosita_con_minori".to_owned());
-        }
-        if c.elderly_alone_not_self_sufficient
-            && members.len() == 1
-            && members[0].age >= c.elderly_age
-            && members[0].non_autosufficiente
-        {
-            flags.push("anziano_solo_non_autosufficiente".to_owned());
-        }
-        let arrears: f64 = members.iter().map(|m| m.tax_arrears).sum();
-        if c.tax_arrears_with_hardship
-            && arrears > c.tax_arrears_min
-            && eligible.contains(&c.tax_arrears_hardship_rule)
-        {
-            flags.push("morosita_tributi_con_disagio".to_owned());
-        }
         let supported_here = fam.members.iter().any(|cf| supported.contains(cf));
-        let latent = !eligible.is_empty() && !supported_here;
+        let supported_elsewhere = elsewhere.contains(&id);
+        let h = judge(
+            id,
+            &members,
+            supported_here,
+            supported_elsewhere,
+            rules,
+            reference,
+        );
         let counts = &mut out.counts;
         counts.assessed += 1;
-        if ind.is_none() {
+        if h.indicator.is_none() {
             counts.insufficient_data += 1;
         }
-        for e in &eligible {
+        for e in &h.eligible {
             *counts.eligible.entry(e.clone()).or_default() += 1;
         }
-        for f in &flags {
+        for f in &h.flags {
             *counts.critical.entry(f.clone()).or_default() += 1;
         }
-        counts.latent_need += u64::from(latent);
-        out.households.push(HouseholdAssessment {
-            supported_elsewhere: elsewhere.contains(&id),
-            household: id,
-            members: members.len(),
-            indicator: ind,
-            eligible,
-            flags,
-            supported_here,
-            latent_need: latent,
-        });
+        counts.latent_need += u64::from(h.latent_need);
+        out.households.push(h);
     }
     Ok(out)
 }

@@ -10,7 +10,7 @@
 use serde::Serialize;
 use siso_server::chain::{self, ChainHead, Verification};
 
-use crate::store::{AuditRecord, Store, StoreError};
+use crate::store::{AuditRecord, Store, StoreError, Tx};
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -26,6 +26,16 @@ pub enum Action {
     Ricerca,
     /// The audit entries of a person read.
     LetturaAudit,
+    /// The audit entries of a person exported.
+    EsportazioneAudit,
+    /// A person's card read.
+    LetturaScheda,
+    /// A card or record refused to this operator (not theirs).
+    AccessoNegato,
+    /// A record written (access, case step, intervention, activity, follow-up).
+    Registrazione,
+    /// A caseload or the service's overview read (the persons listed).
+    LetturaCarico,
 }
 
 impl Action {
@@ -37,6 +47,11 @@ impl Action {
             Action::Uscita => "uscita",
             Action::Ricerca => "ricerca",
             Action::LetturaAudit => "lettura_audit",
+            Action::EsportazioneAudit => "esportazione_audit",
+            Action::LetturaScheda => "lettura_scheda",
+            Action::AccessoNegato => "accesso_negato",
+            Action::Registrazione => "registrazione",
+            Action::LetturaCarico => "lettura_carico",
         }
     }
 }
@@ -57,13 +72,28 @@ impl AuditTrail {
 
     /// Appends a record durably, numbering and chaining it (its `seq` and `prev` are set
     /// here); its position.
-    pub fn record(&self, store: &Store, mut rec: AuditRecord) -> Result<u64, StoreError> {
-        self.head.append(|seq, prev| {
+    pub fn record(&self, store: &Store, rec: AuditRecord) -> Result<u64, StoreError> {
+        self.record_with(store, &Tx::default(), rec)
+    }
+
+    /// Applies `tx` and appends `rec` in one atomic, durable step (a write and its audit entry
+    /// land together or not at all); its position. The chain is held only while the record is
+    /// applied in memory; the flush that makes it durable comes after, so concurrent writers
+    /// share flushes (group commit) and still return only once their record is on disk.
+    pub fn record_with(
+        &self,
+        store: &Store,
+        tx: &Tx,
+        mut rec: AuditRecord,
+    ) -> Result<u64, StoreError> {
+        let seq = self.head.append(|seq, prev| {
             rec.seq = seq;
             rec.prev = prev;
-            store.audit_put(&rec)?;
-            Ok(rec.link()?.hash)
-        })
+            store.apply_audited(tx, &rec)?;
+            Ok::<_, StoreError>(rec.link()?.hash)
+        })?;
+        store.flush()?;
+        Ok(seq)
     }
 }
 

@@ -49,3 +49,22 @@ pub fn household_of(store: &Store) -> Result<HashMap<String, LocalHousehold>, St
     }
     Ok(out)
 }
+
+/// The household of one person, read from the store (the card of the web app): the anagrafe
+/// family, or a household of one.
+pub fn of_person(
+    store: &Store,
+    person: &crate::model::Person,
+) -> Result<LocalHousehold, StoreError> {
+    if let Some(fid) = &person.famiglia {
+        if let Some(fam) = store.get::<Family>(Kind::Family, fid.as_bytes())? {
+            return Ok(LocalHousehold {
+                id: format!("F:{}", fam.id),
+                members: fam.members,
+                reference: fam.reference,
+                non_resident: false,
+            });
+        }
+    }
+    Ok(LocalHousehold::single(&person.cf))
+}

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod aggregates;
 pub mod assess;
 pub mod audit;
+pub mod cartella;
 pub mod check_cf;
 pub mod client;
 pub mod config;

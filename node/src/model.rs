@@ -172,3 +172,310 @@ pub struct StoredNotice {
     /// The hub's notice.
     pub notice: OverlapNotice,
 }
+
+/// The kinds of records an operator writes in the web app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AppKind {
+    /// An access ([`Accesso`], under `A`).
+    Accesso,
+    /// A case ([`Caso`] under `X`; once in charge also a [`PresaInCarico`] under `C`).
+    Caso,
+    /// An intervention ([`Intervento`], under `V`).
+    Intervento,
+    /// An activity of the diary ([`Attivita`], under `D`).
+    Attivita,
+}
+
+/// Who wrote a record in the app, and where it lives (the `W` entry of every app record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppRecord {
+    /// What it is.
+    pub kind: AppKind,
+    /// The person it is about (its key is `cf ‖ id`).
+    pub cf: String,
+    /// The operator's user name.
+    pub author: String,
+    /// Unix time of writing, seconds.
+    pub created: i64,
+    /// The natural key an import of the same kind would give this row (see `import`), so that a
+    /// later import never duplicates it.
+    pub natural: Option<[u8; 8]>,
+}
+
+/// Kinds of activity in a case's diary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TipoAttivita {
+    /// An interview.
+    Colloquio,
+    /// A home visit.
+    VisitaDomiciliare,
+    /// A phone call.
+    Telefonata,
+    /// A team meeting.
+    RiunioneEquipe,
+    /// Anything else.
+    Altro,
+}
+
+impl TipoAttivita {
+    /// Every kind.
+    pub const ALL: [TipoAttivita; 5] = [
+        TipoAttivita::Colloquio,
+        TipoAttivita::VisitaDomiciliare,
+        TipoAttivita::Telefonata,
+        TipoAttivita::RiunioneEquipe,
+        TipoAttivita::Altro,
+    ];
+
+    /// The code (API, forms).
+    pub fn code(self) -> &'static str {
+        match self {
+            TipoAttivita::Colloquio => "colloquio",
+            TipoAttivita::VisitaDomiciliare => "visita_domiciliare",
+            TipoAttivita::Telefonata => "telefonata",
+            TipoAttivita::RiunioneEquipe => "riunione_equipe",
+            TipoAttivita::Altro => "altro",
+        }
+    }
+
+    /// The Italian label.
+    pub fn label(self) -> &'static str {
+        match self {
+            TipoAttivita::Colloquio => "Colloquio",
+            TipoAttivita::VisitaDomiciliare => "Visita domiciliare",
+            TipoAttivita::Telefonata => "Telefonata",
+            TipoAttivita::RiunioneEquipe => "Riunione d'équipe",
+            TipoAttivita::Altro => "Altro",
+        }
+    }
+
+    /// From its code.
+    pub fn parse(s: &str) -> Option<TipoAttivita> {
+        Self::ALL.into_iter().find(|t| t.code() == s.trim())
+    }
+}
+
+/// An activity of the diary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attivita {
+    /// Day.
+    pub data: Date,
+    /// Kind.
+    pub tipo: TipoAttivita,
+    /// Minutes.
+    pub durata_minuti: u32,
+    /// Notes.
+    pub note: String,
+}
+
+/// Where a case stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StatoCaso {
+    /// Asked for at the desk; nobody holds it yet.
+    Richiesta,
+    /// Held by a social worker.
+    InCarico,
+    /// Closed.
+    Chiuso,
+}
+
+/// A dated text by an operator (assessment of need, monitoring note).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Nota {
+    /// Day.
+    pub data: Date,
+    /// Text.
+    pub testo: String,
+    /// The operator.
+    pub autore: String,
+}
+
+/// The personalised plan (*progetto personalizzato*).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progetto {
+    /// Day it was agreed.
+    pub data: Date,
+    /// Goals.
+    pub obiettivi: String,
+    /// When it is to be reviewed.
+    pub revisione: Date,
+    /// The operator.
+    pub autore: String,
+}
+
+/// A monitoring entry: what was seen, and the next review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Monitoraggio {
+    /// The note.
+    pub nota: Nota,
+    /// Next review.
+    pub prossima_revisione: Option<Date>,
+}
+
+/// Why a case was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MotivoChiusura {
+    /// Goals reached.
+    ObiettiviRaggiunti,
+    /// Moved to another service or Comune.
+    Trasferimento,
+    /// The person withdrew.
+    Rinuncia,
+    /// Death.
+    Decesso,
+    /// Other (see the note).
+    Altro,
+}
+
+impl MotivoChiusura {
+    /// Every reason.
+    pub const ALL: [MotivoChiusura; 5] = [
+        MotivoChiusura::ObiettiviRaggiunti,
+        MotivoChiusura::Trasferimento,
+        MotivoChiusura::Rinuncia,
+        MotivoChiusura::Decesso,
+        MotivoChiusura::Altro,
+    ];
+
+    /// The code (API, forms).
+    pub fn code(self) -> &'static str {
+        match self {
+            MotivoChiusura::ObiettiviRaggiunti => "obiettivi_raggiunti",
+            MotivoChiusura::Trasferimento => "trasferimento",
+            MotivoChiusura::Rinuncia => "rinuncia",
+            MotivoChiusura::Decesso => "decesso",
+            MotivoChiusura::Altro => "altro",
+        }
+    }
+
+    /// The Italian label.
+    pub fn label(self) -> &'static str {
+        match self {
+            MotivoChiusura::ObiettiviRaggiunti => "Obiettivi raggiunti",
+            MotivoChiusura::Trasferimento => "Trasferimento ad altro servizio o Comune",
+            MotivoChiusura::Rinuncia => "Rinuncia della persona",
+            MotivoChiusura::Decesso => "Decesso",
+            MotivoChiusura::Altro => "Altro motivo",
+        }
+    }
+
+    /// From its code.
+    pub fn parse(s: &str) -> Option<MotivoChiusura> {
+        Self::ALL.into_iter().find(|t| t.code() == s.trim())
+    }
+}
+
+/// A closure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chiusura {
+    /// Day.
+    pub data: Date,
+    /// Reason.
+    pub motivo: MotivoChiusura,
+    /// Note.
+    pub note: String,
+    /// The operator.
+    pub autore: String,
+}
+
+/// A case of the *cartella sociale*, from the desk's request to its closure. While in charge
+/// (and after) the node also holds a [`PresaInCarico`] under the same key, which the assessment,
+/// the aggregates and the sync read like an imported one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caso {
+    /// Area of need.
+    pub area: AreaBisogno,
+    /// Where it stands.
+    pub stato: StatoCaso,
+    /// The day it was asked for (at the desk), if it was.
+    pub richiesta: Option<Date>,
+    /// The social worker holding it.
+    pub assegnatario: Option<String>,
+    /// The day it was taken in charge.
+    pub inizio: Option<Date>,
+    /// Assessment of need.
+    pub valutazione: Option<Nota>,
+    /// The personalised plan.
+    pub progetto: Option<Progetto>,
+    /// Monitoring, oldest first.
+    pub monitoraggi: Vec<Monitoraggio>,
+    /// The closure.
+    pub chiusura: Option<Chiusura>,
+}
+
+impl Caso {
+    /// The next review: the latest monitoring's, else the plan's.
+    pub fn prossima_revisione(&self) -> Option<Date> {
+        self.monitoraggi
+            .iter()
+            .rev()
+            .find_map(|m| m.prossima_revisione)
+            .or_else(|| self.progetto.as_ref().map(|p| p.revisione))
+    }
+
+    /// Open (asked for or in charge).
+    pub fn aperto(&self) -> bool {
+        self.stato != StatoCaso::Chiuso
+    }
+}
+
+/// What an operator did about an overlap notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EsitoVerifica {
+    /// Checked: the two supports are compatible.
+    Compatibile,
+    /// The intervention was revised.
+    InterventoRivisto,
+    /// Reported to the manager.
+    SegnalatoAlResponsabile,
+}
+
+impl EsitoVerifica {
+    /// Every outcome.
+    pub const ALL: [EsitoVerifica; 3] = [
+        EsitoVerifica::Compatibile,
+        EsitoVerifica::InterventoRivisto,
+        EsitoVerifica::SegnalatoAlResponsabile,
+    ];
+
+    /// The code (API, forms).
+    pub fn code(self) -> &'static str {
+        match self {
+            EsitoVerifica::Compatibile => "compatibile",
+            EsitoVerifica::InterventoRivisto => "intervento_rivisto",
+            EsitoVerifica::SegnalatoAlResponsabile => "segnalato_al_responsabile",
+        }
+    }
+
+    /// The Italian label.
+    pub fn label(self) -> &'static str {
+        match self {
+            EsitoVerifica::Compatibile => "Verificato: interventi compatibili",
+            EsitoVerifica::InterventoRivisto => "Verificato: intervento rivisto",
+            EsitoVerifica::SegnalatoAlResponsabile => "Segnalato al responsabile",
+        }
+    }
+
+    /// From its code.
+    pub fn parse(s: &str) -> Option<EsitoVerifica> {
+        Self::ALL.into_iter().find(|t| t.code() == s.trim())
+    }
+
+    /// Settles the notice (a report to the manager leaves it open).
+    pub fn resolves(self) -> bool {
+        self != EsitoVerifica::SegnalatoAlResponsabile
+    }
+}
+
+/// The follow-up of an overlap notice (`G`, by household key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verifica {
+    /// Outcome.
+    pub esito: EsitoVerifica,
+    /// Note.
+    pub note: String,
+    /// The operator.
+    pub autore: String,
+    /// Day.
+    pub data: Date,
+}

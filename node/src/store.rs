@@ -16,6 +16,22 @@
 //! | `O` | seq u64 | an outbox batch not yet acknowledged |
 //! | `N` | household key [32] | the hub's overlap notice |
 //! | `U` | user name | an operator's account (`accounts.rs`; password as an argon2id hash) |
+//! | `A`, `C`, `V`, `D` | cf ‖ record id [16] | records written in the web app ([`Accesso`], [`PresaInCarico`], [`Intervento`], [`Attivita`]) |
+//! | `X` | cf ‖ case id [16] | a case of the cartella sociale ([`Caso`]) |
+//! | `W` | record id [16] | who wrote an app record, and about whom ([`AppRecord`]) |
+//! | `Q` | user name ‖ 0 ‖ idempotency key | the id of the record that key created |
+//! | `G` | household key [32] | what was done about an overlap notice ([`Verifica`]) |
+//!
+//! Imported rows of accessi, prese in carico and interventi end in an 8-byte row hash; records
+//! written in the app end in a random 16-byte id, so no import can ever overwrite one.
+//!
+//! [`Accesso`]: crate::model::Accesso
+//! [`PresaInCarico`]: crate::model::PresaInCarico
+//! [`Intervento`]: crate::model::Intervento
+//! [`Attivita`]: crate::model::Attivita
+//! [`Caso`]: crate::model::Caso
+//! [`AppRecord`]: crate::model::AppRecord
+//! [`Verifica`]: crate::model::Verifica
 //!
 //! A second tree, `audit`, is the operators' audit trail (seq u64 → [`AuditRecord`], hash-chained
 //! by `audit.rs`), and `meta` holds the schema version, the sync state and the person id key.
@@ -117,7 +133,21 @@ pub enum Kind {
     Notice = b'N',
     /// Operators' accounts (key: user name).
     Account = b'U',
+    /// Activities of the diary (app only).
+    Attivita = b'D',
+    /// Cases of the cartella sociale (app only).
+    Caso = b'X',
+    /// App records by id: author and subject.
+    AppRecord = b'W',
+    /// Idempotency keys of the API.
+    Idempotency = b'Q',
+    /// Follow-ups of overlap notices.
+    Verifica = b'G',
 }
+
+/// Length of the random id of a record written in the app (imported rows end in an 8-byte
+/// row hash instead).
+pub const APP_ID_LEN: usize = 16;
 
 fn key(kind: Kind, rest: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + rest.len());
@@ -402,16 +432,40 @@ impl Store {
         Ok(())
     }
 
+    /// Applies `tx` and appends `rec` to the audit trail in one atomic step: a write in the app
+    /// and its audit entry land together or not at all. Durable after the next [`Store::flush`].
+    pub fn apply_audited(&self, tx: &Tx, rec: &AuditRecord) -> Result<(), StoreError> {
+        use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+        let audit_value = enc(rec)?;
+        let r = (&self.data, &self.audit).transaction(|(data, audit)| {
+            for (k, v) in &tx.writes {
+                match v {
+                    Some(v) => data.insert(k.as_slice(), v.as_slice())?,
+                    None => data.remove(k.as_slice())?,
+                };
+            }
+            audit.insert(&rec.seq.to_be_bytes(), audit_value.as_slice())?;
+            Ok::<(), ConflictableTransactionError<()>>(())
+        });
+        match r {
+            Ok(()) => {}
+            Err(TransactionError::Storage(e)) => return Err(e.into()),
+            Err(TransactionError::Abort(())) => {
+                return Err(StoreError::Corrupt("transaction aborted".into()))
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes every write so far durable.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// The last audit record, if any.
     pub fn audit_last(&self) -> Result<Option<AuditRecord>, StoreError> {
         self.audit.last()?.map(|(_, v)| dec(&v)).transpose()
-    }
-
-    /// Appends an audit record at its `seq`, durably.
-    pub fn audit_put(&self, rec: &AuditRecord) -> Result<(), StoreError> {
-        self.audit.insert(rec.seq.to_be_bytes(), enc(rec)?)?;
-        self.db.flush()?;
-        Ok(())
     }
 
     /// Every audit record in order (a record that does not decode is an error in its place).

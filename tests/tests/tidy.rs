@@ -34,6 +34,7 @@ const NODE_LAYERS: &[&[&str]] = &[
     &["accounts", "audit", "persons"],
     &["household", "import"],
     &["assess", "report"],
+    &["cartella"],
     &["aggregates"],
     &["sync", "web"],
     &["lib"],

@@ -19,8 +19,9 @@ use std::time::Instant;
 use siso_shared::Role;
 use time::Date;
 
+pub use commit::{natural_key, AppRow};
 pub use profile::{Encoding, Profile};
-pub use validate::parse_cents;
+pub use validate::{parse_cents, parse_date_str as parse_date};
 
 use commit::build_tx;
 use read::{read_rows, write_rejects, ReadOutcome};
@@ -149,6 +150,7 @@ impl ImportKind {
                 "data_nascita",
                 "codice_catastale_nascita",
             ],
+            ImportKind::Accessi | ImportKind::PreseInCarico => &["cognome", "nome"],
             _ => &[],
         }
     }
@@ -277,6 +279,8 @@ pub struct ImportSummary {
     pub seconds: f64,
     /// True if nothing was written because of `--dry-run`.
     pub dry_run: bool,
+    /// Rows left out because an operator already recorded the same record in the web app.
+    pub already_in_app: u64,
 }
 
 impl fmt::Display for ImportSummary {
@@ -296,6 +300,41 @@ impl fmt::Display for ImportSummary {
                 ""
             }
         )
+    }
+}
+
+/// Validates a record the web app received (column name → value, as in a CSV file of `kind`)
+/// exactly as an import row; the (column, reason) of every error otherwise. Only accessi, prese
+/// in carico and interventi are records an operator writes.
+pub fn validate_app(
+    kind: ImportKind,
+    fields: &std::collections::BTreeMap<String, String>,
+    reference: Date,
+) -> Result<AppRow, Vec<(String, String)>> {
+    let cols: std::collections::HashMap<String, usize> = fields
+        .keys()
+        .enumerate()
+        .map(|(i, k)| (k.clone(), i))
+        .collect();
+    let profile = Profile::default();
+    let mut f = validate::Fields {
+        cols: &cols,
+        values: fields.values().cloned().collect(),
+        profile: &profile,
+        reference,
+        errors: Vec::new(),
+    };
+    let row = validate::parse_row(kind, &mut f);
+    match row {
+        Some(_) if !f.errors.is_empty() => Err(f.errors),
+        Some(validate::Row::Accesso(p, v)) => Ok(AppRow::Accesso(p, v)),
+        Some(validate::Row::Presa(p, v)) => Ok(AppRow::Presa(p, v)),
+        Some(validate::Row::Intervento(p, v)) => Ok(AppRow::Intervento(p, v)),
+        Some(_) => Err(vec![(
+            String::new(),
+            format!("{} is not written in the app", kind.as_str()),
+        )]),
+        None => Err(f.errors),
     }
 }
 
@@ -352,8 +391,8 @@ pub fn import(
         }
     }
     summary.rejected = rejects.len() as u64;
-    summary.imported = rows.len() as u64;
     let tx = build_tx(store, kind, &rows, &mut summary)?;
+    summary.imported = rows.len() as u64 - summary.already_in_app;
     if !opts.dry_run {
         store.commit(tx)?;
     }

@@ -14,7 +14,7 @@ use crate::model::*;
 
 /// A parsed row.
 #[derive(Debug, Clone)]
-pub(super) enum Row {
+pub(crate) enum Row {
     Anagrafe(Person),
     Sanitaria(String, Sanitaria),
     Reddito(String, Reddito),
@@ -27,7 +27,7 @@ pub(super) enum Row {
 }
 
 /// The fields of one row, and the errors found in them so far.
-pub(super) struct Fields<'a> {
+pub(crate) struct Fields<'a> {
     /// Canonical column name → position.
     pub(super) cols: &'a HashMap<String, usize>,
     /// The row's values.
@@ -40,7 +40,8 @@ pub(super) struct Fields<'a> {
     pub(super) errors: Vec<(String, String)>,
 }
 
-fn parse_date_str(s: &str) -> Option<Date> {
+/// A date as the files and the app write it: `YYYY-MM-DD` or `DD/MM/YYYY`.
+pub fn parse_date_str(s: &str) -> Option<Date> {
     let s = s.trim();
     let (y, m, d) = if let Some((d, rest)) = s.split_once('/') {
         let (m, y) = rest.split_once('/')?;
@@ -295,6 +296,13 @@ impl Fields<'_> {
             let sex = self.sex("sesso");
             let born = self.date("data_nascita");
             self.check_demographics(&cf, sex, born);
+        }
+        // Names, when given, name a person the anagrafe does not know (the web app asks for
+        // them at the desk).
+        if ["cognome", "nome"]
+            .iter()
+            .all(|c| self.raw(c).is_some_and(|v| !v.is_empty()))
+        {
             cognome = self.text("cognome");
             nome = self.text("nome");
         }
@@ -314,7 +322,7 @@ impl Fields<'_> {
 }
 
 /// Validates a row of `kind`; `None` (with errors in `f`) if it is invalid.
-pub(super) fn parse_row(kind: ImportKind, f: &mut Fields<'_>) -> Option<Row> {
+pub(crate) fn parse_row(kind: ImportKind, f: &mut Fields<'_>) -> Option<Row> {
     Some(match kind {
         ImportKind::Anagrafe => {
             let cf = f.cf("codice_fiscale");
