@@ -708,7 +708,8 @@ async fn serve(cfg: NodeConfig, store: Store, rules: siso_node::rules::Rules) ->
                 }),
             )
     };
-    let web_app = siso_node::web::start(&cfg, store.clone(), shutdown.clone()).await?;
+    let web_app =
+        siso_node::web::start(&cfg, store.clone(), rules.clone(), shutdown.clone()).await?;
     let http_shutdown = shutdown.clone();
     let web = tokio::spawn(async move {
         axum::serve(listener, app)

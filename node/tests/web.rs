@@ -78,6 +78,7 @@ async fn start(tls: Option<Arc<rustls::ServerConfig>>) -> App {
         sessions: Default::default(),
         throttle: Default::default(),
         proxies: Default::default(),
+        rules: siso_node::rules::Rules::defaults(),
     };
     let state = WebState::open(store.clone(), opts, clock.clone()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -375,6 +375,7 @@ async fn start_web_app(
         sessions: Default::default(),
         throttle: Default::default(),
         proxies: Default::default(),
+        rules: siso_node::rules::Rules::defaults(),
     };
     let state = siso_node::web::WebState::open(
         store.clone(),

@@ -15,6 +15,10 @@
 //! needs a live session and its CSRF token.
 
 mod auth;
+mod card;
+mod card_page;
+mod caseload;
+mod desk;
 mod pages;
 mod search;
 mod tls;
@@ -24,7 +28,7 @@ use std::sync::Arc;
 
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use siso_server::clock::Clock;
 use siso_server::web::{
@@ -53,11 +57,14 @@ pub struct WebOptions {
     pub throttle: ThrottleLimits,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     pub proxies: TrustedProxies,
+    /// The assessment rules (the card's assessment of the household).
+    pub rules: crate::rules::Rules,
 }
 
 struct Inner {
     store: Store,
     audit: AuditTrail,
+    ids: persons::IdKey,
     persons: std::sync::RwLock<PersonIndex>,
     sessions: Sessions,
     throttle: LoginThrottle,
@@ -93,7 +100,8 @@ impl WebState {
         clock: Arc<dyn Clock>,
     ) -> Result<WebState, PersonError> {
         let started = std::time::Instant::now();
-        let index = PersonIndex::build(&store, persons::id_key(&store)?)?;
+        let ids = persons::id_key(&store)?;
+        let index = PersonIndex::build(&store, ids.clone())?;
         tracing::info!(
             persons = index.len(),
             seconds = started.elapsed().as_secs_f64(),
@@ -103,6 +111,7 @@ impl WebState {
         Ok(WebState(Arc::new(Inner {
             store,
             audit,
+            ids,
             persons: std::sync::RwLock::new(index),
             sessions: Sessions::new(opts.sessions),
             throttle: LoginThrottle::new(opts.throttle),
@@ -176,8 +185,28 @@ pub fn router(state: WebState) -> Router {
                 .delete(auth::api_logout),
         )
         .route("/persone", get(search::page))
+        .route("/persone/{id}", get(card::page))
+        .route("/persone/{id}/{record}", post(desk::record_form))
+        .route("/casi/{id}/{step}", post(desk::step_form))
+        .route("/segnalazioni/{key}/verifica", post(desk::follow_up_form))
+        .route("/carico", get(caseload::page))
+        .route("/servizio", get(caseload::service_page))
+        .route("/registro", get(trail::page))
         .route("/api/v1/persone", get(search::api))
+        .route("/api/v1/persone/{id}", get(card::api))
+        .route("/api/v1/accessi", post(desk::api_accesso))
+        .route("/api/v1/prese-in-carico", post(desk::api_presa))
+        .route("/api/v1/interventi", post(desk::api_intervento))
+        .route("/api/v1/attivita", post(desk::api_attivita))
+        .route("/api/v1/casi/{id}/{step}", post(desk::api_step))
+        .route(
+            "/api/v1/segnalazioni/{key}/verifica",
+            post(desk::api_follow_up),
+        )
+        .route("/api/v1/carico", get(caseload::api))
+        .route("/api/v1/servizio", get(caseload::service_api))
         .route("/api/v1/audit", get(trail::api))
+        .route("/api/v1/audit/esportazione", get(trail::export))
         .route("/static/siso.css", get(css))
         .fallback(auth::not_found)
         .with_state(state)
@@ -214,6 +243,7 @@ pub enum WebError {
 pub async fn start(
     cfg: &crate::config::NodeConfig,
     store: Store,
+    rules: crate::rules::Rules,
     shutdown: CancellationToken,
 ) -> Result<tokio::task::JoinHandle<std::io::Result<()>>, WebError> {
     let w = &cfg.web;
@@ -243,6 +273,7 @@ pub async fn start(
         },
         throttle: Default::default(),
         proxies: TrustedProxies(w.trusted_proxies.clone()),
+        rules,
     };
     let state = WebState::open(store, opts, Arc::new(siso_server::clock::SystemClock))?;
     tracing::info!(web = %w.listen, https = tls.is_some(), "web app serving");

@@ -19,6 +19,21 @@ pub(super) fn html(m: Markup) -> Response {
         .into_response()
 }
 
+/// An amount in euro cents as Italians write it: `1.234,56 €`.
+pub(super) fn money(cents: i64) -> String {
+    let neg = if cents < 0 { "-" } else { "" };
+    let c = cents.unsigned_abs();
+    let int = (c / 100).to_string();
+    let mut grouped = String::new();
+    for (i, ch) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i).is_multiple_of(3) {
+            grouped.push('.');
+        }
+        grouped.push(ch);
+    }
+    format!("{neg}{grouped},{:02} €", c % 100)
+}
+
 /// The Italian name of a role.
 pub(super) fn role_label(role: &str) -> &'static str {
     match role {
@@ -31,7 +46,8 @@ pub(super) fn role_label(role: &str) -> &'static str {
     }
 }
 
-fn layout(member: &str, title: &str, session: Option<&Session>, body: Markup) -> Markup {
+/// The page frame: header with the Region and the institution, the operator, main, footer.
+pub(super) fn layout(member: &str, title: &str, session: Option<&Session>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="it" {
@@ -119,7 +135,15 @@ pub(super) fn home(member: &str, s: &Session) -> Markup {
             }
             @if s.role != "amministratore" {
                 nav aria-label="Funzioni" {
-                    ul class="menu" { li { a href="/persone" { "Ricerca persone" } } }
+                    ul class="menu" {
+                        li { a href="/persone" { "Ricerca persone" } }
+                        @if matches!(s.role.as_str(), "assistente_sociale" | "responsabile" | "sportello") {
+                            li { a href="/carico" { "Carico di lavoro e richieste" } }
+                        }
+                        @if s.role == "responsabile" {
+                            li { a href="/servizio" { "Quadro del servizio" } }
+                        }
+                    }
                 }
             }
         },
@@ -152,7 +176,7 @@ pub(super) fn search(member: &str, s: &Session, q: &str, rows: Option<&[PersonRo
                         tbody {
                             @for r in rows {
                                 tr data-id=(r.id) {
-                                    td { (r.cognome) } td { (r.nome) } td { (r.codice_fiscale) }
+                                    td { a href={"/persone/" (r.id)} { (r.cognome) } } td { (r.nome) } td { (r.codice_fiscale) }
                                     td { (r.id_famiglia.as_deref().unwrap_or("—")) }
                                 }
                             }
@@ -167,4 +191,15 @@ pub(super) fn search(member: &str, s: &Session, q: &str, rows: Option<&[PersonRo
 /// A page with a title and one message (errors, not found).
 pub(super) fn message(member: &str, title: &str, text: &str) -> Markup {
     layout(member, title, None, html! { p { (text) } })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn money_is_written_the_italian_way() {
+        assert_eq!(super::money(123_456), "1.234,56 €");
+        assert_eq!(super::money(30_000), "300,00 €");
+        assert_eq!(super::money(5), "0,05 €");
+        assert_eq!(super::money(-100_000_000), "-1.000.000,00 €");
+    }
 }
