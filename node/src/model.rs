@@ -175,6 +175,7 @@ pub struct StoredNotice {
 
 /// The kinds of records an operator writes in the web app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AppKind {
     /// An access ([`Accesso`], under `A`).
     Accesso,
@@ -204,6 +205,7 @@ pub struct AppRecord {
 
 /// Kinds of activity in a case's diary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TipoAttivita {
     /// An interview.
     Colloquio,
@@ -270,6 +272,7 @@ pub struct Attivita {
 
 /// Where a case stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum StatoCaso {
     /// Asked for at the desk; nobody holds it yet.
     Richiesta,
@@ -314,6 +317,7 @@ pub struct Monitoraggio {
 
 /// Why a case was closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum MotivoChiusura {
     /// Goals reached.
     ObiettiviRaggiunti,
@@ -421,6 +425,7 @@ impl Caso {
 
 /// What an operator did about an overlap notice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum EsitoVerifica {
     /// Checked: the two supports are compatible.
     Compatibile,

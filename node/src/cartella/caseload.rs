@@ -14,7 +14,7 @@ use crate::audit::Action;
 use crate::model::*;
 use crate::store::{Kind, Store, StoreError, APP_ID_LEN};
 
-/// A case in a list, with its person's name and last activity.
+/// A case in a list, with its person's name and the household's last activity.
 #[derive(Debug, Clone, Serialize)]
 pub struct Riga {
     /// The case.
@@ -111,11 +111,18 @@ pub fn notice_counts(store: &Store) -> Result<(usize, usize), StoreError> {
 impl Desk<'_> {
     fn riga(&self, c: &CaseRow, today: Date) -> Result<Riga, StoreError> {
         let p: Option<Person> = self.store.get(Kind::Person, c.cf.as_bytes())?;
+        let members = match &p {
+            Some(p) => crate::household::of_person(self.store, p)?.members,
+            None => vec![c.cf.clone()],
+        };
+        // The diary is the household's: the latest activity with any member.
         let mut last: Option<Date> = None;
-        self.store
-            .for_each::<Attivita>(Kind::Attivita, c.cf.as_bytes(), |_, a| {
-                last = last.max(Some(a.data));
-            })?;
+        for cf in &members {
+            self.store
+                .for_each::<Attivita>(Kind::Attivita, cf.as_bytes(), |_, a| {
+                    last = last.max(Some(a.data));
+                })?;
+        }
         let (cognome, nome) = p.map(|p| (p.cognome, p.nome)).unwrap_or_default();
         Ok(Riga {
             caso: case_view(self, c, false, today),

@@ -1,0 +1,569 @@
+//! The cartella sociale over the JSON API, on real HTTP and a real store: records written by
+//! each role, the case from the desk's request to its closure, the card per role, caseloads,
+//! the audit trail and its export — and every refusal: no session (401), no or wrong CSRF token
+//! (403), wrong role (403), another worker's case (403, audited), malformed bodies (400 with the
+//! fields, nothing written).
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use serde_json::{json, Value};
+use siso_node::import::ImportKind;
+use siso_node::store::Kind;
+use support::*;
+
+/// A logged-in operator: cookie and CSRF token.
+struct Op {
+    cookie: String,
+    csrf: String,
+}
+
+async fn log_in(a: std::net::SocketAddr, who: (&str, &str)) -> Op {
+    let r = api_login(a, who).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    Op {
+        cookie: r.session_cookie(),
+        csrf: r.json()["csrf"].as_str().unwrap().to_owned(),
+    }
+}
+
+impl Op {
+    async fn get(&self, a: std::net::SocketAddr, path: &str) -> Reply {
+        call(a, "GET", path, &[("Cookie", &self.cookie)], "").await
+    }
+
+    async fn post(&self, a: std::net::SocketAddr, path: &str, body: &Value) -> Reply {
+        let h = [
+            ("Cookie", self.cookie.as_str()),
+            ("X-CSRF-Token", &self.csrf),
+            JSON,
+        ];
+        call(a, "POST", path, &h, &body.to_string()).await
+    }
+
+    async fn post_with(
+        &self,
+        a: std::net::SocketAddr,
+        path: &str,
+        extra: (&str, &str),
+        body: &Value,
+    ) -> Reply {
+        let h = [
+            ("Cookie", self.cookie.as_str()),
+            ("X-CSRF-Token", &self.csrf),
+            JSON,
+            extra,
+        ];
+        call(a, "POST", path, &h, &body.to_string()).await
+    }
+}
+
+const MARIO: &str = "RSSMRA70C01G478R";
+const GIULIA: &str = "NREGLI90B42G478F";
+
+async fn person_id(a: std::net::SocketAddr, op: &Op, q: &str) -> String {
+    let r = op.get(a, &format!("/api/v1/persone?q={q}")).await;
+    r.json()["rows"][0]["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn refusals_write_nothing() {
+    let app = start_with(None, &[ImportKind::Anagrafe]).await;
+    let a = app.addr;
+    let desk = log_in(a, DESK).await;
+    let admin = log_in(a, ADMIN).await;
+    let manager = log_in(a, MANAGER).await;
+    let access = json!({"data": "2026-11-30", "codice_fiscale": MARIO, "area_bisogno": "poverta", "esito": "informazione/orientamento"});
+    let before = app.store.entries();
+    // No session: 401. No or a wrong CSRF token: 403.
+    let r = call(a, "POST", "/api/v1/accessi", &[JSON], &access.to_string()).await;
+    assert_eq!(r.status, 401);
+    let r = call(
+        a,
+        "POST",
+        "/api/v1/accessi",
+        &[("Cookie", &desk.cookie), JSON],
+        &access.to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    let h = [
+        ("Cookie", desk.cookie.as_str()),
+        ("X-CSRF-Token", "sbagliato"),
+        JSON,
+    ];
+    assert_eq!(
+        call(a, "POST", "/api/v1/accessi", &h, &access.to_string())
+            .await
+            .status,
+        403
+    );
+    // Wrong roles: the desk records no interventions, activities or cases; the administrator
+    // nothing; only the manager assigns or closes.
+    let intervention = json!({"codice_fiscale": MARIO, "tipo_intervento": "buoni_spesa", "area_bisogno": "poverta", "data_inizio": "2026-11-01", "data_fine": "", "importo": "150,00"});
+    assert_eq!(
+        desk.post(a, "/api/v1/interventi", &intervention)
+            .await
+            .status,
+        403
+    );
+    let activity = json!({"codice_fiscale": MARIO, "data": "2026-11-30", "tipo_attivita": "colloquio", "durata_minuti": 30, "note": ""});
+    assert_eq!(
+        desk.post(a, "/api/v1/attivita", &activity).await.status,
+        403
+    );
+    assert_eq!(
+        desk.post(a, "/api/v1/prese-in-carico", &json!({}))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(admin.post(a, "/api/v1/accessi", &access).await.status, 403);
+    assert_eq!(admin.get(a, "/api/v1/carico").await.status, 403);
+    // Malformed bodies: 400, with the field and an Italian message.
+    let cases: Vec<(&str, Value, &str, &str)> = vec![
+        (
+            "/api/v1/accessi",
+            json!({"data": "2026-11-30", "codice_fiscale": "RSSMRA70C01G478X", "area_bisogno": "poverta", "esito": "x"}),
+            "codice_fiscale",
+            "controllo",
+        ),
+        (
+            "/api/v1/accessi",
+            json!({"data": "2026-11-30", "codice_fiscale": "RSSMRA", "area_bisogno": "poverta", "esito": "x"}),
+            "codice_fiscale",
+            "16 caratteri",
+        ),
+        (
+            "/api/v1/accessi",
+            json!({"data": "2026-11-30", "codice_fiscale": MARIO, "area_bisogno": "fame", "esito": "x"}),
+            "area_bisogno",
+            "Area di bisogno sconosciuta",
+        ),
+        (
+            "/api/v1/accessi",
+            json!({"data": "30 novembre", "codice_fiscale": MARIO, "area_bisogno": "poverta", "esito": "x"}),
+            "data",
+            "Data non valida",
+        ),
+        (
+            "/api/v1/accessi",
+            json!({"codice_fiscale": MARIO, "area_bisogno": "poverta", "esito": "x"}),
+            "data",
+            "Indicare la data",
+        ),
+        (
+            "/api/v1/accessi",
+            json!({"data": "2026-11-30", "codice_fiscale": MARIO, "area_bisogno": "poverta", "esito": "x", "reddito": "0"}),
+            "reddito",
+            "non previsto",
+        ),
+        (
+            "/api/v1/accessi",
+            json!({"data": "2026-11-30", "codice_fiscale": MARIO, "area_bisogno": ["poverta"], "esito": "x"}),
+            "area_bisogno",
+            "atteso un testo",
+        ),
+        (
+            "/api/v1/interventi",
+            json!({"codice_fiscale": MARIO, "tipo_intervento": "buoni_spesa", "area_bisogno": "poverta", "data_inizio": "2026-11-01", "data_fine": "2026-10-01", "importo": "150,00"}),
+            "data_fine",
+            "precede",
+        ),
+        (
+            "/api/v1/interventi",
+            json!({"codice_fiscale": MARIO, "tipo_intervento": "buoni", "area_bisogno": "poverta", "data_inizio": "2026-11-01", "importo": "150,00"}),
+            "tipo_intervento",
+            "sconosciuto",
+        ),
+        (
+            "/api/v1/interventi",
+            json!({"codice_fiscale": MARIO, "tipo_intervento": "buoni_spesa", "area_bisogno": "poverta", "data_inizio": "2026-11-01", "importo": "tanti"}),
+            "importo",
+            "300,00",
+        ),
+        (
+            "/api/v1/attivita",
+            json!({"codice_fiscale": MARIO, "data": "2026-11-30", "tipo_attivita": "pranzo", "durata_minuti": 30}),
+            "tipo_attivita",
+            "colloquio",
+        ),
+        (
+            "/api/v1/attivita",
+            json!({"codice_fiscale": MARIO, "data": "2026-11-30", "tipo_attivita": "colloquio", "durata_minuti": 0}),
+            "durata_minuti",
+            "1440",
+        ),
+        (
+            "/api/v1/prese-in-carico",
+            json!({"codice_fiscale": MARIO, "data_inizio": "2026-11-30", "operatore": "nessuno", "area_bisogno": "poverta"}),
+            "operatore",
+            "assistente sociale",
+        ),
+    ];
+    for (path, body, field, words) in &cases {
+        let r = manager.post(a, path, body).await;
+        assert_eq!(r.status, 400, "{path} {body}: {}", r.body);
+        let fields = r.json()["campi"].as_array().unwrap().clone();
+        let f = fields
+            .iter()
+            .find(|f| f["campo"] == *field)
+            .unwrap_or_else(|| panic!("{field}: {}", r.body));
+        assert!(
+            f["messaggio"].as_str().unwrap().contains(words),
+            "{}",
+            r.body
+        );
+    }
+    for raw in ["", "{", "[1]", "null", "\"x\""] {
+        let h = [
+            ("Cookie", manager.cookie.as_str()),
+            ("X-CSRF-Token", &manager.csrf),
+            JSON,
+        ];
+        let r = call(a, "POST", "/api/v1/accessi", &h, raw).await;
+        assert_eq!(r.status, 400, "{raw:?}");
+    }
+    // A bad idempotency key is a 400 too.
+    let long = "k".repeat(101);
+    let r = manager
+        .post_with(a, "/api/v1/accessi", ("Idempotency-Key", &long), &access)
+        .await;
+    assert_eq!(r.status, 400);
+    // Unknown case, unknown step, unknown person: 404.
+    assert_eq!(
+        manager
+            .post(
+                a,
+                "/api/v1/casi/00112233445566778899aabbccddeeff/valutazione",
+                &json!({})
+            )
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        manager
+            .post(a, "/api/v1/casi/xyz/volare", &json!({}))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        manager
+            .get(a, "/api/v1/persone/00112233445566778899aabbccddeeff")
+            .await
+            .status,
+        404
+    );
+    // Nothing was written but the audit trail (its own tree).
+    assert_eq!(app.store.entries(), before);
+    for k in [
+        Kind::Accesso,
+        Kind::Intervento,
+        Kind::Attivita,
+        Kind::Caso,
+        Kind::AppRecord,
+        Kind::Idempotency,
+    ] {
+        assert_eq!(app.store.count(k), 0, "{k:?}");
+    }
+    app.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn from_the_desk_to_the_closure() {
+    let app = start_with(
+        None,
+        &[
+            ImportKind::Anagrafe,
+            ImportKind::Redditi,
+            ImportKind::Sanitaria,
+            ImportKind::PreseInCarico,
+        ],
+    )
+    .await;
+    let a = app.addr;
+    let desk = log_in(a, DESK).await;
+    let worker = log_in(a, WORKER).await;
+    let other = log_in(a, OTHER_WORKER).await;
+    let manager = log_in(a, MANAGER).await;
+    let mario = person_id(a, &desk, "rossi%20mario").await;
+
+    // The desk records an access asking for a case, twice with the same idempotency key.
+    let access = json!({"data": "2026-11-30", "codice_fiscale": MARIO, "area_bisogno": "poverta", "esito": "richiesta di presa in carico"});
+    let r = desk
+        .post_with(
+            a,
+            "/api/v1/accessi",
+            ("Idempotency-Key", "sportello-1"),
+            &access,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(id.len(), 32);
+    assert_eq!(r.json()["persona"], mario.as_str());
+    let again = desk
+        .post_with(
+            a,
+            "/api/v1/accessi",
+            ("Idempotency-Key", "sportello-1"),
+            &access,
+        )
+        .await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.json()["id"], id.as_str());
+    assert_eq!(app.store.count(Kind::Accesso), 1);
+
+    // The desk's card: household, accesses, open cases; no incomes, health or assessment.
+    let card = desk.get(a, &format!("/api/v1/persone/{mario}")).await;
+    assert_eq!(card.status, 200, "{}", card.body);
+    assert_eq!(card.header("cache-control").as_deref(), Some("no-store"));
+    let c = card.json();
+    assert_eq!(c["livello"], "essenziale");
+    assert_eq!(c["famiglia"].as_array().unwrap().len(), 3);
+    assert_eq!(c["accessi"][0]["fonte"], "app");
+    assert_eq!(c["accessi"][0]["autore"], DESK.0);
+    assert_eq!(c["casi"][0]["stato"], "richiesta");
+    for hidden in [
+        "redditi",
+        "sanitaria",
+        "valutazione",
+        "interventi",
+        "attivita",
+        "indirizzo",
+    ] {
+        assert!(c.get(hidden).is_none(), "{hidden} shown to the desk: {c}");
+    }
+    assert!(!card.body.contains("18500") && !card.body.contains("1850000"));
+    let case = c["casi"][0]["id"].as_str().unwrap().to_owned();
+
+    // A social worker sees the request in the caseload and takes it in charge.
+    let load = worker.get(a, "/api/v1/carico").await.json();
+    assert_eq!(load["richieste"][0]["id"], case.as_str());
+    assert!(load["casi"].as_array().unwrap().is_empty());
+    let r = worker
+        .post(a, &format!("/api/v1/casi/{case}/presa"), &json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Twice: 409; the other worker too.
+    assert_eq!(
+        worker
+            .post(a, &format!("/api/v1/casi/{case}/presa"), &json!({}))
+            .await
+            .status,
+        409
+    );
+    // Now the full card: incomes and the assessment of the household.
+    let c = worker
+        .get(a, &format!("/api/v1/persone/{mario}"))
+        .await
+        .json();
+    assert_eq!(c["livello"], "completa");
+    assert_eq!(c["redditi"].as_array().unwrap().len(), 2);
+    assert!(c["valutazione"]["indicator"]["value"].as_f64().unwrap() > 12_000.0);
+    assert_eq!(c["casi"][0]["assegnatario"], WORKER.0);
+    // An intervention and an activity.
+    let r = worker.post(a, "/api/v1/interventi", &json!({"codice_fiscale": MARIO, "tipo_intervento": "contributo_economico", "area_bisogno": "poverta", "data_inizio": "2026-11-30", "importo": "300,00"})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = worker.post(a, "/api/v1/attivita", &json!({"codice_fiscale": "BNCNNA72E49A475D", "data": "2026-11-30", "tipo_attivita": "visita_domiciliare", "durata_minuti": "45", "note": "Casa in ordine."})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let c = worker
+        .get(a, &format!("/api/v1/persone/{mario}"))
+        .await
+        .json();
+    assert_eq!(c["interventi"][0]["importo"], 30_000);
+    assert_eq!(c["interventi"][0]["autore"], WORKER.0);
+    assert_eq!(c["attivita"][0]["tipo"], "visita_domiciliare");
+    let load = worker.get(a, "/api/v1/carico").await.json();
+    assert_eq!(load["casi"][0]["persona"], mario.as_str());
+    assert_eq!(load["casi"][0]["ultima_attivita"], "2026-11-30");
+    assert!(load["richieste"].as_array().unwrap().is_empty());
+
+    // Another social worker: the card and any write on it are refused, and recorded.
+    let r = other.get(a, &format!("/api/v1/persone/{mario}")).await;
+    assert_eq!(r.status, 403);
+    assert!(!r.body.contains(MARIO));
+    let r = other.post(a, "/api/v1/attivita", &json!({"codice_fiscale": MARIO, "data": "2026-11-30", "tipo_attivita": "telefonata", "durata_minuti": 5})).await;
+    assert_eq!(r.status, 403);
+    let r = other
+        .post(
+            a,
+            &format!("/api/v1/casi/{case}/monitoraggio"),
+            &json!({"note": "x"}),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    // Giulia Neri's imported case is held by "A. Marchetti": refused to both workers too.
+    let giulia = person_id(a, &desk, GIULIA).await;
+    assert_eq!(
+        worker
+            .get(a, &format!("/api/v1/persone/{giulia}"))
+            .await
+            .status,
+        403
+    );
+
+    // The plan, a review, then the manager closes the case.
+    let plan = format!("/api/v1/casi/{case}/progetto");
+    let r = worker
+        .post(
+            a,
+            &plan,
+            &json!({"data": "2026-11-30", "obiettivi": "Lavoro", "data_revisione": "2026-11-01"}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["campi"][0]["campo"], "data_revisione");
+    let r = worker.post(a, &plan, &json!({"data": "2026-11-30", "obiettivi": "Ricerca di lavoro", "data_revisione": "2027-01-31"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = worker
+        .post(
+            a,
+            &format!("/api/v1/casi/{case}/valutazione"),
+            &json!({"testo": "Disoccupazione recente."}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = worker.post(a, &format!("/api/v1/casi/{case}/monitoraggio"), &json!({"data": "2026-11-30", "note": "Primo colloquio fatto.", "prossima_revisione": "2026-12-15"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        worker
+            .post(
+                a,
+                &format!("/api/v1/casi/{case}/chiusura"),
+                &json!({"motivo": "rinuncia"})
+            )
+            .await
+            .status,
+        403
+    );
+    let service = manager.get(a, "/api/v1/servizio").await.json();
+    assert_eq!(service["per_operatore"][WORKER.0]["aperti"], 1);
+    assert_eq!(service["per_operatore"]["A. Marchetti"]["aperti"], 1);
+    assert_eq!(desk.get(a, "/api/v1/servizio").await.status, 403);
+    let r = manager
+        .post(
+            a,
+            &format!("/api/v1/casi/{case}/chiusura"),
+            &json!({"motivo": "per sempre"}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let r = manager
+        .post(
+            a,
+            &format!("/api/v1/casi/{case}/chiusura"),
+            &json!({"motivo": "obiettivi_raggiunti", "note": "Assunto."}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        worker
+            .post(
+                a,
+                &plan,
+                &json!({"obiettivi": "x", "data_revisione": "2027-01-31"})
+            )
+            .await
+            .status,
+        409
+    );
+    let c = manager
+        .get(a, &format!("/api/v1/persone/{mario}"))
+        .await
+        .json();
+    let detail = &c["casi"][0]["dettaglio"];
+    assert_eq!(detail["stato"], "chiuso");
+    assert_eq!(detail["chiusura"]["motivo"], "obiettivi_raggiunti");
+    assert_eq!(detail["progetto"]["obiettivi"], "Ricerca di lavoro");
+    // The desk's card no longer lists the closed case.
+    let c = desk
+        .get(a, &format!("/api/v1/persone/{mario}"))
+        .await
+        .json();
+    assert!(c["casi"].as_array().unwrap().is_empty());
+    // The case in charge was a presa in carico of the store, now ended.
+    let prese: Vec<(Vec<u8>, siso_node::model::PresaInCarico)> = app
+        .store
+        .scan(Kind::PresaInCarico, MARIO.as_bytes())
+        .unwrap();
+    assert_eq!(prese.len(), 1);
+    assert_eq!(prese[0].1.operatore, WORKER.0);
+    assert_eq!(
+        prese[0].1.fine.map(|d| d.to_string()).as_deref(),
+        Some("2026-12-01")
+    );
+
+    // The audit trail: every read and write, the refusals, by person id; never the code.
+    let r = manager
+        .get(a, &format!("/api/v1/audit?persona={mario}"))
+        .await;
+    let rows = r.json()["rows"].as_array().unwrap().clone();
+    let actions: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["utente"].as_str().unwrap().to_owned(),
+                r["azione"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for want in [
+        (DESK.0, "registrazione"),
+        (DESK.0, "lettura_scheda"),
+        (WORKER.0, "lettura_carico"),
+        (WORKER.0, "registrazione"),
+        (OTHER_WORKER.0, "accesso_negato"),
+        (MANAGER.0, "registrazione"),
+    ] {
+        assert!(
+            actions.iter().any(|(u, x)| u == want.0 && x == want.1),
+            "{want:?} missing: {actions:?}"
+        );
+    }
+    assert!(!r.body.contains(MARIO));
+    let csv = manager
+        .get(a, &format!("/api/v1/audit/esportazione?persona={mario}"))
+        .await;
+    assert_eq!(csv.status, 200);
+    assert!(csv
+        .header("content-disposition")
+        .unwrap()
+        .contains("attachment"));
+    assert!(csv
+        .body
+        .starts_with("seq;quando;utente;ruolo;azione;dettaglio;indirizzo"));
+    assert!(csv.body.lines().count() > rows.len());
+    assert_eq!(
+        worker
+            .get(a, &format!("/api/v1/audit/esportazione?persona={mario}"))
+            .await
+            .status,
+        403
+    );
+    let v = siso_node::audit::verify(&app.store).unwrap();
+    assert!(v.first_broken.is_none(), "{v:?}");
+    app.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_new_person_at_the_desk_is_found_at_once() {
+    let app = start_with(None, &[ImportKind::Anagrafe]).await;
+    let a = app.addr;
+    let desk = log_in(a, DESK).await;
+    assert!(desk.get(a, "/api/v1/persone?q=conti").await.json()["rows"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let r = desk.post(a, "/api/v1/accessi", &json!({"data": "2026-11-30", "codice_fiscale": "CNTSRA85L47H501X", "cognome": "Conti", "nome": "Sara", "area_bisogno": "abitare", "esito": "invio ad altro servizio"})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let rows = desk.get(a, "/api/v1/persone?q=conti%20sara").await.json()["rows"].clone();
+    assert_eq!(rows[0]["codice_fiscale"], "CNTSRA85L47H501X");
+    assert_eq!(rows[0]["id"], r.json()["persona"]);
+    // Not a request for a case: no case was opened.
+    assert_eq!(app.store.count(Kind::Caso), 0);
+    app.shutdown.cancel();
+}
