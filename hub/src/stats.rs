@@ -54,6 +54,8 @@ fn measure_name(m: &Measure) -> String {
         Measure::LatentNeed => "latent_need".into(),
         Measure::InsufficientData => "insufficient_data".into(),
         Measure::Critical(f) => format!("critical_{f}"),
+        Measure::OverlapNotices => "overlap_notices".into(),
+        Measure::OverlapNoticesResolved => "overlap_notices_resolved".into(),
     }
 }
 

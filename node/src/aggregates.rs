@@ -140,6 +140,20 @@ pub fn compute(
             }
         }
     }
+    // What operators did about the hub's notices (counts only).
+    let (open, resolved) = crate::cartella::caseload::notice_counts(store)?;
+    acc.add(
+        0,
+        Breakdown::Total,
+        Measure::OverlapNotices,
+        (open + resolved) as i64,
+    );
+    acc.add(
+        0,
+        Breakdown::Total,
+        Measure::OverlapNoticesResolved,
+        resolved as i64,
+    );
     let c = &assessment.counts;
     acc.add(
         0,

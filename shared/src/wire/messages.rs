@@ -296,6 +296,10 @@ pub enum Measure {
     InsufficientData,
     /// Households with the named critical flag.
     Critical(String),
+    /// Overlap notices the member holds for the epoch (the last sync's).
+    OverlapNotices,
+    /// Of which an operator settled with a follow-up (compatible supports, intervention revised).
+    OverlapNoticesResolved,
 }
 
 /// One aggregate cell.
