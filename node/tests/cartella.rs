@@ -567,3 +567,146 @@ async fn a_new_person_at_the_desk_is_found_at_once() {
     assert_eq!(app.store.count(Kind::Caso), 0);
     app.shutdown.cancel();
 }
+
+/// Saves a screenshot in `test-artifacts/`.
+async fn shot(c: &fantoccini::Client, name: &str) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(name), c.screenshot().await.unwrap()).unwrap();
+}
+
+async fn choose(c: &fantoccini::Client, css: &str, value: &str) {
+    element(c, css).await.select_by_value(value).await.unwrap();
+}
+
+async fn log_out(c: &fantoccini::Client) {
+    click(c, fantoccini::Locator::Css(".it-user button")).await;
+    element(c, "#username").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_real_browser_from_the_desk_to_the_caseload() {
+    use fantoccini::Locator;
+    let app = start_with(
+        None,
+        &[
+            ImportKind::Anagrafe,
+            ImportKind::Redditi,
+            ImportKind::Sanitaria,
+        ],
+    )
+    .await;
+    let base = format!("http://{}", app.addr);
+    let driver = chromedriver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver, profile.path()).await;
+
+    // The desk: search, open the card (no incomes), record an access asking for a case.
+    form_log_in(&c, &base, DESK).await;
+    element(&c, ".it-user").await;
+    click(&c, Locator::LinkText("Ricerca persone")).await;
+    type_into(&c, "#q", "rossi mario").await;
+    click_when(&c, "main button[type=submit]").await;
+    click_when(&c, "tbody tr a").await;
+    element(&c, "#anagrafica").await;
+    let card_url = c.current_url().await.unwrap();
+    let page = c.source().await.unwrap();
+    assert!(page.contains("Scheda essenziale") && page.contains("RSSMRA70C01G478R"));
+    assert!(
+        !page.contains("Redditi del nucleo") && !page.contains("18.500,00"),
+        "the desk sees incomes"
+    );
+    choose(&c, "#acc-area", "poverta").await;
+    choose(&c, "#acc-esito", "richiesta di presa in carico").await;
+    click(
+        &c,
+        Locator::Css("form[action$='/accessi'] button[type=submit]"),
+    )
+    .await;
+    element(&c, "#accessi tbody tr").await;
+    let page = c.source().await.unwrap();
+    assert!(
+        page.contains("Richiesta, da assegnare"),
+        "no request on the card"
+    );
+    shot(&c, "web-scheda-sportello.png").await;
+    log_out(&c).await;
+
+    // A social worker: the request in the caseload, taken in charge from the card.
+    form_log_in(&c, &base, WORKER).await;
+    element(&c, ".it-user").await;
+    click(&c, Locator::LinkText("Carico di lavoro e richieste")).await;
+    click_when(&c, "table tbody tr a").await;
+    click_when(&c, "button[id^=prendi-]").await;
+    element(&c, "#redditi").await;
+    let page = c.source().await.unwrap();
+    assert!(page.contains("Scheda completa") && page.contains("18.500,00 €"));
+    // An intervention and an activity, seen on the card.
+    choose(&c, "#int-tipo", "contributo_economico").await;
+    type_into(&c, "#int-importo", "300,00").await;
+    click(
+        &c,
+        Locator::Css("form[action$='/interventi'] button[type=submit]"),
+    )
+    .await;
+    element(&c, "#interventi tbody tr").await;
+    choose(&c, "#att-tipo", "visita_domiciliare").await;
+    type_into(&c, "#att-note", "Primo incontro a casa.").await;
+    click(
+        &c,
+        Locator::Css("form[action$='/attivita'] button[type=submit]"),
+    )
+    .await;
+    element(&c, "#attivita tbody tr").await;
+    let page = c.source().await.unwrap();
+    for needle in [
+        "300,00 €",
+        "Contributo economico",
+        "Visita domiciliare",
+        "Primo incontro a casa.",
+        "app · a.rossi",
+    ] {
+        assert!(page.contains(needle), "{needle} missing from the card");
+    }
+    c.execute("window.scrollTo(0, 0)", vec![]).await.unwrap();
+    shot(&c, "web-scheda.png").await;
+    // A bad amount: 400, the error at its form, nothing written.
+    type_into(&c, "#int-importo", "tanti").await;
+    click(
+        &c,
+        Locator::Css("form[action$='/interventi'] button[type=submit]"),
+    )
+    .await;
+    let err = element(&c, "#errori-interventi").await;
+    assert!(err.text().await.unwrap().contains("Importo non valido"));
+    assert_eq!(app.store.count(Kind::Intervento), 1);
+    // The caseload lists the case with its last activity.
+    c.goto(&format!("{base}/carico")).await.unwrap();
+    let row = element(&c, "table tbody tr").await.text().await.unwrap();
+    assert!(
+        row.contains("Rossi Mario") && row.contains("01/12/2026"),
+        "{row}"
+    );
+    shot(&c, "web-carico.png").await;
+    log_out(&c).await;
+
+    // Another social worker who changes nothing but the URL: 403, and it is recorded.
+    form_log_in(&c, &base, OTHER_WORKER).await;
+    element(&c, ".it-user").await;
+    c.goto(card_url.as_str()).await.unwrap();
+    let h1 = element(&c, "h1").await.text().await.unwrap();
+    assert_eq!(h1, "Accesso non consentito");
+    let src = c.source().await.unwrap();
+    assert!(!src.contains("RSSMRA70C01G478R"));
+    assert!(src.contains("it-user"), "{src}");
+    let denied = app
+        .store
+        .audit_iter()
+        .filter_map(Result::ok)
+        .filter(|r| r.action == "accesso_negato" && r.user == OTHER_WORKER.0)
+        .count();
+    assert_eq!(denied, 1);
+    log_out(&c).await;
+    c.close().await.unwrap();
+    app.shutdown.cancel();
+}

@@ -60,7 +60,7 @@ pub(super) async fn render(
             );
             (status, pages::html(m)).into_response()
         }
-        Err(e) => page_refusal(s, &e),
+        Err(e) => page_refusal(s, c, &e),
     }
 }
 

@@ -61,7 +61,7 @@ pub(super) async fn page(State(s): State<WebState>, PageSession(c): PageSession)
                 }
             },
         )),
-        Err(e) => page_refusal(&s, &e),
+        Err(e) => page_refusal(&s, &c, &e),
     }
 }
 
@@ -98,7 +98,7 @@ pub(super) async fn service_page(
                 }
             },
         )),
-        Err(e) => page_refusal(&s, &e),
+        Err(e) => page_refusal(&s, &c, &e),
     }
 }
 

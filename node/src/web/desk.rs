@@ -81,7 +81,7 @@ pub(super) fn api_refusal(e: &CartellaError) -> Response {
 }
 
 /// A refusal as a page.
-pub(super) fn page_refusal(s: &WebState, e: &CartellaError) -> Response {
+pub(super) fn page_refusal(s: &WebState, c: &Current, e: &CartellaError) -> Response {
     let (status, title, text) = match e {
         CartellaError::Invalid(_) => (StatusCode::BAD_REQUEST, "Dati non validi", e.to_string()),
         CartellaError::Role(m) => (StatusCode::FORBIDDEN, "Operazione non consentita", (*m).to_owned()),
@@ -102,11 +102,8 @@ pub(super) fn page_refusal(s: &WebState, e: &CartellaError) -> Response {
             )
         }
     };
-    (
-        status,
-        pages::html(pages::message(&s.member_label(), title, &text)),
-    )
-        .into_response()
+    let page = pages::message_for(&s.member_label(), &c.session, title, &text);
+    (status, pages::html(page)).into_response()
 }
 
 /// A JSON body as fields: an object of strings (numbers and `null` accepted).
@@ -305,7 +302,7 @@ async fn after_form(
             )
             .await
         }
-        Err(e) => page_refusal(s, &e),
+        Err(e) => page_refusal(s, c, &e),
     }
 }
 
@@ -369,7 +366,7 @@ pub(super) async fn step_form(
     .await;
     match r {
         Ok((pid, r)) => after_form(&s, &c, &pid, r.map(|_| ()), &format!("caso-{id}")).await,
-        Err(e) => page_refusal(&s, &e),
+        Err(e) => page_refusal(&s, &c, &e),
     }
 }
 

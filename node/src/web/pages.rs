@@ -193,6 +193,16 @@ pub(super) fn message(member: &str, title: &str, text: &str) -> Markup {
     layout(member, title, None, html! { p { (text) } })
 }
 
+/// A message to a logged-in operator (a refusal): with the header's log-out and a way home.
+pub(super) fn message_for(member: &str, s: &Session, title: &str, text: &str) -> Markup {
+    layout(
+        member,
+        title,
+        Some(s),
+        html! { p { (text) } p { a href="/" { "Torna alla pagina iniziale" } } },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

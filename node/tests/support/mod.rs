@@ -271,10 +271,14 @@ pub async fn click(c: &fantoccini::Client, what: fantoccini::Locator<'_>) {
     c.find(what).await.unwrap().click().await.unwrap();
 }
 
-/// Types into the field a selector names.
+/// Types into the field a selector names (waiting for it: the page may be loading).
 pub async fn type_into(c: &fantoccini::Client, css: &str, text: &str) {
-    let field = c.find(fantoccini::Locator::Css(css)).await.unwrap();
-    field.send_keys(text).await.unwrap();
+    element(c, css).await.send_keys(text).await.unwrap();
+}
+
+/// Clicks the element a selector names, once it is there.
+pub async fn click_when(c: &fantoccini::Client, css: &str) {
+    element(c, css).await.click().await.unwrap();
 }
 
 /// Fills the log-in form and submits it.
