@@ -12,6 +12,10 @@
 //!   row, codici fiscali, families, one atomic write), rows per second and peak memory of the
 //!   importing process (`anagrafe-import`), against parsing the same file with the `csv` crate.
 //!
+//! - `cartella`: the operators' web app of a node with N persons over HTTP — card pages, and
+//!   100 social workers recording activities at once — against DuckDB's lookups and durable
+//!   single-row inserts over the same rows (`tests/bench/duckdb_cartella.py`).
+//!
 //! Exit codes: 0 done; 1 the two systems disagree on the overlaps or a step failed; 2 usage.
 
 use std::hint::black_box;
@@ -22,6 +26,7 @@ use std::process::Command;
 
 use clap::{Parser, Subcommand};
 use siso_shared::{CodiceFiscale, FingerprintSecret, Sex};
+use siso_tests::cartella_bench;
 use siso_tests::loadgen::LoadOptions;
 use siso_tests::overlap_bench::{self, DuckReport, HubReport};
 
@@ -97,6 +102,32 @@ enum Cmd {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// The operators' web app of a node with N persons over HTTP: card pages, and social
+    /// workers recording activities all at once, against DuckDB's lookups and durable inserts
+    /// over the same rows in the same run.
+    Cartella {
+        /// Persons (imported from a generated anagrafe).
+        #[arg(long, default_value_t = 1_000_000)]
+        persons: usize,
+        /// Social workers recording at once.
+        #[arg(long, default_value_t = 100)]
+        operators: usize,
+        /// Activities each records.
+        #[arg(long, default_value_t = 50)]
+        writes: usize,
+        /// Card pages to read.
+        #[arg(long, default_value_t = 1_000)]
+        cards: usize,
+        /// Work directory (kept); default a temporary one (removed).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Skip DuckDB (no Python needed).
+        #[arg(long)]
+        no_duckdb: bool,
+        /// The Python interpreter with the duckdb package.
+        #[arg(long, default_value = "python3")]
+        python: String,
+    },
     /// The import side of `anagrafe` (internal).
     #[command(hide = true)]
     AnagrafeImport {
@@ -149,6 +180,29 @@ fn main() -> anyhow::Result<()> {
             };
             let (dir, _tmp) = work_dir(dir)?;
             overlap_cmd(&o, &dir, (!no_duckdb).then_some(python.as_str()))?;
+        }
+        Cmd::Cartella {
+            persons,
+            operators,
+            writes,
+            cards,
+            dir,
+            no_duckdb,
+            python,
+        } => {
+            let (dir, _tmp) = work_dir(dir)?;
+            let o = cartella_bench::Options {
+                persons,
+                operators,
+                writes,
+                cards,
+                python: (!no_duckdb).then_some(python),
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let report = rt.block_on(cartella_bench::run(&o, &dir))?;
+            println!("{report}");
         }
         Cmd::Anagrafe { persons, dir } => {
             let (dir, _tmp) = work_dir(dir)?;
@@ -372,64 +426,11 @@ fn cf(n: usize, passes: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes an anagrafe file of `n` persons with distinct valid codici fiscali, families of 1–4.
-fn write_anagrafe(n: usize, path: &std::path::Path) -> anyhow::Result<()> {
-    use std::io::Write;
-    const C: &[u8] = b"BCDFGLMNPRSTVZ";
-    const PLACES: [&str; 6] = ["G478", "L117", "H501", "A475", "Z129", "F205"];
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-    writeln!(
-        out,
-        "codice_fiscale;cognome;nome;sesso;data_nascita;codice_catastale_nascita;id_famiglia;rapporto_intestatario;indirizzo"
-    )?;
-    let word = |k: usize| -> String {
-        let mut w: String = (0..3)
-            .map(|d| C[(k / C.len().pow(d)) % C.len()] as char)
-            .collect();
-        w.insert(1, 'A');
-        w.push('O');
-        w
-    };
-    let mut seen = std::collections::HashSet::with_capacity(n);
-    let (mut i, mut written, mut family, mut left_in_family) = (0usize, 0usize, 0usize, 0usize);
-    while written < n {
-        i += 1;
-        let born =
-            time::Date::from_ordinal_date(1930 + (i % 90) as i32, 1 + ((i / 90) % 365) as u16)?;
-        let sex = if i % 2 == 0 { Sex::M } else { Sex::F };
-        let (s, g) = (word(i / 7), word(i % 2744 + i / 100_000));
-        let place = PLACES[(i / 3) % PLACES.len()];
-        let Ok(cf) = CodiceFiscale::compute(&s, &g, sex, born, place) else {
-            continue;
-        };
-        if !seen.insert(cf.as_str().to_owned()) {
-            continue;
-        }
-        let rel = if left_in_family == 0 {
-            family += 1;
-            left_in_family = 1 + family % 4;
-            "IS"
-        } else {
-            "FG"
-        };
-        left_in_family -= 1;
-        writeln!(
-            out,
-            "{};{s};{g};{};{born};{place};{family};{rel};Via dei Test {family}, Perugia",
-            cf.as_str(),
-            if sex == Sex::M { "M" } else { "F" }
-        )?;
-        written += 1;
-    }
-    out.flush()?;
-    Ok(())
-}
-
 fn anagrafe_cmd(n: usize, dir: &std::path::Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
     let file = dir.join("anagrafe.csv");
     eprintln!("generating {n} persons in {} ...", file.display());
-    write_anagrafe(n, &file)?;
+    cartella_bench::write_anagrafe(n, &file)?;
     let bytes = std::fs::metadata(&file)?.len();
     // Reference: the csv crate reading every field of the same file, nothing else.
     let _ = Command::new("sync").status();
@@ -486,7 +487,7 @@ fn persons_cmd(n: usize, queries: usize, dir: &std::path::Path) -> anyhow::Resul
         "generating and importing {n} persons in {} ...",
         dir.display()
     );
-    write_anagrafe(n, &file)?;
+    cartella_bench::write_anagrafe(n, &file)?;
     let store_dir = dir.join("store");
     if store_dir.exists() {
         std::fs::remove_dir_all(&store_dir)?;
