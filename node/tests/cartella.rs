@@ -710,3 +710,62 @@ async fn in_a_real_browser_from_the_desk_to_the_caseload() {
     c.close().await.unwrap();
     app.shutdown.cancel();
 }
+
+#[tokio::test]
+async fn a_third_sector_operator_records_the_entitys_own_support() {
+    let app = start_ets().await;
+    let a = app.addr;
+    let ets = log_in(a, ETS_OPERATOR).await;
+    // An intervention without a codice fiscale (the demographic columns compute it), and an
+    // access; cases and activities are not the entity's to record.
+    let r = ets
+        .post(
+            a,
+            "/api/v1/interventi",
+            &json!({"codice_fiscale": "", "cognome": "Conti", "nome": "Sara", "sesso": "F",
+                    "data_nascita": "1985-07-07", "codice_catastale_nascita": "H501",
+                    "tipo_intervento": "pacco_alimentare", "area_bisogno": "poverta",
+                    "data_inizio": "2026-11-15", "importo": ""}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let sara = r.json()["persona"].as_str().unwrap().to_owned();
+    let r = ets
+        .post(
+            a,
+            "/api/v1/accessi",
+            &json!({"data": "2026-11-15", "codice_fiscale": "CNTSRA85L47H501X", "area_bisogno": "poverta", "esito": "orientamento"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["persona"], sara.as_str());
+    let activity = json!({"codice_fiscale": "CNTSRA85L47H501X", "data": "2026-11-15", "tipo_attivita": "colloquio", "durata_minuti": 10});
+    assert_eq!(ets.post(a, "/api/v1/attivita", &activity).await.status, 403);
+    let case = json!({"codice_fiscale": "CNTSRA85L47H501X", "data_inizio": "2026-11-15", "operatore": ETS_OPERATOR.0, "area_bisogno": "poverta"});
+    assert_eq!(
+        ets.post(a, "/api/v1/prese-in-carico", &case).await.status,
+        403
+    );
+    assert_eq!(ets.get(a, "/api/v1/carico").await.status, 403);
+    // The entity's card: the person, its accesses and interventions; no household, no cases.
+    let rows = ets.get(a, "/api/v1/persone?q=conti").await.json()["rows"].clone();
+    assert_eq!(rows[0]["id"], sara.as_str());
+    let c = ets.get(a, &format!("/api/v1/persone/{sara}")).await.json();
+    assert_eq!(c["livello"], "ets");
+    assert_eq!(c["interventi"][0]["tipo"], "pacco_alimentare");
+    assert_eq!(c["accessi"].as_array().unwrap().len(), 1);
+    assert!(
+        c["famiglia"].as_array().unwrap().is_empty() && c["casi"].as_array().unwrap().is_empty()
+    );
+    assert!(c.get("redditi").is_none() && c.get("attivita").is_none());
+    // The administrator reads no persons' data here either.
+    let admin = log_in(a, ADMIN).await;
+    assert_eq!(
+        admin
+            .get(a, &format!("/api/v1/persone/{sara}"))
+            .await
+            .status,
+        403
+    );
+    app.shutdown.cancel();
+}

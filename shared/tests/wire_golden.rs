@@ -96,6 +96,11 @@ pub fn samples() -> Vec<(&'static str, Message)> {
                             measure: Measure::ExpenditureCents,
                             value: 150_000,
                         },
+                        AggregateCell {
+                            breakdown: Breakdown::Total,
+                            measure: Measure::OverlapNoticesResolved,
+                            value: 2,
+                        },
                     ],
                 }],
             }),

@@ -56,7 +56,16 @@ def main():
             [os.urandom(16), codes[i % len(codes)], f"Colloquio numero {i}."],
         )
         insert.append((time.perf_counter() - t) * 1000)
-    print(json.dumps({"load_s": load_s, "lookup_ms": pct(lookup), "insert_ms": pct(insert)}))
+    print(
+        json.dumps(
+            {
+                "load_s": load_s,
+                "lookup_ms": pct(lookup),
+                "insert_ms": pct(insert),
+                "inserts_per_s": n / (sum(insert) / 1000),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

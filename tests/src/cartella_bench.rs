@@ -372,5 +372,9 @@ pub async fn run(o: &Options, dir: &Path) -> anyhow::Result<serde_json::Value> {
         "duckdb": duck,
         "ratio_card_p95_over_duckdb_lookup_p95": ratio(&card["p95"], "p95", duck.as_ref().map(|d| &d["lookup_ms"])),
         "ratio_record_p99_over_duckdb_insert_p99": ratio(&write["p99"], "p99", duck.as_ref().map(|d| &d["insert_ms"])),
+        "ratio_records_per_s_over_duckdb_inserts_per_s": duck
+            .as_ref()
+            .and_then(|d| d["inserts_per_s"].as_f64())
+            .map(|d| written as f64 / write_s / d),
     }))
 }

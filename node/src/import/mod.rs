@@ -287,13 +287,21 @@ impl fmt::Display for ImportSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} rows read, {} imported, {} rejected, {} persons, {} households, {:.2} s{}",
+            "{} rows read, {} imported, {} rejected, {} persons, {} households, {:.2} s{}{}",
             self.rows_read,
             self.imported,
             self.rejected,
             self.persons,
             self.households,
             self.seconds,
+            if self.already_in_app > 0 {
+                format!(
+                    " ({} already recorded in the web app, left out)",
+                    self.already_in_app
+                )
+            } else {
+                String::new()
+            },
             if self.dry_run {
                 " (dry run: nothing written)"
             } else {

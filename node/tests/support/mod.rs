@@ -60,21 +60,45 @@ pub async fn start_with(
     tls: Option<Arc<rustls::ServerConfig>>,
     kinds: &[siso_node::import::ImportKind],
 ) -> App {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("store"), OpenMode::Create).unwrap();
-    let t0 = datetime!(2026-12-01 09:00 UTC);
-    for ((user, pw), role) in [
+    let accounts = [
         (MANAGER, OperatorRole::Responsabile),
         (DESK, OperatorRole::Sportello),
         (ADMIN, OperatorRole::Amministratore),
         (WORKER, OperatorRole::AssistenteSociale),
         (OTHER_WORKER, OperatorRole::AssistenteSociale),
-    ] {
+    ];
+    start_node(tls, "054039", Role::Comune, &accounts, kinds).await
+}
+
+/// A third-sector entity's operator.
+pub const ETS_OPERATOR: (&str, &str) = ("caritas.1", "la frase dell'operatore del terzo settore");
+
+/// The app of a third-sector node (Caritas di Perugia) with its operator and an administrator.
+pub async fn start_ets() -> App {
+    let accounts = [
+        (ETS_OPERATOR, OperatorRole::OperatoreEts),
+        (ADMIN, OperatorRole::Amministratore),
+    ];
+    start_node(None, "ets-caritas-perugia", Role::Ets, &accounts, &[]).await
+}
+
+/// The app over a node of `member` with these accounts and example files.
+pub async fn start_node(
+    tls: Option<Arc<rustls::ServerConfig>>,
+    member: &str,
+    member_role: Role,
+    users: &[((&str, &str), OperatorRole)],
+    kinds: &[siso_node::import::ImportKind],
+) -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store"), OpenMode::Create).unwrap();
+    let t0 = datetime!(2026-12-01 09:00 UTC);
+    for ((user, pw), role) in users {
         let p = Password::new(pw).unwrap();
-        accounts::add(&store, user, role, &p, Role::Comune, t0).unwrap();
+        accounts::add(&store, user, *role, &p, member_role, t0).unwrap();
     }
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples");
-    let o = siso_node::import::ImportOptions::new(Role::Comune, t0.date());
+    let o = siso_node::import::ImportOptions::new(member_role, t0.date());
     for &k in kinds {
         siso_node::import::import(
             &store,
@@ -87,7 +111,7 @@ pub async fn start_with(
     }
     let clock = Arc::new(TestClock(Mutex::new(t0)));
     let opts = WebOptions {
-        member: "054039".parse().unwrap(),
+        member: member.parse().unwrap(),
         https: tls.is_some(),
         sessions: Default::default(),
         throttle: Default::default(),
