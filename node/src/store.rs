@@ -172,12 +172,27 @@ pub const DIRECT_COMMIT: usize = 20_000;
 const JOURNAL_CHUNK: usize = 2_000;
 
 /// A set of writes applied atomically by [`Store::commit`] (a later write to the same key wins).
+/// [`Store::apply_audited`] also checks its expectations: values read before the writes were
+/// decided, which must not have changed meanwhile.
 #[derive(Debug, Default)]
 pub struct Tx {
     writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    expect: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
 impl Tx {
+    /// Expects `k` to hold `v` (absent: `None`) when the writes are applied (optimistic
+    /// concurrency: a read-modify-write of a case, an idempotency key not yet used).
+    pub fn expect<T: Serialize>(
+        &mut self,
+        kind: Kind,
+        k: &[u8],
+        v: Option<&T>,
+    ) -> Result<(), StoreError> {
+        self.expect.push((key(kind, k), v.map(enc).transpose()?));
+        Ok(())
+    }
+
     /// Puts a value.
     pub fn put<T: Serialize>(&mut self, kind: Kind, k: &[u8], v: &T) -> Result<(), StoreError> {
         self.writes.push((key(kind, k), Some(enc(v)?)));
@@ -434,10 +449,16 @@ impl Store {
 
     /// Applies `tx` and appends `rec` to the audit trail in one atomic step: a write in the app
     /// and its audit entry land together or not at all. Durable after the next [`Store::flush`].
+    /// If an expectation of `tx` does not hold, nothing is written ([`StoreError::Changed`]).
     pub fn apply_audited(&self, tx: &Tx, rec: &AuditRecord) -> Result<(), StoreError> {
         use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
         let audit_value = enc(rec)?;
         let r = (&self.data, &self.audit).transaction(|(data, audit)| {
+            for (k, v) in &tx.expect {
+                if data.get(k.as_slice())?.as_deref() != v.as_deref() {
+                    return Err(ConflictableTransactionError::Abort(()));
+                }
+            }
             for (k, v) in &tx.writes {
                 match v {
                     Some(v) => data.insert(k.as_slice(), v.as_slice())?,
@@ -450,9 +471,7 @@ impl Store {
         match r {
             Ok(()) => {}
             Err(TransactionError::Storage(e)) => return Err(e.into()),
-            Err(TransactionError::Abort(())) => {
-                return Err(StoreError::Corrupt("transaction aborted".into()))
-            }
+            Err(TransactionError::Abort(())) => return Err(StoreError::Changed),
         }
         Ok(())
     }
@@ -530,6 +549,58 @@ mod tests {
         }
         tx.delete(Kind::Person, b"P0000000");
         tx
+    }
+
+    fn audit_record(seq: u64) -> AuditRecord {
+        AuditRecord {
+            seq,
+            time: 0,
+            user: "u".into(),
+            role: "r".into(),
+            action: "registrazione".into(),
+            persons: Vec::new(),
+            detail: String::new(),
+            addr: String::new(),
+            prev: [0; 32],
+        }
+    }
+
+    #[test]
+    fn an_audited_write_checks_what_it_read_and_lands_with_its_record_or_not_at_all() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(&d.path().join("s"), OpenMode::Create).unwrap();
+        let mut tx = Tx::default();
+        tx.put(Kind::Caso, b"k", &1u32).unwrap();
+        s.apply_audited(&tx, &audit_record(0)).unwrap();
+        // Someone read 1 and writes 2; someone else, who also read 1, then writes 3: refused.
+        let mut first = Tx::default();
+        first.expect(Kind::Caso, b"k", Some(&1u32)).unwrap();
+        first.put(Kind::Caso, b"k", &2u32).unwrap();
+        let mut second = Tx::default();
+        second.expect(Kind::Caso, b"k", Some(&1u32)).unwrap();
+        second.put(Kind::Caso, b"k", &3u32).unwrap();
+        second.put(Kind::Attivita, b"other", &9u32).unwrap();
+        s.apply_audited(&first, &audit_record(1)).unwrap();
+        assert!(matches!(
+            s.apply_audited(&second, &audit_record(2)),
+            Err(StoreError::Changed)
+        ));
+        assert_eq!(s.get::<u32>(Kind::Caso, b"k").unwrap(), Some(2));
+        assert_eq!(s.get::<u32>(Kind::Attivita, b"other").unwrap(), None);
+        assert_eq!(
+            s.audit_iter().count(),
+            2,
+            "the refused write's record is not kept"
+        );
+        // An absent key expected absent.
+        let mut once = Tx::default();
+        once.expect::<u32>(Kind::Idempotency, b"key", None).unwrap();
+        once.put(Kind::Idempotency, b"key", &7u32).unwrap();
+        s.apply_audited(&once, &audit_record(2)).unwrap();
+        assert!(matches!(
+            s.apply_audited(&once, &audit_record(3)),
+            Err(StoreError::Changed)
+        ));
     }
 
     #[test]

@@ -69,6 +69,10 @@ pub enum StoreError {
     /// A blocking store task did not complete (it panicked or was cancelled).
     #[error("store: task failed: {0}")]
     Task(String),
+    /// A record changed between the read and the write that depended on it (another writer
+    /// came first); nothing was written.
+    #[error("store: the record changed while it was being written; nothing was written")]
+    Changed,
 }
 
 impl From<sled::transaction::TransactionError<StoreError>> for StoreError {

@@ -206,3 +206,67 @@ async fn app_records_reach_the_assessment_the_sync_and_survive_reimports() {
     assert_eq!(st.entries(), before);
     hub.stop().await;
 }
+
+#[test]
+fn two_workers_taking_the_same_request_at_once_one_wins() {
+    let d = tempfile::tempdir().unwrap();
+    let st = Store::open(&d.path().join("s"), siso_node::store::OpenMode::Create).unwrap();
+    load_file(&st, ImportKind::Anagrafe, &examples().join("anagrafe.csv"));
+    let now = datetime!(2026-11-29 10:00 UTC);
+    for user in ["a.rossi", "b.gialli"] {
+        let p = Password::new("una frase lunga abbastanza").unwrap();
+        accounts::add(
+            &st,
+            user,
+            OperatorRole::AssistenteSociale,
+            &p,
+            Role::Comune,
+            now,
+        )
+        .unwrap();
+    }
+    let trail = AuditTrail::open(&st).unwrap();
+    let ids = siso_node::persons::id_key(&st).unwrap();
+    let desk = Desk {
+        store: &st,
+        trail: &trail,
+        ids: &ids,
+        now,
+    };
+    let (a, b) = (
+        operator("a.rossi", OperatorRole::AssistenteSociale),
+        operator("b.gialli", OperatorRole::AssistenteSociale),
+    );
+    let desk_op = operator("s.verdi", OperatorRole::Sportello);
+    let access = fields(&[
+        ("data", "2026-11-28"),
+        ("codice_fiscale", GIULIA),
+        ("area_bisogno", "poverta"),
+        ("esito", "richiesta di presa in carico"),
+    ]);
+    desk.write(&desk_op, RecordKind::Accesso, access, None)
+        .unwrap();
+    let case = desk.caseload(&a).unwrap().richieste[0]
+        .caso
+        .id
+        .clone()
+        .unwrap();
+    // Both read the request as unassigned; the first to write wins, the second is refused and
+    // writes nothing (not even its audit record).
+    let none = BTreeMap::new();
+    let first = desk.prepare_step(&a, &case, Step::Presa, &none).unwrap();
+    let second = desk.prepare_step(&b, &case, Step::Presa, &none).unwrap();
+    let audit_before = st.audit_iter().count();
+    desk.apply_step(&a, first).unwrap();
+    let e = desk.apply_step(&b, second).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            siso_node::cartella::CartellaError::Store(siso_node::store::StoreError::Changed)
+        ),
+        "{e:?}"
+    );
+    assert_eq!(st.audit_iter().count(), audit_before + 1);
+    let (_, _, caso) = desk.case(&case).unwrap();
+    assert_eq!(caso.assegnatario.as_deref(), Some("a.rossi"));
+}

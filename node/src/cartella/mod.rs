@@ -33,7 +33,7 @@ use crate::persons::IdKey;
 use crate::store::{cf_key, AuditRecord, Kind, Store, StoreError, Tx, APP_ID_LEN};
 
 pub use fields::{parse_date, FieldError};
-pub use steps::Step;
+pub use steps::{PreparedStep, Step};
 
 /// The operator acting: from their session.
 #[derive(Debug, Clone)]
@@ -582,9 +582,21 @@ impl Desk<'_> {
             },
         )?;
         if let Some(k) = idempotency {
-            tx.put(Kind::Idempotency, &idempotency_key(op, k), &id)?;
+            let key = idempotency_key(op, k);
+            tx.expect::<[u8; APP_ID_LEN]>(Kind::Idempotency, &key, None)?;
+            tx.put(Kind::Idempotency, &key, &id)?;
         }
-        self.commit(op, tx, vec![self.ids.id_hex(&person.cf)], detail)?;
+        match self.commit(op, tx, vec![self.ids.id_hex(&person.cf)], detail) {
+            Ok(()) => {}
+            // The same key, sent twice at once: the first one wrote; this is its repetition.
+            Err(StoreError::Changed) if idempotency.is_some() => {
+                if let Some(w) = self.repeated(op, idempotency)? {
+                    return Ok(w);
+                }
+                return Err(StoreError::Changed.into());
+            }
+            Err(e) => return Err(e.into()),
+        }
         Ok(Written {
             id: hex::encode(id),
             person,

@@ -68,6 +68,14 @@ impl Step {
     }
 }
 
+/// A step checked and computed, not yet written ([`Desk::prepare_step`]).
+#[derive(Debug)]
+pub struct PreparedStep {
+    tx: Tx,
+    person: String,
+    detail: String,
+}
+
 /// `user` must be an enabled social worker's account; a social worker may name only themselves.
 pub(super) fn check_assignee(
     store: &Store,
@@ -119,6 +127,27 @@ impl Desk<'_> {
         step: Step,
         fields: &BTreeMap<String, String>,
     ) -> Result<String, CartellaError> {
+        let prepared = self.prepare_step(op, case_id, step, fields)?;
+        self.apply_step(op, prepared)
+    }
+
+    /// Applies a prepared step: written only if the case is still as it was read
+    /// (otherwise [`StoreError::Changed`](crate::store::StoreError::Changed), nothing written);
+    /// the person's id.
+    pub fn apply_step(&self, op: &Operator, p: PreparedStep) -> Result<String, CartellaError> {
+        self.commit(op, p.tx, vec![p.person.clone()], p.detail)?;
+        Ok(p.person)
+    }
+
+    /// Checks and computes a step of a case from the case as it is now, writing nothing (the
+    /// first half of [`Desk::step`]).
+    pub fn prepare_step(
+        &self,
+        op: &Operator,
+        case_id: &str,
+        step: Step,
+        fields: &BTreeMap<String, String>,
+    ) -> Result<PreparedStep, CartellaError> {
         use OperatorRole as R;
         let manager_only = matches!(step, Step::Assegnazione | Step::Chiusura);
         let allowed = match op.role {
@@ -136,6 +165,7 @@ impl Desk<'_> {
         }
         only(fields, step.columns())?;
         let (person, id, mut caso) = self.case(case_id)?;
+        let as_read = caso.clone();
         let today = self.today();
         let mine = caso.assegnatario.as_deref() == Some(op.user.as_str());
         if op.role == R::AssistenteSociale && step != Step::Presa && !mine {
@@ -272,6 +302,8 @@ impl Desk<'_> {
         }
         let key = cf_key(&person.cf, &id);
         let mut tx = Tx::default();
+        // Another operator's step in between (two workers taking the same request): 409.
+        tx.expect(Kind::Caso, &key, Some(&as_read))?;
         tx.put(Kind::Caso, &key, &caso)?;
         if let (Some(inizio), Some(holder)) = (caso.inizio, &caso.assegnatario) {
             let presa = PresaInCarico {
@@ -286,10 +318,11 @@ impl Desk<'_> {
             }
             tx.put(Kind::PresaInCarico, &key, &presa)?;
         }
-        let pid = self.ids.id_hex(&person.cf);
-        let detail = format!("caso {}: {}", hex::encode(id), step.label());
-        self.commit(op, tx, vec![pid.clone()], detail)?;
-        Ok(pid)
+        Ok(PreparedStep {
+            tx,
+            person: self.ids.id_hex(&person.cf),
+            detail: format!("caso {}: {}", hex::encode(id), step.label()),
+        })
     }
 
     /// Records what was done about the overlap notice of a household (its key, 64 hex
@@ -350,7 +383,8 @@ impl Desk<'_> {
         let Some(esito) = esito.filter(|_| errors.is_empty()) else {
             return Err(CartellaError::Invalid(errors));
         };
-        let mut list: Vec<Verifica> = self.store.get(Kind::Verifica, &key)?.unwrap_or_default();
+        let as_read: Option<Vec<Verifica>> = self.store.get(Kind::Verifica, &key)?;
+        let mut list = as_read.clone().unwrap_or_default();
         list.push(Verifica {
             esito,
             note,
@@ -358,6 +392,7 @@ impl Desk<'_> {
             data: self.today(),
         });
         let mut tx = Tx::default();
+        tx.expect(Kind::Verifica, &key, as_read.as_ref())?;
         tx.put(Kind::Verifica, &key, &list)?;
         self.commit(
             op,

@@ -17,6 +17,10 @@ use super::{card, pages, WebState};
 use crate::accounts::OperatorRole;
 use crate::cartella::{CartellaError, Desk, FieldError, Operator, RecordKind, Step, Written};
 
+/// A concurrent change got there first.
+const CHANGED: &str =
+    "il dato è stato modificato da un altro operatore nel frattempo: ricaricare e riprovare";
+
 /// The operator of a session.
 pub(super) fn operator(c: &Current) -> Option<Operator> {
     let role = OperatorRole::ALL
@@ -70,6 +74,9 @@ pub(super) fn api_refusal(e: &CartellaError) -> Response {
         ),
         CartellaError::NotFound(m) => api_error(StatusCode::NOT_FOUND, m),
         CartellaError::Conflict(m) => api_error(StatusCode::CONFLICT, m),
+        CartellaError::Store(crate::store::StoreError::Changed) => {
+            api_error(StatusCode::CONFLICT, CHANGED)
+        }
         CartellaError::Store(_) | CartellaError::Random => {
             tracing::error!(error = %e, "web: cartella failed");
             api_error(
@@ -93,6 +100,11 @@ pub(super) fn page_refusal(s: &WebState, c: &Current, e: &CartellaError) -> Resp
         ),
         CartellaError::NotFound(m) => (StatusCode::NOT_FOUND, "Non trovato", (*m).to_owned()),
         CartellaError::Conflict(m) => (StatusCode::CONFLICT, "Operazione non possibile", m.clone()),
+        CartellaError::Store(crate::store::StoreError::Changed) => (
+            StatusCode::CONFLICT,
+            "Operazione non possibile",
+            CHANGED.to_owned(),
+        ),
         CartellaError::Store(_) | CartellaError::Random => {
             tracing::error!(error = %e, "web: cartella failed");
             (
