@@ -268,6 +268,12 @@ pub struct Attivita {
     pub durata_minuti: u32,
     /// Notes.
     pub note: String,
+    /// Time of day (`HH:MM`), if given.
+    pub ora: Option<String>,
+    /// Where (free text: "domicilio", "sede", …).
+    pub luogo: String,
+    /// The case it belongs to (app id, 32 hex digits), if given.
+    pub caso: Option<String>,
 }
 
 /// Where a case stands.

@@ -377,6 +377,33 @@ async fn from_the_desk_to_the_closure() {
     assert_eq!(c["interventi"][0]["importo"], 30_000);
     assert_eq!(c["interventi"][0]["autore"], WORKER.0);
     assert_eq!(c["attivita"][0]["tipo"], "visita_domiciliare");
+    // Linked to the case, with time and place; a bad time or another's case is refused.
+    let linked = json!({"codice_fiscale": MARIO, "data": "2026-11-30", "tipo_attivita": "colloquio",
+                        "durata_minuti": 20, "ora": "10:30", "luogo": "sede", "caso": case});
+    let r = worker.post(a, "/api/v1/attivita", &linked).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let mut bad = linked.clone();
+    bad["ora"] = json!("25:00");
+    let r = worker.post(a, "/api/v1/attivita", &bad).await;
+    assert_eq!(
+        (r.status, r.json()["campi"][0]["campo"].clone()),
+        (400, json!("ora"))
+    );
+    let c = worker
+        .get(a, &format!("/api/v1/persone/{mario}"))
+        .await
+        .json();
+    let with_case = c["attivita"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["caso"] == case.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (with_case["ora"].clone(), with_case["luogo"].clone()),
+        (json!("10:30"), json!("sede"))
+    );
     let load = worker.get(a, "/api/v1/carico").await.json();
     assert_eq!(load["casi"][0]["persona"], mario.as_str());
     assert_eq!(load["casi"][0]["ultima_attivita"], "2026-11-30");
@@ -471,6 +498,12 @@ async fn from_the_desk_to_the_closure() {
             .status,
         409
     );
+    // An activity linked to the closed case (a report sent late from a phone): 409.
+    let late = json!({"codice_fiscale": MARIO, "data": "2026-11-30", "tipo_attivita": "telefonata",
+                      "durata_minuti": 10, "caso": case});
+    let r = worker.post(a, "/api/v1/attivita", &late).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("chiuso"));
     let c = manager
         .get(a, &format!("/api/v1/persone/{mario}"))
         .await

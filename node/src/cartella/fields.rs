@@ -148,7 +148,8 @@ pub(super) fn only(
 }
 
 /// An activity of the diary: `codice_fiscale`, `data`, `tipo_attivita`, `durata_minuti`
-/// (1–1440), `note`.
+/// (1–1440), `note`, and optionally `ora` (`HH:MM`), `luogo`, `caso` (a case id; checked
+/// against the store by the caller).
 pub(super) fn attivita(
     fields: &BTreeMap<String, String>,
     today: Date,
@@ -187,6 +188,38 @@ pub(super) fn attivita(
         ));
     }
     let note = text(fields, "note", false, &mut errors);
+    let ora = match fields.get("ora").map(|s| s.trim()) {
+        None | Some("") => None,
+        Some(t) => {
+            let ok = t.len() == 5
+                && t.as_bytes()[2] == b':'
+                && t[..2].parse::<u8>().is_ok_and(|h| h < 24)
+                && t[3..].parse::<u8>().is_ok_and(|m| m < 60);
+            if !ok {
+                errors.push(FieldError::new(
+                    "ora",
+                    "Ora non valida: scrivere HH:MM, ad esempio 09:30.",
+                ));
+            }
+            Some(t.to_owned())
+        }
+    };
+    let luogo = text(fields, "luogo", false, &mut errors);
+    if luogo.chars().count() > 200 {
+        errors.push(FieldError::new(
+            "luogo",
+            "Luogo troppo lungo: al massimo 200 caratteri.",
+        ));
+    }
+    let caso = match fields.get("caso").map(|s| s.trim()) {
+        None | Some("") => None,
+        Some(c) => {
+            if super::parse_id(c).is_none() {
+                errors.push(FieldError::new("caso", "Caso inesistente."));
+            }
+            Some(c.to_ascii_lowercase())
+        }
+    };
     match (cf, data, tipo, durata) {
         (Some(cf), Some(data), Some(tipo), Some(durata_minuti)) if errors.is_empty() => Ok((
             cf,
@@ -195,6 +228,9 @@ pub(super) fn attivita(
                 tipo,
                 durata_minuti,
                 note,
+                ora,
+                luogo,
+                caso,
             },
         )),
         _ => Err(CartellaError::Invalid(errors)),

@@ -271,6 +271,9 @@ impl RecordKind {
                 "tipo_attivita",
                 "durata_minuti",
                 "note",
+                "ora",
+                "luogo",
+                "caso",
             ],
         }
     }
@@ -566,6 +569,15 @@ impl Desk<'_> {
                 }
             }
             Parsed::Attivita(_, a) => {
+                if let Some(c) = &a.caso {
+                    let caso = self.linked_case(op, &cases, c)?;
+                    // Closed meanwhile (a report sent late from a phone): refused, not lost.
+                    tx.expect(
+                        Kind::Caso,
+                        &cf_key(&caso.cf, &parse_id(c).unwrap_or_default()),
+                        Some(&caso.caso),
+                    )?;
+                }
                 tx.put(Kind::Attivita, &key, a)?;
                 AppKind::Attivita
             }
@@ -603,6 +615,40 @@ impl Desk<'_> {
             new_person,
             repeated: false,
         })
+    }
+
+    /// The case an activity names: one of the household's cases written in the app, open, and
+    /// held by `op` (or `op` is the manager).
+    fn linked_case<'c>(
+        &self,
+        op: &Operator,
+        cases: &'c [CaseRow],
+        id: &str,
+    ) -> Result<&'c CaseRow, CartellaError> {
+        let c = cases.iter().find(|c| c.id() == Some(id)).ok_or_else(|| {
+            CartellaError::field(
+                "caso",
+                "Il caso indicato non è della persona o del suo nucleo.",
+            )
+        })?;
+        match c.caso.stato {
+            StatoCaso::Chiuso => {
+                return Err(CartellaError::Conflict(
+                    "il caso è stato chiuso: l'attività non può esservi collegata".into(),
+                ))
+            }
+            StatoCaso::Richiesta => {
+                return Err(CartellaError::Conflict(
+                    "il caso non è ancora stato preso in carico".into(),
+                ))
+            }
+            StatoCaso::InCarico => {}
+        }
+        let mine = c.caso.assegnatario.as_deref() == Some(op.user.as_str());
+        if !mine && op.role != OperatorRole::Responsabile {
+            return Err(CartellaError::Denied);
+        }
+        Ok(c)
     }
 
     /// The unassigned case an access asks for (none if the person already has an open one in

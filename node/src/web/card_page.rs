@@ -117,6 +117,18 @@ fn select(id: &str, name: &str, label: &str, options: &[(&str, &str)], selected:
     }
 }
 
+fn select_optional(id: &str, name: &str, label: &str, options: &[(&str, &str)]) -> Markup {
+    html! {
+        div class="field" {
+            label for=(id) { (label) }
+            select id=(id) name=(name) {
+                option value="" { "Nessuno" }
+                @for (code, text) in options { option value=(code) { (text) } }
+            }
+        }
+    }
+}
+
 fn input(id: &str, name: &str, label: &str, kind: &str, value: &str, required: bool) -> Markup {
     html! {
         div class="field" {
@@ -358,14 +370,29 @@ fn diario(cx: &Ctx<'_>, card: &Card) -> Markup {
         .iter()
         .map(|t| (t.code(), t.label()))
         .collect();
+    let labels: Vec<(String, String)> = card
+        .casi
+        .iter()
+        .filter(|c| c.stato == "in_carico")
+        .filter_map(|c| {
+            Some((
+                c.id.clone()?,
+                format!("{} (dal {})", area_of(&c.area), opt_data(c.inizio)),
+            ))
+        })
+        .collect();
+    let open_cases: Vec<(&str, &str)> = labels
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
     html! {
         section id="attivita" aria-labelledby="attivita-titolo" {
             h2 id="attivita-titolo" { "Diario delle attività" }
             @if list.is_empty() { p { "Nessuna attività." } } @else {
                 table class="table" {
-                    thead { tr { th scope="col" { "Data" } th scope="col" { "Attività" } th scope="col" { "Minuti" } th scope="col" { "Note" } th scope="col" { "Fonte" } } }
+                    thead { tr { th scope="col" { "Data" } th scope="col" { "Attività" } th scope="col" { "Minuti" } th scope="col" { "Luogo" } th scope="col" { "Note" } th scope="col" { "Fonte" } } }
                     tbody { @for a in list { tr {
-                        td { (data(a.record.data)) } td { (a.record.tipo.label()) } td { (a.record.durata_minuti) }
+                        td { (data(a.record.data)) @if let Some(o) = &a.record.ora { " " (o) } } td { (a.record.tipo.label()) } td { (a.record.durata_minuti) } td { (a.record.luogo) }
                         td { (a.record.note) } td { (origin(&a.origine)) }
                     } } }
                 }
@@ -376,7 +403,12 @@ fn diario(cx: &Ctx<'_>, card: &Card) -> Markup {
                 (cx.csrf())
                 (input("att-data", "data", "Data", "date", &iso(cx.today), true))
                 (select("att-tipo", "tipo_attivita", "Attività", &tipi, ""))
+                (input("att-ora", "ora", "Ora (facoltativa)", "time", "", false))
                 (input("att-durata", "durata_minuti", "Durata in minuti", "number", "30", true))
+                (input("att-luogo", "luogo", "Luogo (facoltativo: domicilio, sede, …)", "text", "", false))
+                @if !open_cases.is_empty() {
+                    (select_optional("att-caso", "caso", "Caso", &open_cases))
+                }
                 (textarea("att-note", "note", "Note", false))
                 button type="submit" class="btn btn-primary" { "Registra l'attività" }
             }
