@@ -530,6 +530,92 @@ async fn from_the_desk_to_the_closure() {
         Some("2026-12-01")
     );
 
+    // The monthly report equals what was written, to the unit and to the cent.
+    let nov = manager
+        .get(a, "/api/v1/rendiconto?mese=2026-11")
+        .await
+        .json();
+    let w = &nov["per_operatore"][WORKER.0];
+    assert_eq!(
+        w["attivita"]["visita_domiciliare"],
+        json!({"numero": 1, "minuti": 45})
+    );
+    assert_eq!(
+        w["attivita"]["colloquio"],
+        json!({"numero": 1, "minuti": 20})
+    );
+    assert_eq!(
+        w["interventi"]["contributo_economico"],
+        json!({"numero": 1, "importo": 30_000})
+    );
+    assert_eq!(
+        nov["per_operatore"][DESK.0]["accessi"]["richiesta di presa in carico"],
+        1
+    );
+    assert_eq!(
+        nov["per_area"]["poverta"]["attivita"]["colloquio"]["numero"],
+        1
+    );
+    assert_eq!(
+        nov["per_area"]["non_indicata"]["attivita"]["visita_domiciliare"]["minuti"],
+        45
+    );
+    assert_eq!(
+        (
+            nov["totale"]["casi_aperti"].clone(),
+            nov["totale"]["casi_chiusi"].clone()
+        ),
+        (json!(0), json!(0))
+    );
+    let dec = manager
+        .get(a, "/api/v1/rendiconto?mese=2026-12")
+        .await
+        .json();
+    assert_eq!(dec["per_operatore"][WORKER.0]["casi_aperti"], 1);
+    assert_eq!(dec["per_operatore"][WORKER.0]["casi_chiusi"], 1);
+    assert!(dec["totale"]["attivita"].as_object().unwrap().is_empty());
+    let jan = manager
+        .get(a, "/api/v1/rendiconto?mese=2026-01")
+        .await
+        .json();
+    assert_eq!(
+        jan["per_operatore"]["importazione"]["casi_aperti"],
+        json!(null)
+    );
+    assert_eq!(jan["per_operatore"]["A. Marchetti"]["casi_aperti"], 1);
+    let csv = manager
+        .get(a, "/api/v1/rendiconto?mese=2026-11&formato=csv")
+        .await;
+    assert_eq!(csv.status, 200);
+    assert!(csv.body.starts_with('\u{feff}'), "no byte-order mark");
+    for line in [
+        "2026-11;operatore;a.rossi;interventi;contributo_economico;1;;;300,00",
+        "2026-11;operatore;a.rossi;attivita;colloquio;1;20;0,33;",
+        "2026-11;totale;;accessi;richiesta di presa in carico;1;;;",
+    ] {
+        assert!(
+            csv.body.lines().any(|l| l == line),
+            "{line} missing:\n{}",
+            csv.body
+        );
+    }
+    assert_eq!(
+        worker
+            .get(a, "/api/v1/rendiconto?mese=2026-11")
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        manager
+            .get(a, "/api/v1/rendiconto?mese=novembre")
+            .await
+            .status,
+        400
+    );
+    let page = manager.get(a, "/rendiconto?mese=2026-11").await;
+    assert!(page.body.contains("<svg") && page.body.contains("Ore di attività per operatore"));
+
     // The audit trail: every read and write, the refusals, by person id; never the code.
     let r = manager
         .get(a, &format!("/api/v1/audit?persona={mario}"))

@@ -16,6 +16,7 @@
 pub mod card;
 pub mod caseload;
 mod fields;
+pub mod rendiconto;
 mod steps;
 
 use std::collections::BTreeMap;

@@ -143,6 +143,9 @@ pub(super) fn home(member: &str, s: &Session) -> Markup {
                         @if s.role == "responsabile" {
                             li { a href="/servizio" { "Quadro del servizio" } }
                         }
+                        @if matches!(s.role.as_str(), "responsabile" | "operatore_ets") {
+                            li { a href="/rendiconto" { "Rendiconto mensile" } }
+                        }
                     }
                 }
             }
