@@ -12,6 +12,7 @@ pub mod cartella;
 pub mod check_cf;
 pub mod client;
 pub mod config;
+pub mod devices;
 pub mod household;
 pub mod import;
 pub mod model;

@@ -21,6 +21,7 @@
 //! | `W` | record id [16] | who wrote an app record, and about whom ([`AppRecord`]) |
 //! | `Q` | user name ‖ 0 ‖ idempotency key | the id of the record that key created |
 //! | `G` | household key [32] | what was done about an overlap notice ([`Verifica`]) |
+//! | `E` | user ‖ 0 ‖ device id | an operator's phone (`devices.rs`: first and last use, disconnected) |
 //!
 //! Imported rows of accessi, prese in carico and interventi end in an 8-byte row hash; records
 //! written in the app end in a random 16-byte id, so no import can ever overwrite one.
@@ -143,6 +144,8 @@ pub enum Kind {
     Idempotency = b'Q',
     /// Follow-ups of overlap notices.
     Verifica = b'G',
+    /// Operators' phones (key: user ‖ 0 ‖ device id).
+    Device = b'E',
 }
 
 /// Length of the random id of a record written in the app (imported rows end in an 8-byte

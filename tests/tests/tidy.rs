@@ -31,7 +31,7 @@ const HUB_LAYERS: &[&[&str]] = &[
 const NODE_LAYERS: &[&[&str]] = &[
     &["check_cf", "client", "config", "model", "rules"],
     &["store"],
-    &["accounts", "audit", "persons"],
+    &["accounts", "audit", "devices", "persons"],
     &["household", "import"],
     &["assess", "report"],
     &["cartella"],

@@ -164,7 +164,7 @@ async fn api_write(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let fields = match body_fields(&body) {
+    let mut fields = match body_fields(&body) {
         Ok(f) => f,
         Err(e) => return api_refusal(&e),
     };
@@ -174,6 +174,23 @@ async fn api_write(
             .unwrap_or_else(|_| "\u{0}".into())
     });
     let r = with_desk(&s, &c, move |d, op, inner| {
+        // A person may be named by id instead of code (the phone app keeps no codes).
+        if let Some(id) = fields.remove("persona") {
+            if fields.contains_key("codice_fiscale") {
+                return Err(CartellaError::Invalid(vec![FieldError::new(
+                    "persona",
+                    "indicare la persona o il codice fiscale, non entrambi",
+                )]));
+            }
+            let p = {
+                let ix = inner.persons.read().unwrap_or_else(|p| p.into_inner());
+                ix.by_id(d.store, &id)?
+            };
+            let p = p.ok_or_else(|| {
+                CartellaError::Invalid(vec![FieldError::new("persona", "Persona inesistente.")])
+            })?;
+            fields.insert("codice_fiscale".into(), p.cf);
+        }
         let w = d.write(op, kind, fields, idem.as_deref())?;
         index_new(inner, &w);
         Ok(w)

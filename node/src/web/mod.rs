@@ -20,6 +20,7 @@ mod card_page;
 mod caseload;
 mod desk;
 mod pages;
+mod phone;
 mod search;
 mod tls;
 mod trail;
@@ -210,6 +211,25 @@ pub fn router(state: WebState) -> Router {
         .route("/api/v1/audit", get(trail::api))
         .route("/api/v1/audit/esportazione", get(trail::export))
         .route("/static/siso.css", get(css))
+        .route(
+            "/app",
+            get(|| async { axum::response::Redirect::permanent("/app/") }),
+        )
+        .route("/app/", get(phone::shell))
+        .route("/app/app.js", get(phone::app_js))
+        .route("/app/sw.js", get(phone::sw_js))
+        .route("/app/icon.svg", get(phone::icon))
+        .route("/app/manifest.webmanifest", get(phone::manifest))
+        .route("/api/v1/dispositivo", post(phone::device_key))
+        .route(
+            "/api/v1/dispositivo/{id}",
+            axum::routing::delete(phone::revoke_own),
+        )
+        .route("/api/v1/utenti/{user}/dispositivi", get(phone::list))
+        .route(
+            "/api/v1/utenti/{user}/dispositivi/{id}",
+            axum::routing::delete(phone::revoke_other),
+        )
         .fallback(auth::not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(

@@ -44,10 +44,41 @@ impl TestClock {
 
 pub struct App {
     pub addr: SocketAddr,
+    pub state: WebState,
     pub clock: Arc<TestClock>,
     pub store: Store,
     pub shutdown: CancellationToken,
     pub _dir: tempfile::TempDir,
+}
+
+/// Serves `state` again on `addr` (plain HTTP) after an earlier server there was stopped: the
+/// same node, sessions included, back on the network. The token stops it.
+pub async fn serve_again(addr: SocketAddr, state: WebState) -> CancellationToken {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let listener = loop {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => break l,
+            Err(e) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "rebinding {addr}: {e}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let shutdown = CancellationToken::new();
+    tokio::spawn(siso_node::web::run(listener, None, state, shutdown.clone()));
+    shutdown
+}
+
+/// Waits until nothing answers on `addr` (a stopped server).
+pub async fn wait_closed(addr: SocketAddr) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        assert!(std::time::Instant::now() < deadline, "{addr} still answers");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// The app over a node with the example anagrafe and five accounts.
@@ -122,9 +153,15 @@ pub async fn start_node(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
-    tokio::spawn(siso_node::web::run(listener, tls, state, shutdown.clone()));
+    tokio::spawn(siso_node::web::run(
+        listener,
+        tls,
+        state.clone(),
+        shutdown.clone(),
+    ));
     App {
         addr,
+        state,
         clock,
         store,
         shutdown,

@@ -1,0 +1,389 @@
+//! The operators' phone app (PWA under `/app/`) in headless Chromium emulating a phone
+//! (390×844): installable (manifest, service worker), log-in, the caseload, an activity
+//! recorded with the node unreachable (its web listener stopped) that waits on the phone
+//! encrypted and is sent when the node is back, a report for a case closed meanwhile that comes
+//! back refused and stays visible, the same report sent twice recorded once, and a log-out that
+//! leaves nothing in the browser's storage. Also the device API: a lost phone disconnected by
+//! the manager gets no key again.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use fantoccini::{Client, Locator};
+use serde_json::{json, Value};
+use siso_node::accounts::OperatorRole;
+use siso_node::cartella::{Desk, Operator, Step};
+use siso_node::import::ImportKind;
+use siso_node::model::Attivita;
+use siso_node::store::Kind;
+use support::*;
+
+const MARIO: &str = "RSSMRA70C01G478R";
+
+/// Headless Chromium as a phone.
+async fn phone(driver: &Driver, profile: &std::path::Path) -> Client {
+    let args = harness::CHROMIUM_ARGS
+        .map(String::from)
+        .into_iter()
+        .chain([format!("--user-data-dir={}", profile.display())])
+        .collect::<Vec<_>>();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            "args": args,
+            "mobileEmulation": {
+                "deviceMetrics": { "width": 390, "height": 844, "pixelRatio": 2.0, "touch": true },
+                "userAgent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Mobile Safari/537.36"
+            }
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    fantoccini::ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .unwrap()
+}
+
+async fn shot(c: &Client, name: &str) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(name), c.screenshot().await.unwrap()).unwrap();
+}
+
+/// Runs an async script (`done` is its last argument) and returns what it passed to `done`.
+async fn js(c: &Client, body: &str) -> Value {
+    let script = format!("const done = arguments[arguments.length - 1]; (async () => {{ {body} }})().then(done, (e) => done('error: ' + e));");
+    c.execute_async(&script, vec![]).await.unwrap()
+}
+
+/// Waits until `check` (a JS expression) is true in the page, up to 30 s.
+async fn until(c: &Client, what: &str, check: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = c
+            .execute(&format!("return !!({check});"), vec![])
+            .await
+            .unwrap();
+        if v == Value::Bool(true) {
+            return;
+        }
+        if std::time::Instant::now() > deadline {
+            let page = c
+                .execute("return document.querySelector('main').innerText;", vec![])
+                .await
+                .unwrap();
+            panic!("timed out waiting for {what}; the page says: {page}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    element(c, css).await.text().await.unwrap()
+}
+
+fn op(user: &str, role: OperatorRole) -> Operator {
+    Operator {
+        user: user.into(),
+        role,
+        addr: "127.0.0.1".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_phone_offline_and_back() {
+    let app = start_with(None, &[ImportKind::Anagrafe]).await;
+    let a = app.addr;
+    let base = format!("http://{a}");
+    // The worker holds Mario Rossi's case.
+    let r = api_login(a, WORKER).await;
+    let (cookie, csrf) = (
+        r.session_cookie(),
+        r.json()["csrf"].as_str().unwrap().to_owned(),
+    );
+    let h = [
+        ("Cookie", cookie.as_str()),
+        ("X-CSRF-Token", csrf.as_str()),
+        JSON,
+    ];
+    let body = json!({"codice_fiscale": MARIO, "data_inizio": "2026-11-20", "area_bisogno": "lavoro", "operatore": ""});
+    let r = call(a, "POST", "/api/v1/prese-in-carico", &h, &body.to_string()).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let case = r.json()["id"].as_str().unwrap().to_owned();
+
+    let driver = chromedriver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = phone(&driver, profile.path()).await;
+    c.goto(&format!("{base}/app/")).await.unwrap();
+    element(&c, "body[data-pronto]").await;
+    // Installable: a manifest, and a service worker controlling /app/.
+    let sw = js(
+        &c,
+        "const r = await navigator.serviceWorker.ready; return r.scope;",
+    )
+    .await;
+    assert_eq!(sw, json!(format!("{base}/app/")));
+    let m = js(&c, "const r = await fetch(document.querySelector('link[rel=manifest]').href); const j = await r.json(); return [r.status, j.display, j.start_url];").await;
+    assert_eq!(m, json!([200, "standalone", "/app/"]));
+    assert_eq!(js(&c, "return window.innerWidth;").await, json!(390));
+
+    // Log in; the caseload lists the case.
+    type_into(&c, "#username", WORKER.0).await;
+    type_into(&c, "#password", WORKER.1).await;
+    click(&c, Locator::Css("#form-accesso button")).await;
+    element(&c, &format!("#casi li[data-caso='{case}']")).await;
+    assert!(text(&c, "#casi").await.contains("Rossi Mario"));
+    shot(&c, "phone-oggi.png").await;
+
+    // The node goes away; an activity is recorded on the phone and waits, encrypted.
+    app.shutdown.cancel();
+    wait_closed(a).await;
+    click(&c, Locator::Css("button[data-scheda='attivita']")).await;
+    element(&c, "#form-attivita")
+        .await
+        .select_by_value(&case)
+        .await
+        .ok();
+    element(&c, "#att-caso")
+        .await
+        .select_by_value(&case)
+        .await
+        .unwrap();
+    element(&c, "#att-tipo")
+        .await
+        .select_by_value("visita_domiciliare")
+        .await
+        .unwrap();
+    // The node's clock says 1 December 2026 (the browser's may be later).
+    c.execute("document.querySelector('#att-data').value = '2026-11-30';", vec![]).await.unwrap();
+    type_into(&c, "#att-luogo", "domicilio").await;
+    type_into(&c, "#att-note", "Visita senza rete.").await;
+    shot(&c, "phone-attivita.png").await;
+    click(&c, Locator::Css("#form-attivita button[type=submit]")).await;
+    until(
+        &c,
+        "one draft waiting",
+        "document.querySelector('#conta-attesa').textContent === '1'",
+    )
+    .await;
+    click(&c, Locator::Css("button[data-scheda='attesa']")).await;
+    assert!(text(&c, "#bozze").await.contains("in attesa di invio"));
+    shot(&c, "phone-attesa.png").await;
+    // What the phone holds is ciphertext: the note is nowhere in it.
+    let stored = js(&c, "const db = await new Promise((ok) => { const r = indexedDB.open('siso-app'); r.onsuccess = () => ok(r.result); }); const all = await new Promise((ok) => { const q = db.transaction('bozze').objectStore('bozze').getAll(); q.onsuccess = () => ok(q.result); }); db.close(); return all.map((d) => new TextDecoder().decode(d.data).includes('senza rete') || JSON.stringify(d).includes('senza rete'));").await;
+    assert_eq!(stored, json!([false]));
+    assert_eq!(app.store.count(Kind::Attivita), 0);
+
+    // The node is back (same process, same sessions): the draft goes, and is recorded.
+    let back = serve_again(a, app.state.clone()).await;
+    until(
+        &c,
+        "the draft sent",
+        "document.querySelector('#conta-attesa').textContent === '0'",
+    )
+    .await;
+    let acts: Vec<(Vec<u8>, Attivita)> = app.store.scan(Kind::Attivita, MARIO.as_bytes()).unwrap();
+    assert_eq!(acts.len(), 1);
+    assert_eq!(
+        (acts[0].1.note.as_str(), acts[0].1.caso.as_deref()),
+        ("Visita senza rete.", Some(case.as_str()))
+    );
+
+    // The same report sent twice (a reply lost on the way): one record.
+    let statuses = js(&c, &format!(
+        "const h = {{'Content-Type': 'application/json', 'X-CSRF-Token': state.csrf, 'Idempotency-Key': 'stessa-bozza-1'}};
+         const body = JSON.stringify({{persona: state.cases[0].persona, data: '2026-11-30', tipo_attivita: 'telefonata', durata_minuti: 5, caso: '{case}'}});
+         const a = await fetch('/api/v1/attivita', {{method: 'POST', headers: h, body}});
+         const b = await fetch('/api/v1/attivita', {{method: 'POST', headers: h, body}});
+         return [a.status, b.status];"
+    )).await;
+    assert_eq!(statuses, json!([201, 200]));
+    assert_eq!(app.store.count(Kind::Attivita), 2);
+
+    // Offline again; meanwhile the manager closes the case: the late report comes back refused
+    // and stays on the phone with the reason.
+    back.cancel();
+    wait_closed(a).await;
+    click(&c, Locator::Css("button[data-scheda='attivita']")).await;
+    element(&c, "#att-caso")
+        .await
+        .select_by_value(&case)
+        .await
+        .unwrap();
+    c.execute("document.querySelector('#att-data').value = '2026-11-30';", vec![]).await.unwrap();
+    type_into(&c, "#att-note", "Arriva tardi.").await;
+    click(&c, Locator::Css("#form-attivita button[type=submit]")).await;
+    until(
+        &c,
+        "one draft waiting",
+        "document.querySelector('#conta-attesa').textContent === '1'",
+    )
+    .await;
+    {
+        let trail = siso_node::audit::AuditTrail::open(&app.store).unwrap();
+        let ids = siso_node::persons::id_key(&app.store).unwrap();
+        let desk = Desk {
+            store: &app.store,
+            trail: &trail,
+            ids: &ids,
+            now: time::OffsetDateTime::now_utc(),
+        };
+        let close: BTreeMap<String, String> = [("motivo".to_owned(), "rinuncia".to_owned())].into();
+        desk.step(
+            &op(MANAGER.0, OperatorRole::Responsabile),
+            &case,
+            Step::Chiusura,
+            &close,
+        )
+        .unwrap();
+    }
+    let back = serve_again(a, app.state.clone()).await;
+    click(&c, Locator::Css("button[data-scheda='attesa']")).await;
+    until(
+        &c,
+        "the draft refused",
+        "document.querySelector('#bozze li.rifiutata') !== null",
+    )
+    .await;
+    let refused = text(&c, "#bozze li.rifiutata").await;
+    assert!(refused.contains("chiuso"), "{refused}");
+    assert_eq!(app.store.count(Kind::Attivita), 2);
+    shot(&c, "phone-rifiutata.png").await;
+    click(
+        &c,
+        Locator::XPath("//li[contains(@class,'rifiutata')]//button[text()='Elimina']"),
+    )
+    .await;
+    until(
+        &c,
+        "no drafts",
+        "document.querySelector('#conta-attesa').textContent === '0'",
+    )
+    .await;
+
+    // Log-out: nothing of the operator's is left in the browser.
+    click(&c, Locator::Css("#esci")).await;
+    until(
+        &c,
+        "the log-in form",
+        "!document.querySelector('#accesso').hidden",
+    )
+    .await;
+    let left = js(&c, "const dbs = (await indexedDB.databases()).map((d) => d.name); const cs = await caches.keys(); return [dbs, cs, localStorage.length];").await;
+    assert_eq!(left, json!([[], [], 0]));
+    c.close().await.unwrap();
+    back.cancel();
+}
+
+#[tokio::test]
+async fn a_lost_phone_is_disconnected_by_the_manager() {
+    let app = start_with(None, &[ImportKind::Anagrafe]).await;
+    let a = app.addr;
+    let login = |who| async move {
+        let r = api_login(a, who).await;
+        (
+            r.session_cookie(),
+            r.json()["csrf"].as_str().unwrap().to_owned(),
+        )
+    };
+    let (wc, wt) = login(WORKER).await;
+    let post = |cookie: String, csrf: String, path: &'static str, body: Value| async move {
+        let h = [
+            ("Cookie", cookie.as_str()),
+            ("X-CSRF-Token", csrf.as_str()),
+            JSON,
+        ];
+        call(a, "POST", path, &h, &body.to_string()).await
+    };
+    let device = json!({"dispositivo": "telefono-di-prova-1"});
+    let k1 = post(
+        wc.clone(),
+        wt.clone(),
+        "/api/v1/dispositivo",
+        device.clone(),
+    )
+    .await;
+    assert_eq!(k1.status, 200);
+    let key = k1.json()["chiave"].as_str().unwrap().to_owned();
+    assert_eq!(key.len(), 64);
+    // Same user, same device, a new session: the same key (drafts stay readable).
+    let (wc2, wt2) = login(WORKER).await;
+    let k2 = post(
+        wc2.clone(),
+        wt2.clone(),
+        "/api/v1/dispositivo",
+        device.clone(),
+    )
+    .await;
+    assert_eq!(k2.json()["chiave"], key.as_str());
+    assert_eq!(
+        post(
+            wc.clone(),
+            wt.clone(),
+            "/api/v1/dispositivo",
+            json!({"dispositivo": "X"})
+        )
+        .await
+        .status,
+        400
+    );
+    // Only the manager disconnects another's phone; then every session of that user ends and
+    // the key is never handed out again.
+    let (dc, dt) = login(DESK).await;
+    let h = [("Cookie", dc.as_str()), ("X-CSRF-Token", dt.as_str())];
+    assert_eq!(
+        call(
+            a,
+            "DELETE",
+            "/api/v1/utenti/a.rossi/dispositivi/telefono-di-prova-1",
+            &h,
+            ""
+        )
+        .await
+        .status,
+        403
+    );
+    let (mc, mt) = login(MANAGER).await;
+    let h = [("Cookie", mc.as_str()), ("X-CSRF-Token", mt.as_str())];
+    let list = call(a, "GET", "/api/v1/utenti/a.rossi/dispositivi", &h, "").await;
+    assert_eq!(list.json()["dispositivi"][0]["id"], "telefono-di-prova-1");
+    assert_eq!(
+        call(
+            a,
+            "DELETE",
+            "/api/v1/utenti/a.rossi/dispositivi/telefono-di-prova-1",
+            &h,
+            ""
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(
+        call(
+            a,
+            "GET",
+            "/api/v1/sessione",
+            &[("Cookie", wc2.as_str())],
+            ""
+        )
+        .await
+        .status,
+        401
+    );
+    let (wc3, wt3) = login(WORKER).await;
+    assert_eq!(
+        post(wc3, wt3, "/api/v1/dispositivo", device).await.status,
+        403
+    );
+    let list = call(a, "GET", "/api/v1/utenti/a.rossi/dispositivi", &h, "").await;
+    assert_eq!(list.json()["dispositivi"][0]["disconnesso"], true);
+    app.shutdown.cancel();
+}
