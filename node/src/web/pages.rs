@@ -146,6 +146,9 @@ pub(super) fn home(member: &str, s: &Session) -> Markup {
                         @if matches!(s.role.as_str(), "responsabile" | "operatore_ets") {
                             li { a href="/rendiconto" { "Rendiconto mensile" } }
                         }
+                        @if matches!(s.role.as_str(), "assistente_sociale" | "responsabile" | "operatore_ets") {
+                            li { a href="/app/" { "App per il telefono" } }
+                        }
                     }
                 }
             }
