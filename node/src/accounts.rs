@@ -71,6 +71,8 @@ impl OperatorRole {
         match self {
             OperatorRole::Amministratore => member != Role::Region,
             OperatorRole::OperatoreEts => member == Role::Ets,
+            // The entity's manager reads its monthly report and its overlap notices.
+            OperatorRole::Responsabile => member != Role::Region,
             _ => member == Role::Comune,
         }
     }
@@ -333,7 +335,9 @@ mod tests {
         }
         let e = add(&s, "ets", OperatorRole::OperatoreEts, &p, Role::Comune, T0).unwrap_err();
         assert!(matches!(e, AccountError::RoleNotAllowed { .. }), "{e}");
-        let e = add(&s, "sw", OperatorRole::Responsabile, &p, Role::Ets, T0).unwrap_err();
+        let e = add(&s, "sw", OperatorRole::AssistenteSociale, &p, Role::Ets, T0).unwrap_err();
+        assert!(matches!(e, AccountError::RoleNotAllowed { .. }), "{e}");
+        let e = add(&s, "r", OperatorRole::Responsabile, &p, Role::Region, T0).unwrap_err();
         assert!(matches!(e, AccountError::RoleNotAllowed { .. }), "{e}");
         // Disabled accounts do not authenticate; enabling restores them.
         let c = |change| super::change(&s, "m.rossi", change, Role::Comune, T0);

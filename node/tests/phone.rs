@@ -162,7 +162,12 @@ async fn on_a_phone_offline_and_back() {
         .await
         .unwrap();
     // The node's clock says 1 December 2026 (the browser's may be later).
-    c.execute("document.querySelector('#att-data').value = '2026-11-30';", vec![]).await.unwrap();
+    c.execute(
+        "document.querySelector('#att-data').value = '2026-11-30';",
+        vec![],
+    )
+    .await
+    .unwrap();
     type_into(&c, "#att-luogo", "domicilio").await;
     type_into(&c, "#att-note", "Visita senza rete.").await;
     shot(&c, "phone-attivita.png").await;
@@ -217,7 +222,12 @@ async fn on_a_phone_offline_and_back() {
         .select_by_value(&case)
         .await
         .unwrap();
-    c.execute("document.querySelector('#att-data').value = '2026-11-30';", vec![]).await.unwrap();
+    c.execute(
+        "document.querySelector('#att-data').value = '2026-11-30';",
+        vec![],
+    )
+    .await
+    .unwrap();
     type_into(&c, "#att-note", "Arriva tardi.").await;
     click(&c, Locator::Css("#form-attivita button[type=submit]")).await;
     until(
@@ -385,5 +395,72 @@ async fn a_lost_phone_is_disconnected_by_the_manager() {
     );
     let list = call(a, "GET", "/api/v1/utenti/a.rossi/dispositivi", &h, "").await;
     assert_eq!(list.json()["dispositivi"][0]["disconnesso"], true);
+    app.shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_third_sector_operator_records_by_demographics_on_a_phone() {
+    let app = start_ets().await;
+    let base = format!("http://{}", app.addr);
+    let driver = chromedriver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = phone(&driver, profile.path()).await;
+    c.goto(&format!("{base}/app/")).await.unwrap();
+    element(&c, "body[data-pronto]").await;
+    type_into(&c, "#username", ETS_OPERATOR.0).await;
+    type_into(&c, "#password", ETS_OPERATOR.1).await;
+    click(&c, Locator::Css("#form-accesso button")).await;
+    // No caseload: the intervention form, by demographics.
+    until(&c, "the demographic form", "!document.querySelector('#int-ets').hidden && !document.querySelector('#intervento').hidden").await;
+    assert!(text(&c, "#int-ets").await.contains("omocodia"));
+    type_into(&c, "#int-cognome", "Conti").await;
+    type_into(&c, "#int-nome", "Sara").await;
+    element(&c, "#int-sesso")
+        .await
+        .select_by_value("F")
+        .await
+        .unwrap();
+    c.execute("document.querySelector('#int-nascita').value = '1985-07-07'; document.querySelector('#int-data').value = '2026-11-15';", vec![]).await.unwrap();
+    // The birthplace is chosen by name from the node's reference table.
+    type_into(&c, "#int-luogo", "Roma").await;
+    until(
+        &c,
+        "the birthplaces",
+        "[...document.querySelectorAll('#luoghi option')].some((o) => o.value.endsWith('H501'))",
+    )
+    .await;
+    c.execute("const o = [...document.querySelectorAll('#luoghi option')].find((o) => o.value.endsWith('H501')); document.querySelector('#int-luogo').value = o.value;", vec![]).await.unwrap();
+    element(&c, "#int-tipo")
+        .await
+        .select_by_value("pacco_alimentare")
+        .await
+        .unwrap();
+    element(&c, "#int-area")
+        .await
+        .select_by_value("poverta")
+        .await
+        .unwrap();
+    click(&c, Locator::Css("#form-intervento button[type=submit]")).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while app.store.count(Kind::Intervento) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the intervention never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let v: Vec<(Vec<u8>, siso_node::model::Intervento)> = app
+        .store
+        .scan(Kind::Intervento, b"CNTSRA85L47H501X")
+        .unwrap();
+    assert_eq!(v.len(), 1, "the code computed from the demographics");
+    assert_eq!(v[0].1.tipo, siso_shared::TipoIntervento::PaccoAlimentare);
+    until(
+        &c,
+        "no drafts",
+        "document.querySelector('#conta-attesa').textContent === '0'",
+    )
+    .await;
+    c.close().await.unwrap();
     app.shutdown.cancel();
 }

@@ -270,3 +270,76 @@ fn two_workers_taking_the_same_request_at_once_one_wins() {
     let (_, _, caso) = desk.case(&case).unwrap();
     assert_eq!(caso.assegnatario.as_deref(), Some("a.rossi"));
 }
+
+#[tokio::test]
+async fn a_third_sector_record_by_demographics_overlaps_a_comunes() {
+    let (pki, dirs, hub) = fresh_hub().await;
+    let (pg_cfg, pg) = node(&pki, hub.addr(), PERUGIA, &dirs.path().join("pg"), 100);
+    let (ets_cfg, ets) = node(&pki, hub.addr(), CARITAS, &dirs.path().join("ets"), 100);
+    for k in &ImportKind::all()[..6] {
+        load_file(&pg, *k, &examples().join(k.file_name()));
+    }
+    // Perugia supports Sara Conti (no codice fiscale in its file either: computed).
+    load_file(
+        &pg,
+        ImportKind::Interventi,
+        &examples().join("interventi.csv"),
+    );
+    let now = datetime!(2026-11-29 10:00 UTC);
+    let p = Password::new("una frase lunga abbastanza").unwrap();
+    accounts::add(
+        &ets,
+        "caritas.1",
+        OperatorRole::OperatoreEts,
+        &p,
+        Role::Ets,
+        now,
+    )
+    .unwrap();
+    // The entity's operator records a food parcel for her from her demographics alone.
+    let trail = AuditTrail::open(&ets).unwrap();
+    let ids = siso_node::persons::id_key(&ets).unwrap();
+    let desk = Desk {
+        store: &ets,
+        trail: &trail,
+        ids: &ids,
+        now,
+    };
+    let parcel = fields(&[
+        ("codice_fiscale", ""),
+        ("cognome", "Conti"),
+        ("nome", "Sara"),
+        ("sesso", "F"),
+        ("data_nascita", "1985-07-07"),
+        ("codice_catastale_nascita", "H501"),
+        ("tipo_intervento", "pacco_alimentare"),
+        ("area_bisogno", "poverta"),
+        ("data_inizio", "2026-03-10"),
+        ("importo", ""),
+    ]);
+    let w = desk
+        .write(
+            &operator("caritas.1", OperatorRole::OperatoreEts),
+            RecordKind::Intervento,
+            parcel,
+            None,
+        )
+        .unwrap();
+    assert_eq!(w.person.cf, "CNTSRA85L47H501X");
+    let rules = Rules::defaults();
+    assess_and_round(&pg, &pg_cfg, &rules, now).await.unwrap();
+    assess_and_round(&ets, &ets_cfg, &rules, now).await.unwrap();
+    assess_and_round(&pg, &pg_cfg, &rules, now).await.unwrap();
+    // Both members learn of the overlap on their own household.
+    let household = "NR:CNTSRA85L47H501X";
+    for (who, st) in [("Perugia", &pg), ("Caritas", &ets)] {
+        let notices: Vec<(Vec<u8>, siso_node::model::StoredNotice)> =
+            st.scan(Kind::Notice, b"").unwrap();
+        let n = notices
+            .iter()
+            .find(|(_, n)| n.household == household)
+            .unwrap_or_else(|| panic!("{who} has no notice for {household}: {notices:?}"));
+        assert!(n.1.notice.others_count >= 1, "{who}: {:?}", n.1.notice);
+    }
+    hub.stop().await;
+}

@@ -221,6 +221,7 @@ pub fn router(state: WebState) -> Router {
         .route("/app/icon.svg", get(phone::icon))
         .route("/app/manifest.webmanifest", get(phone::manifest))
         .route("/api/v1/dispositivo", post(phone::device_key))
+        .route("/api/v1/luoghi", get(phone::places))
         .route(
             "/api/v1/dispositivo/{id}",
             axum::routing::delete(phone::revoke_own),

@@ -13,6 +13,8 @@
 //! - `DELETE /api/v1/utenti/{user}/dispositivi/{id}` (`responsabile`): a lost phone — the device
 //!   is disconnected and every session of that user ended → 204.
 //! - `GET /api/v1/utenti/{user}/dispositivi` (`responsabile`, or the user) → the devices.
+//! - `GET /api/v1/luoghi?q=TEXT` → birthplaces (Italian municipalities, current and former,
+//!   and foreign countries) whose name begins with TEXT, for the demographic form.
 
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
@@ -160,7 +162,24 @@ pub(super) async fn shell(State(s): State<WebState>) -> Response {
                     section id="intervento" class="scheda" hidden aria-labelledby="intervento-titolo" {
                         h1 id="intervento-titolo" { "Registra intervento" }
                         form id="form-intervento" class="form" {
-                            div class="field" { label for="int-caso" { "Persona" } select id="int-caso" name="caso" required {} }
+                            div class="field" id="int-persona-campo" { label for="int-caso" { "Persona" } select id="int-caso" name="caso" required {} }
+                            div id="int-ets" hidden {
+                                p class="alert" { "Il codice fiscale è calcolato dai dati anagrafici: non può tenere conto dell'omocodia." }
+                                div class="field" { label for="int-cognome" { "Cognome" } input id="int-cognome" name="cognome" type="text" autocomplete="off"; }
+                                div class="field" { label for="int-nome" { "Nome" } input id="int-nome" name="nome" type="text" autocomplete="off"; }
+                                div class="field" { label for="int-sesso" { "Sesso" }
+                                    select id="int-sesso" name="sesso" { option value="F" { "F" } option value="M" { "M" } } }
+                                div class="field" { label for="int-nascita" { "Data di nascita" } input id="int-nascita" name="data_nascita" type="date"; }
+                                div class="field" { label for="int-luogo" { "Luogo di nascita (Comune o Stato estero)" }
+                                    input id="int-luogo" name="luogo_nascita" type="text" list="luoghi" autocomplete="off";
+                                    datalist id="luoghi" {} }
+                                div class="field" { label for="int-area" { "Area di bisogno" }
+                                    select id="int-area" name="area_bisogno" {
+                                        @for a in siso_shared::AreaBisogno::ALL {
+                                            option value=(a.as_str()) { (super::card_page::area_label(*a)) }
+                                        }
+                                    } }
+                            }
                             div class="field" { label for="int-tipo" { "Tipo di intervento" }
                                 select id="int-tipo" name="tipo_intervento" required {
                                     @for t in siso_shared::TipoIntervento::ALL {
@@ -290,4 +309,36 @@ pub(super) async fn list(
         .into_response(),
         None => api_error(StatusCode::INTERNAL_SERVER_ERROR, "errore interno"),
     }
+}
+
+/// The query of `GET /api/v1/luoghi`.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(super) struct PlaceParams {
+    #[serde(default)]
+    q: String,
+}
+
+/// `GET /api/v1/luoghi?q=TEXT` → `{"rows": [{"codice", "nome", "provincia", "estero",
+/// "attivo"}…]}`: at most 20, current municipalities first; at least two letters.
+pub(super) async fn places(
+    ApiSession(_c): ApiSession,
+    axum::extract::Query(p): axum::extract::Query<PlaceParams>,
+) -> Response {
+    let q = crate::persons::fold(&p.q);
+    if q.chars().count() < 2 {
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "scrivere almeno due lettere del luogo",
+        );
+    }
+    let mut rows: Vec<&siso_shared::belfiore::Birthplace> = siso_shared::belfiore::all()
+        .iter()
+        .filter(|b| crate::persons::fold(&b.name).starts_with(&q))
+        .collect();
+    rows.sort_by_key(|b| (!b.active, b.foreign, b.name.len(), b.name.clone()));
+    rows.truncate(20);
+    Json(json!({ "rows": rows.iter().map(|b| json!({
+        "codice": b.code, "nome": b.name, "provincia": b.province, "estero": b.foreign, "attivo": b.active,
+    })).collect::<Vec<_>>() }))
+    .into_response()
 }

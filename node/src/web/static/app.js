@@ -291,13 +291,46 @@ function today() {
   return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate());
 }
 
+/** A third-sector operator has no caseload: the app is the intervention form by demographics. */
+function setRole(role) {
+  const ets = role === 'operatore_ets';
+  for (const b of document.querySelectorAll('#schede button[data-scheda="oggi"], #schede button[data-scheda="attivita"]')) {
+    b.hidden = ets;
+  }
+  $('#int-ets').hidden = !ets;
+  $('#int-persona-campo').hidden = ets;
+  $('#int-caso').required = !ets;
+  for (const id of ['#int-cognome', '#int-nome', '#int-nascita', '#int-luogo']) $(id).required = ets;
+}
+
+let placeTimer = null;
+function lookupPlaces() {
+  clearTimeout(placeTimer);
+  placeTimer = setTimeout(async () => {
+    const q = $('#int-luogo').value.trim();
+    if (q.length < 2 || /[A-Z][0-9]{3}$/.test(q)) return;
+    try {
+      const r = await api('GET', '/api/v1/luoghi?q=' + encodeURIComponent(q));
+      if (!r.ok) return;
+      const list = $('#luoghi');
+      list.replaceChildren();
+      for (const p of (await r.json()).rows) {
+        const o = document.createElement('option');
+        o.value = p.nome + ' (' + (p.provincia || 'estero') + ') ' + p.codice;
+        list.append(o);
+      }
+    } catch (e) { /* offline: type the place again later */ }
+  }, 250);
+}
+
 async function loggedIn(s) {
   state.csrf = s.csrf;
   state.user = s.utente;
   state.role = s.ruolo;
   $('#nome-utente').textContent = s.utente;
+  setRole(s.ruolo);
   await loadKey();
-  show('oggi');
+  show(s.ruolo === 'operatore_ets' ? 'intervento' : 'oggi');
   await refreshCaseload();
   await renderDrafts();
   flush();
@@ -343,15 +376,31 @@ function bind() {
   $('#form-intervento').addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const f = Object.fromEntries(new FormData(ev.target));
-    const c = caseById(f.caso);
-    if (!c) return;
-    const fields = { persona: c.persona, tipo_intervento: f.tipo_intervento, area_bisogno: c.area,
-      data_inizio: f.data_inizio, importo: f.importo };
+    let fields;
+    if (state.role === 'operatore_ets') {
+      // A person given by demographics: the node computes the code.
+      const code = (f.luogo_nascita.match(/([A-Z][0-9]{3})$/) || [])[1];
+      if (!code) {
+        say('Scegliere il luogo di nascita dall\'elenco.');
+        return;
+      }
+      fields = { codice_fiscale: '', cognome: f.cognome, nome: f.nome, sesso: f.sesso,
+        data_nascita: f.data_nascita, codice_catastale_nascita: code,
+        tipo_intervento: f.tipo_intervento, area_bisogno: f.area_bisogno,
+        data_inizio: f.data_inizio, importo: f.importo };
+    } else {
+      const c = caseById(f.caso);
+      if (!c) return;
+      fields = { persona: c.persona, tipo_intervento: f.tipo_intervento, area_bisogno: c.area,
+        data_inizio: f.data_inizio, importo: f.importo };
+    }
     await saveDraft('interventi', fields, 'Intervento · ' + fmtDate(f.data_inizio) + ' · ' + f.tipo_intervento.replace('_', ' '));
     ev.target.reset();
     $('#int-data').value = today();
+    setRole(state.role);
   });
   $('#invia').addEventListener('click', flush);
+  $('#int-luogo').addEventListener('input', lookupPlaces);
   $('#esci').addEventListener('click', async () => {
     const n = (await drafts().catch(() => [])).length;
     if (n && !window.confirm(n + ' registrazioni non sono ancora state inviate: uscendo andranno perse. Uscire?')) return;
