@@ -337,7 +337,7 @@ mod tests {
         assert!(matches!(e, AccountError::RoleNotAllowed { .. }), "{e}");
         let e = add(&s, "sw", OperatorRole::AssistenteSociale, &p, Role::Ets, T0).unwrap_err();
         assert!(matches!(e, AccountError::RoleNotAllowed { .. }), "{e}");
-        let e = add(&s, "r", OperatorRole::Responsabile, &p, Role::Region, T0).unwrap_err();
+        let e = add(&s, "rg", OperatorRole::Responsabile, &p, Role::Region, T0).unwrap_err();
         assert!(matches!(e, AccountError::RoleNotAllowed { .. }), "{e}");
         // Disabled accounts do not authenticate; enabling restores them.
         let c = |change| super::change(&s, "m.rossi", change, Role::Comune, T0);
