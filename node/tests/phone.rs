@@ -464,3 +464,57 @@ async fn a_third_sector_operator_records_by_demographics_on_a_phone() {
     c.close().await.unwrap();
     app.shutdown.cancel();
 }
+
+/// A minimal reverse proxy on 127.0.0.1 in front of `node`: one request per connection, the
+/// phone's address (here a documentation address) appended as `X-Forwarded-For`.
+async fn proxy(node: std::net::SocketAddr, phone_addr: &'static str) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if client.read(&mut b).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(b[0]);
+                }
+                let text = String::from_utf8_lossy(&head);
+                let (first, rest) = text.split_once("\r\n").unwrap();
+                let forwarded = format!("{first}\r\nX-Forwarded-For: {phone_addr}\r\n{rest}");
+                let mut upstream = tokio::net::TcpStream::connect(node).await.unwrap();
+                upstream.write_all(forwarded.as_bytes()).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn behind_the_comunes_reverse_proxy_the_phone_is_recorded_by_its_address() {
+    let app = start_behind_proxy().await;
+    let front = proxy(app.addr, "203.0.113.7").await;
+    // Through the proxy: the app's shell, the log-in and a card read.
+    let shell = call(front, "GET", "/app/", &[], "").await;
+    assert_eq!(shell.status, 200);
+    assert!(shell.body.contains("manifest.webmanifest"));
+    let r = api_login(front, WORKER).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // The audit trail names the phone, not the proxy.
+    let last = app
+        .store
+        .audit_iter()
+        .filter_map(Result::ok)
+        .last()
+        .unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.addr.as_str()),
+        ("accesso", "203.0.113.7")
+    );
+    // (A header from a peer that is not a trusted proxy is ignored: node/tests/web.rs.)
+    app.shutdown.cancel();
+}

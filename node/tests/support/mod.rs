@@ -121,6 +121,29 @@ pub async fn start_node(
     users: &[((&str, &str), OperatorRole)],
     kinds: &[siso_node::import::ImportKind],
 ) -> App {
+    start_full(tls, member, member_role, users, kinds, Default::default()).await
+}
+
+/// [`start_with`] (the anagrafe, five accounts) behind a reverse proxy on 127.0.0.1.
+pub async fn start_behind_proxy() -> App {
+    let accounts = [
+        (MANAGER, OperatorRole::Responsabile),
+        (WORKER, OperatorRole::AssistenteSociale),
+    ];
+    let proxies = siso_server::web::TrustedProxies(vec!["127.0.0.1".parse().unwrap()]);
+    let kinds = [siso_node::import::ImportKind::Anagrafe];
+    start_full(None, "054039", Role::Comune, &accounts, &kinds, proxies).await
+}
+
+/// The app over a node of `member`, believing `X-Forwarded-For` from `proxies`.
+pub async fn start_full(
+    tls: Option<Arc<rustls::ServerConfig>>,
+    member: &str,
+    member_role: Role,
+    users: &[((&str, &str), OperatorRole)],
+    kinds: &[siso_node::import::ImportKind],
+    proxies: siso_server::web::TrustedProxies,
+) -> App {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("store"), OpenMode::Create).unwrap();
     let t0 = datetime!(2026-12-01 09:00 UTC);
@@ -146,7 +169,7 @@ pub async fn start_node(
         https: tls.is_some(),
         sessions: Default::default(),
         throttle: Default::default(),
-        proxies: Default::default(),
+        proxies,
         rules: siso_node::rules::Rules::defaults(),
     };
     let state = WebState::open(store.clone(), opts, clock.clone()).unwrap();
