@@ -141,6 +141,24 @@ async fn on_a_phone_offline_and_back() {
     element(&c, &format!("#casi li[data-caso='{case}']")).await;
     assert!(text(&c, "#casi").await.contains("Rossi Mario"));
     shot(&c, "phone-oggi.png").await;
+    // The short card, read live: the household, not kept on the phone.
+    click(
+        &c,
+        Locator::Css(&format!("#casi li[data-caso='{case}'] button")),
+    )
+    .await;
+    until(
+        &c,
+        "the short card",
+        "document.querySelector('#scheda-corpo .nucleo') !== null",
+    )
+    .await;
+    let card = text(&c, "#scheda-corpo").await;
+    assert!(
+        card.contains("Bianchi Anna") && card.contains("lavoro"),
+        "{card}"
+    );
+    click(&c, Locator::Css("#indietro")).await;
 
     // The node goes away; an activity is recorded on the phone and waits, encrypted.
     app.shutdown.cancel();

@@ -139,6 +139,11 @@ pub(super) async fn shell(State(s): State<WebState>) -> Response {
                         h1 id="oggi-titolo" { "I miei casi" }
                         ul id="casi" class="cards" {}
                     }
+                    section id="scheda" class="scheda" hidden aria-labelledby="scheda-titolo" {
+                        h1 id="scheda-titolo" { "Scheda" }
+                        div id="scheda-corpo" {}
+                        button type="button" class="btn" id="indietro" { "Torna ai casi" }
+                    }
                     section id="attivita" class="scheda" hidden aria-labelledby="attivita-titolo" {
                         h1 id="attivita-titolo" { "Registra attività" }
                         form id="form-attivita" class="form" {

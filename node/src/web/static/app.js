@@ -120,8 +120,7 @@ async function flush() {
       if (r.status === 200 || r.status === 201) {
         await dropDraft(d.id);
       } else if (r.status === 401) {
-        state.csrf = null;
-        show('accesso');
+        await sessionGone();
         break;
       } else if (r.status >= 400 && r.status < 500) {
         const body = await r.json().catch(() => ({}));
@@ -137,6 +136,18 @@ async function flush() {
     state.sending = false;
     await renderDrafts();
   }
+}
+
+/** The session ended (expired, or ended by the node): the caseload list goes; the drafts stay,
+ * encrypted and unreadable, until the next log-in. */
+async function sessionGone() {
+  state.csrf = null;
+  state.key = null;
+  state.cases = [];
+  await idb('carico', 'readwrite', (s) => s.clear()).catch(() => null);
+  renderCases();
+  show('accesso');
+  say('Sessione scaduta: accedere di nuovo. Le registrazioni in attesa restano cifrate sul telefono.');
 }
 
 // ---- screens -------------------------------------------------------------------------------
@@ -166,7 +177,12 @@ function renderCases() {
     name.textContent = c.cognome + ' ' + c.nome;
     const info = document.createElement('span');
     info.textContent = ' · ' + c.area + ' · revisione ' + fmtDate(c.prossima_revisione);
-    li.append(name, info);
+    const open = document.createElement('button');
+    open.type = 'button';
+    open.className = 'btn';
+    open.textContent = 'Scheda';
+    open.addEventListener('click', () => showCard(c));
+    li.append(name, info, ' ', open);
     if (c.revisione_scaduta) {
       const b = document.createElement('span');
       b.className = 'badge badge-danger';
@@ -229,6 +245,54 @@ async function renderDrafts() {
   }
 }
 
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined) e.textContent = text;
+  if (cls) e.className = cls;
+  return e;
+}
+
+/** The short card, read live from the node and never stored on the phone. */
+async function showCard(c) {
+  show('scheda');
+  $('#scheda-titolo').textContent = c.cognome + ' ' + c.nome;
+  const body = $('#scheda-corpo');
+  body.replaceChildren(el('p', 'Caricamento…'));
+  let card;
+  try {
+    const r = await api('GET', '/api/v1/persone/' + c.persona);
+    if (r.status === 401) return sessionGone();
+    if (!r.ok) {
+      body.replaceChildren(el('p', (await r.json().catch(() => ({}))).errore || 'Scheda non disponibile.'));
+      return;
+    }
+    card = await r.json();
+  } catch (e) {
+    body.replaceChildren(el('p', 'Scheda non disponibile senza rete.'));
+    return;
+  }
+  const parts = [el('p', card.eta + ' anni' + (card.residente ? ', residente' : ''))];
+  if (card.famiglia.length > 1) {
+    parts.push(el('h2', 'Nucleo'));
+    const ul = el('ul', undefined, 'nucleo');
+    for (const m of card.famiglia) ul.append(el('li', m.cognome + ' ' + m.nome + ' · ' + m.rapporto + ' · ' + m.eta + ' anni'));
+    parts.push(ul);
+  }
+  parts.push(el('h2', 'Casi aperti'));
+  const cases = el('ul');
+  for (const k of card.casi.filter((k) => k.stato !== 'chiuso')) {
+    cases.append(el('li', k.area + ' · ' + (k.assegnatario || 'da assegnare') + ' · revisione ' + fmtDate(k.prossima_revisione)));
+  }
+  parts.push(cases);
+  if (card.attivita && card.attivita.length) {
+    parts.push(el('h2', 'Ultime attività'));
+    const ul = el('ul');
+    for (const a of card.attivita.slice(-5).reverse()) ul.append(el('li', fmtDate(a.data) + ' · ' + a.tipo.replace('_', ' ') + ' · ' + a.durata_minuti + ' min'));
+    parts.push(ul);
+  }
+  body.replaceChildren(...parts);
+}
+
 async function correct(d) {
   const f = await unseal(d);
   await dropDraft(d.id);
@@ -252,6 +316,10 @@ async function refreshCaseload() {
   try {
     const r = await api('GET', '/api/v1/carico');
     online(true);
+    if (r.status === 401) {
+      await sessionGone();
+      return;
+    }
     if (r.ok) {
       const k = await r.json();
       // Only what the list shows: names, area, next review.
@@ -400,6 +468,7 @@ function bind() {
     setRole(state.role);
   });
   $('#invia').addEventListener('click', flush);
+  $('#indietro').addEventListener('click', () => show('oggi'));
   $('#int-luogo').addEventListener('input', lookupPlaces);
   $('#esci').addEventListener('click', async () => {
     const n = (await drafts().catch(() => [])).length;
