@@ -479,6 +479,37 @@ async fn a_third_sector_operator_records_by_demographics_on_a_phone() {
         "document.querySelector('#conta-attesa').textContent === '0'",
     )
     .await;
+    // An access at the entity's desk, by demographics too.
+    element(&c, "#int-cosa")
+        .await
+        .select_by_value("accessi")
+        .await
+        .unwrap();
+    assert!(element(&c, "#int-esito")
+        .await
+        .is_displayed()
+        .await
+        .unwrap());
+    type_into(&c, "#int-cognome", "Conti").await;
+    type_into(&c, "#int-nome", "Sara").await;
+    c.execute("document.querySelector('#int-nascita').value = '1985-07-07'; document.querySelector('#int-data').value = '2026-11-16'; document.querySelector('#int-luogo').value = 'ROMA (RM) H501';", vec![]).await.unwrap();
+    element(&c, "#int-esito")
+        .await
+        .select_by_value("invio ad altro servizio")
+        .await
+        .unwrap();
+    click(&c, Locator::Css("#form-intervento button[type=submit]")).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while app.store.count(Kind::Accesso) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the access never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let acc: Vec<(Vec<u8>, siso_node::model::Accesso)> =
+        app.store.scan(Kind::Accesso, b"CNTSRA85L47H501X").unwrap();
+    assert_eq!(acc[0].1.esito, "invio ad altro servizio");
     c.close().await.unwrap();
     app.shutdown.cancel();
 }

@@ -143,14 +143,14 @@ impl ImportKind {
     /// Optional columns.
     pub fn optional(self) -> &'static [&'static str] {
         match self {
-            ImportKind::Interventi => &[
+            ImportKind::Interventi | ImportKind::Accessi => &[
                 "cognome",
                 "nome",
                 "sesso",
                 "data_nascita",
                 "codice_catastale_nascita",
             ],
-            ImportKind::Accessi | ImportKind::PreseInCarico => &["cognome", "nome"],
+            ImportKind::PreseInCarico => &["cognome", "nome"],
             _ => &[],
         }
     }

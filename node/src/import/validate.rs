@@ -436,7 +436,7 @@ pub(crate) fn parse_row(kind: ImportKind, f: &mut Fields<'_>) -> Option<Row> {
             )
         }
         ImportKind::Accessi => {
-            let p = f.subject(false);
+            let p = f.subject(true);
             let data = f.date("data");
             let area = f.vocab::<AreaBisogno>("area_bisogno");
             let esito = f.text("esito");

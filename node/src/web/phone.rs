@@ -169,6 +169,11 @@ pub(super) async fn shell(State(s): State<WebState>) -> Response {
                         form id="form-intervento" class="form" {
                             div class="field" id="int-persona-campo" { label for="int-caso" { "Persona" } select id="int-caso" name="caso" required {} }
                             div id="int-ets" hidden {
+                                div class="field" { label for="int-cosa" { "Cosa registrare" }
+                                    select id="int-cosa" name="cosa" {
+                                        option value="interventi" { "Un intervento (pacco, buono, servizio…)" }
+                                        option value="accessi" { "Un accesso allo sportello dell'ente" }
+                                    } }
                                 p class="alert" { "Il codice fiscale è calcolato dai dati anagrafici: non può tenere conto dell'omocodia." }
                                 div class="field" { label for="int-cognome" { "Cognome" } input id="int-cognome" name="cognome" type="text" autocomplete="off"; }
                                 div class="field" { label for="int-nome" { "Nome" } input id="int-nome" name="nome" type="text" autocomplete="off"; }
@@ -185,14 +190,20 @@ pub(super) async fn shell(State(s): State<WebState>) -> Response {
                                         }
                                     } }
                             }
-                            div class="field" { label for="int-tipo" { "Tipo di intervento" }
+                            div class="field" id="int-esito-campo" hidden { label for="int-esito" { "Esito dell'accesso" }
+                                select id="int-esito" name="esito" {
+                                    option value="informazione/orientamento" { "Informazione e orientamento" }
+                                    option value="invio ad altro servizio" { "Invio ad altro servizio" }
+                                    option value="richiesta di presa in carico" { "Richiesta di presa in carico" }
+                                } }
+                            div class="field" id="int-tipo-campo" { label for="int-tipo" { "Tipo di intervento" }
                                 select id="int-tipo" name="tipo_intervento" required {
                                     @for t in siso_shared::TipoIntervento::ALL {
                                         option value=(t.as_str()) { (super::card_page::tipo_label(*t)) }
                                     }
                                 } }
                             div class="field" { label for="int-data" { "Data" } input id="int-data" name="data_inizio" type="date" required; }
-                            div class="field" { label for="int-importo" { "Importo in euro (vuoto se non economico)" } input id="int-importo" name="importo" type="text" inputmode="decimal"; }
+                            div class="field" id="int-importo-campo" { label for="int-importo" { "Importo in euro (vuoto se non economico)" } input id="int-importo" name="importo" type="text" inputmode="decimal"; }
                             button type="submit" class="btn btn-primary" { "Salva" }
                         }
                     }

@@ -369,6 +369,15 @@ function setRole(role) {
   $('#int-persona-campo').hidden = ets;
   $('#int-caso').required = !ets;
   for (const id of ['#int-cognome', '#int-nome', '#int-nascita', '#int-luogo']) $(id).required = ets;
+  kindOfRecord();
+}
+
+/** The third-sector form records an intervention or an access. */
+function kindOfRecord() {
+  const access = state.role === 'operatore_ets' && $('#int-cosa').value === 'accessi';
+  $('#int-esito-campo').hidden = !access;
+  $('#int-tipo-campo').hidden = access;
+  $('#int-importo-campo').hidden = access;
 }
 
 let placeTimer = null;
@@ -452,10 +461,17 @@ function bind() {
         say('Scegliere il luogo di nascita dall\'elenco.');
         return;
       }
-      fields = { codice_fiscale: '', cognome: f.cognome, nome: f.nome, sesso: f.sesso,
-        data_nascita: f.data_nascita, codice_catastale_nascita: code,
-        tipo_intervento: f.tipo_intervento, area_bisogno: f.area_bisogno,
-        data_inizio: f.data_inizio, importo: f.importo };
+      const person = { codice_fiscale: '', cognome: f.cognome, nome: f.nome, sesso: f.sesso,
+        data_nascita: f.data_nascita, codice_catastale_nascita: code, area_bisogno: f.area_bisogno };
+      if (f.cosa === 'accessi') {
+        await saveDraft('accessi', { ...person, data: f.data_inizio, esito: f.esito },
+          'Accesso · ' + fmtDate(f.data_inizio) + ' · ' + f.esito);
+        ev.target.reset();
+        $('#int-data').value = today();
+        setRole(state.role);
+        return;
+      }
+      fields = { ...person, tipo_intervento: f.tipo_intervento, data_inizio: f.data_inizio, importo: f.importo };
     } else {
       const c = caseById(f.caso);
       if (!c) return;
@@ -470,6 +486,7 @@ function bind() {
   $('#invia').addEventListener('click', flush);
   $('#indietro').addEventListener('click', () => show('oggi'));
   $('#int-luogo').addEventListener('input', lookupPlaces);
+  $('#int-cosa').addEventListener('change', kindOfRecord);
   $('#esci').addEventListener('click', async () => {
     const n = (await drafts().catch(() => [])).length;
     if (n && !window.confirm(n + ' registrazioni non sono ancora state inviate: uscendo andranno perse. Uscire?')) return;
