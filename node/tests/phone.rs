@@ -24,8 +24,18 @@ use support::*;
 
 const MARIO: &str = "RSSMRA70C01G478R";
 
-/// Headless Chromium as a phone.
+/// Headless Chromium as a phone of 390×844.
 async fn phone(driver: &Driver, profile: &std::path::Path) -> Client {
+    phone_sized(driver, profile, 390, 844).await
+}
+
+/// Headless Chromium as a phone of `width`×`height` CSS pixels.
+async fn phone_sized(
+    driver: &Driver,
+    profile: &std::path::Path,
+    width: u32,
+    height: u32,
+) -> Client {
     let args = harness::CHROMIUM_ARGS
         .map(String::from)
         .into_iter()
@@ -38,7 +48,7 @@ async fn phone(driver: &Driver, profile: &std::path::Path) -> Client {
             "binary": "/usr/bin/chromium",
             "args": args,
             "mobileEmulation": {
-                "deviceMetrics": { "width": 390, "height": 844, "pixelRatio": 2.0, "touch": true },
+                "deviceMetrics": { "width": width, "height": height, "pixelRatio": 2.0, "touch": true },
                 "userAgent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Mobile Safari/537.36"
             }
         }),
@@ -83,6 +93,17 @@ async fn until(c: &Client, what: &str, check: &str) {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Laid out for the phone: nothing wider than the screen, every visible control at least 44 px
+/// high (WCAG 2.5.5 target size).
+async fn assert_fits(c: &Client, width: u32) {
+    let r = js(c, "const small = [...document.querySelectorAll('button, input, select, textarea')].filter((e) => e.offsetParent !== null && e.getBoundingClientRect().height < 44).map((e) => e.id || e.textContent.trim()); return [document.documentElement.scrollWidth, small];").await;
+    assert!(
+        r[0].as_u64().unwrap() <= u64::from(width),
+        "wider than the screen: {r}"
+    );
+    assert_eq!(r[1], json!([]), "controls under 44 px");
 }
 
 async fn text(c: &Client, css: &str) -> String {
@@ -140,6 +161,7 @@ async fn on_a_phone_offline_and_back() {
     click(&c, Locator::Css("#form-accesso button")).await;
     element(&c, &format!("#casi li[data-caso='{case}']")).await;
     assert!(text(&c, "#casi").await.contains("Rossi Mario"));
+    assert_fits(&c, 390).await;
     shot(&c, "phone-oggi.png").await;
     // The short card, read live: the household, not kept on the phone.
     click(
@@ -422,15 +444,17 @@ async fn a_third_sector_operator_records_by_demographics_on_a_phone() {
     let base = format!("http://{}", app.addr);
     let driver = chromedriver().await;
     let profile = tempfile::tempdir().unwrap();
-    let c = phone(&driver, profile.path()).await;
+    let c = phone_sized(&driver, profile.path(), 360, 640).await;
     c.goto(&format!("{base}/app/")).await.unwrap();
     element(&c, "body[data-pronto]").await;
+    assert_fits(&c, 360).await;
     type_into(&c, "#username", ETS_OPERATOR.0).await;
     type_into(&c, "#password", ETS_OPERATOR.1).await;
     click(&c, Locator::Css("#form-accesso button")).await;
     // No caseload: the intervention form, by demographics.
     until(&c, "the demographic form", "!document.querySelector('#int-ets').hidden && !document.querySelector('#intervento').hidden").await;
     assert!(text(&c, "#int-ets").await.contains("omocodia"));
+    assert_fits(&c, 360).await;
     type_into(&c, "#int-cognome", "Conti").await;
     type_into(&c, "#int-nome", "Sara").await;
     element(&c, "#int-sesso")
