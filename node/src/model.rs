@@ -411,6 +411,23 @@ pub struct Caso {
     pub monitoraggi: Vec<Monitoraggio>,
     /// The closure.
     pub chiusura: Option<Chiusura>,
+    /// Appointments, in the order they were made.
+    pub appuntamenti: Vec<Appuntamento>,
+}
+
+/// An appointment with the person (an interview, a home visit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Appuntamento {
+    /// Day.
+    pub data: Date,
+    /// Time (`HH:MM`), if fixed.
+    pub ora: Option<String>,
+    /// Where.
+    pub luogo: String,
+    /// Notes.
+    pub note: String,
+    /// Who made it.
+    pub autore: String,
 }
 
 impl Caso {
@@ -421,6 +438,14 @@ impl Caso {
             .rev()
             .find_map(|m| m.prossima_revisione)
             .or_else(|| self.progetto.as_ref().map(|p| p.revisione))
+    }
+
+    /// The first appointment on or after `day`.
+    pub fn prossimo_appuntamento(&self, day: Date) -> Option<&Appuntamento> {
+        self.appuntamenti
+            .iter()
+            .filter(|a| a.data >= day)
+            .min_by(|a, b| (a.data, &a.ora).cmp(&(b.data, &b.ora)))
     }
 
     /// Open (asked for or in charge).

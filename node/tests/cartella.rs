@@ -446,6 +446,27 @@ async fn from_the_desk_to_the_closure() {
     assert_eq!(r.json()["campi"][0]["campo"], "data_revisione");
     let r = worker.post(a, &plan, &json!({"data": "2026-11-30", "obiettivi": "Ricerca di lavoro", "data_revisione": "2027-01-31"})).await;
     assert_eq!(r.status, 200, "{}", r.body);
+    // An appointment: from today on; shown on the card and in the caseload.
+    let appt = format!("/api/v1/casi/{case}/appuntamento");
+    let r = worker.post(a, &appt, &json!({"data": "2026-11-30"})).await;
+    assert_eq!(
+        (r.status, r.json()["campi"][0]["campo"].clone()),
+        (400, json!("data"))
+    );
+    let r = worker
+        .post(
+            a,
+            &appt,
+            &json!({"data": "2026-12-03", "ora": "10:30", "luogo": "domicilio"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let load = worker.get(a, "/api/v1/carico").await.json();
+    assert_eq!(
+        load["casi"][0]["prossimo_appuntamento"]["data"],
+        "2026-12-03"
+    );
+    assert_eq!(load["casi"][0]["prossimo_appuntamento"]["ora"], "10:30");
     let r = worker
         .post(
             a,

@@ -138,6 +138,18 @@ async fn on_a_phone_offline_and_back() {
     let r = call(a, "POST", "/api/v1/prese-in-carico", &h, &body.to_string()).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let case = r.json()["id"].as_str().unwrap().to_owned();
+    // An appointment today (the phone's today).
+    let d = time::OffsetDateTime::now_utc().date().to_string();
+    let body = json!({"data": d, "ora": "10:30", "luogo": "domicilio"});
+    let r = call(
+        a,
+        "POST",
+        &format!("/api/v1/casi/{case}/appuntamento"),
+        &h,
+        &body.to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
 
     let driver = chromedriver().await;
     let profile = tempfile::tempdir().unwrap();
@@ -160,7 +172,11 @@ async fn on_a_phone_offline_and_back() {
     type_into(&c, "#password", WORKER.1).await;
     click(&c, Locator::Css("#form-accesso button")).await;
     element(&c, &format!("#casi li[data-caso='{case}']")).await;
-    assert!(text(&c, "#casi").await.contains("Rossi Mario"));
+    let list = text(&c, "#casi").await;
+    assert!(
+        list.contains("Rossi Mario") && list.contains("appuntamento oggi alle 10:30 · domicilio"),
+        "{list}"
+    );
     assert_fits(&c, 390).await;
     shot(&c, "phone-oggi.png").await;
     // The short card, read live: the household, not kept on the phone.

@@ -52,6 +52,8 @@ pub struct CasoView {
     pub prossima_revisione: Option<Date>,
     /// The review date is past.
     pub revisione_scaduta: bool,
+    /// The next appointment (today or later).
+    pub prossimo_appuntamento: Option<Appuntamento>,
     /// Where it came from.
     #[serde(flatten)]
     pub origine: Origine,
@@ -158,6 +160,11 @@ pub fn case_view(d: &Desk<'_>, c: &CaseRow, full: bool, today: Date) -> CasoView
         inizio: c.caso.inizio,
         prossima_revisione: next,
         revisione_scaduta: c.caso.aperto() && next.is_some_and(|n| n < today),
+        prossimo_appuntamento: c
+            .caso
+            .aperto()
+            .then(|| c.caso.prossimo_appuntamento(today).cloned())
+            .flatten(),
         origine: c.origine.clone(),
         dettaglio: full.then(|| c.caso.clone()),
     }

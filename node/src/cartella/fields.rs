@@ -147,6 +147,45 @@ pub(super) fn only(
     }
 }
 
+/// An optional time of day, `HH:MM`.
+pub(super) fn time_of_day(
+    fields: &BTreeMap<String, String>,
+    col: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    let t = fields
+        .get(col)
+        .map(|s| s.trim())
+        .filter(|t| !t.is_empty())?;
+    let ok = t.len() == 5
+        && t.as_bytes()[2] == b':'
+        && t[..2].parse::<u8>().is_ok_and(|h| h < 24)
+        && t[3..].parse::<u8>().is_ok_and(|m| m < 60);
+    if !ok {
+        errors.push(FieldError::new(
+            col,
+            "Ora non valida: scrivere HH:MM, ad esempio 09:30.",
+        ));
+    }
+    Some(t.to_owned())
+}
+
+/// A place, at most 200 characters.
+pub(super) fn place(
+    fields: &BTreeMap<String, String>,
+    col: &str,
+    errors: &mut Vec<FieldError>,
+) -> String {
+    let l = text(fields, col, false, errors);
+    if l.chars().count() > 200 {
+        errors.push(FieldError::new(
+            col,
+            "Luogo troppo lungo: al massimo 200 caratteri.",
+        ));
+    }
+    l
+}
+
 /// An activity of the diary: `codice_fiscale`, `data`, `tipo_attivita`, `durata_minuti`
 /// (1–1440), `note`, and optionally `ora` (`HH:MM`), `luogo`, `caso` (a case id; checked
 /// against the store by the caller).
@@ -188,29 +227,8 @@ pub(super) fn attivita(
         ));
     }
     let note = text(fields, "note", false, &mut errors);
-    let ora = match fields.get("ora").map(|s| s.trim()) {
-        None | Some("") => None,
-        Some(t) => {
-            let ok = t.len() == 5
-                && t.as_bytes()[2] == b':'
-                && t[..2].parse::<u8>().is_ok_and(|h| h < 24)
-                && t[3..].parse::<u8>().is_ok_and(|m| m < 60);
-            if !ok {
-                errors.push(FieldError::new(
-                    "ora",
-                    "Ora non valida: scrivere HH:MM, ad esempio 09:30.",
-                ));
-            }
-            Some(t.to_owned())
-        }
-    };
-    let luogo = text(fields, "luogo", false, &mut errors);
-    if luogo.chars().count() > 200 {
-        errors.push(FieldError::new(
-            "luogo",
-            "Luogo troppo lungo: al massimo 200 caratteri.",
-        ));
-    }
+    let ora = time_of_day(fields, "ora", &mut errors);
+    let luogo = place(fields, "luogo", &mut errors);
     let caso = match fields.get("caso").map(|s| s.trim()) {
         None | Some("") => None,
         Some(c) => {

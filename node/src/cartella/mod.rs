@@ -200,6 +200,7 @@ pub fn cases_of(
                     valutazione: None,
                     progetto: None,
                     monitoraggi: Vec::new(),
+                    appuntamenti: Vec::new(),
                     chiusura: None,
                 },
                 origine: Origine::Importazione,
@@ -558,6 +559,7 @@ impl Desk<'_> {
                             valutazione: None,
                             progetto: None,
                             monitoraggi: Vec::new(),
+                            appuntamenti: Vec::new(),
                             chiusura: None,
                         };
                         tx.put(Kind::Caso, &key, &caso)?;
@@ -678,6 +680,7 @@ impl Desk<'_> {
             valutazione: None,
             progetto: None,
             monitoraggi: Vec::new(),
+            appuntamenti: Vec::new(),
             chiusura: None,
         };
         tx.put(Kind::Caso, &cf_key(&person.cf, &id), &caso)?;

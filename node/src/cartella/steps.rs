@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::fields::{only, parse_date, text};
+use super::fields::{only, parse_date, place, text, time_of_day};
 use super::{CartellaError, Desk, FieldError, Livello, Operator};
 use crate::accounts::{self, OperatorRole};
 use crate::import::{natural_key, AppRow};
@@ -28,6 +28,8 @@ pub enum Step {
     Monitoraggio,
     /// `chiusura` (`data`, `motivo`, `note`): the manager closes the case.
     Chiusura,
+    /// `appuntamento` (`data`, today or later; `ora`, `luogo`, `note`): an appointment.
+    Appuntamento,
 }
 
 impl Step {
@@ -40,6 +42,7 @@ impl Step {
             "progetto" => Step::Progetto,
             "monitoraggio" => Step::Monitoraggio,
             "chiusura" => Step::Chiusura,
+            "appuntamento" => Step::Appuntamento,
             _ => return None,
         })
     }
@@ -53,6 +56,7 @@ impl Step {
             Step::Progetto => &["data", "obiettivi", "data_revisione"],
             Step::Monitoraggio => &["data", "note", "prossima_revisione"],
             Step::Chiusura => &["data", "motivo", "note"],
+            Step::Appuntamento => &["data", "ora", "luogo", "note"],
         }
     }
 
@@ -64,6 +68,7 @@ impl Step {
             Step::Progetto => "progetto personalizzato",
             Step::Monitoraggio => "monitoraggio",
             Step::Chiusura => "chiusura",
+            Step::Appuntamento => "appuntamento",
         }
     }
 }
@@ -180,8 +185,18 @@ impl Desk<'_> {
         }
         let mut errors: Vec<FieldError> = Vec::new();
         let data = parse_date(fields, "data", Some(today), &mut errors);
-        if data.is_some_and(|d| d > today) {
-            errors.push(FieldError::new("data", "La data è nel futuro."));
+        match step {
+            Step::Appuntamento if data.is_some_and(|d| d < today) => {
+                errors.push(FieldError::new(
+                    "data",
+                    "Un appuntamento si fissa da oggi in poi.",
+                ));
+            }
+            Step::Appuntamento => {}
+            _ if data.is_some_and(|d| d > today) => {
+                errors.push(FieldError::new("data", "La data è nel futuro."));
+            }
+            _ => {}
         }
         let conflict = |m: &str| Err(CartellaError::Conflict(m.to_owned()));
         match (step, caso.stato) {
@@ -189,9 +204,10 @@ impl Desk<'_> {
             (Step::Presa, StatoCaso::InCarico) => {
                 return conflict("il caso è già in carico a un operatore")
             }
-            (Step::Valutazione | Step::Progetto | Step::Monitoraggio, StatoCaso::Richiesta) => {
-                return conflict("il caso non è ancora stato preso in carico")
-            }
+            (
+                Step::Valutazione | Step::Progetto | Step::Monitoraggio | Step::Appuntamento,
+                StatoCaso::Richiesta,
+            ) => return conflict("il caso non è ancora stato preso in carico"),
             _ => {}
         }
         let who = op.user.clone();
@@ -263,6 +279,20 @@ impl Desk<'_> {
                             autore: who,
                         },
                         prossima_revisione: next,
+                    });
+                }
+            }
+            Step::Appuntamento => {
+                let ora = time_of_day(fields, "ora", &mut errors);
+                let luogo = place(fields, "luogo", &mut errors);
+                let note = text(fields, "note", false, &mut errors);
+                if let Some(data) = data {
+                    caso.appuntamenti.push(Appuntamento {
+                        data,
+                        ora,
+                        luogo,
+                        note,
+                        autore: who,
                     });
                 }
             }

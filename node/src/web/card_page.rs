@@ -211,6 +211,16 @@ fn case_forms(cx: &Ctx<'_>, c: &CasoView, workers: &[String]) -> Markup {
                     button type="submit" class="btn btn-primary" { "Registra il progetto" }
                 }
             }
+            details { summary { "Fissa un appuntamento" }
+                form method="post" action={"/casi/" (id) "/appuntamento"} class="form" {
+                    (cx.csrf())
+                    (input(&format!("{form}-app-data"), "data", "Data", "date", &today, true))
+                    (input(&format!("{form}-app-ora"), "ora", "Ora (facoltativa)", "time", "", false))
+                    (input(&format!("{form}-app-luogo"), "luogo", "Luogo", "text", "", false))
+                    (textarea(&format!("{form}-app-note"), "note", "Note", false))
+                    button type="submit" class="btn btn-primary" { "Fissa l'appuntamento" }
+                }
+            }
             details { summary { "Monitoraggio" }
                 form method="post" action={"/casi/" (id) "/monitoraggio"} class="form" {
                     (cx.csrf())
@@ -273,6 +283,10 @@ fn cases(cx: &Ctx<'_>, card: &Card, workers: &[String]) -> Markup {
                         dt { "Assegnato a" } dd { (c.assegnatario.as_deref().unwrap_or("nessuno")) }
                         @if let Some(r) = c.richiesta { dt { "Richiesto il" } dd { (data(r)) } }
                         @if let Some(i) = c.inizio { dt { "In carico dal" } dd { (data(i)) } }
+                        @if let Some(a) = &c.prossimo_appuntamento {
+                            dt { "Prossimo appuntamento" }
+                            dd { (data(a.data)) @if let Some(o) = &a.ora { " alle " (o) } @if !a.luogo.is_empty() { " · " (a.luogo) } }
+                        }
                         @if c.stato != "chiuso" {
                             dt { "Prossima revisione" }
                             dd { (opt_data(c.prossima_revisione)) @if c.revisione_scaduta { " " strong class="badge badge-danger" { "revisione scaduta" } } }

@@ -182,7 +182,13 @@ function renderCases() {
     open.className = 'btn';
     open.textContent = 'Scheda';
     open.addEventListener('click', () => showCard(c));
-    li.append(name, info, ' ', open);
+    li.append(name, info);
+    if (c.appuntamento) {
+      const a = c.appuntamento;
+      const label = (a.data === today() ? 'oggi' : fmtDate(a.data)) + (a.ora ? ' alle ' + a.ora : '') + (a.luogo ? ' · ' + a.luogo : '');
+      li.append(el('span', ' · appuntamento ' + label, a.data === today() ? 'oggi' : undefined));
+    }
+    li.append(' ', open);
     if (c.revisione_scaduta) {
       const b = document.createElement('span');
       b.className = 'badge badge-danger';
@@ -323,10 +329,15 @@ async function refreshCaseload() {
     if (r.ok) {
       const k = await r.json();
       // Only what the list shows: names, area, next review.
+      const app = (c) => c.prossimo_appuntamento;
       state.cases = k.casi.filter((c) => c.id).map((c) => ({
         id: c.id, persona: c.persona, cognome: c.cognome, nome: c.nome, area: c.area,
         prossima_revisione: c.prossima_revisione, revisione_scaduta: c.revisione_scaduta,
+        appuntamento: app(c) ? { data: app(c).data, ora: app(c).ora, luogo: app(c).luogo } : null,
       }));
+      // Today's appointments first, by time; then the others by date.
+      const when = (c) => (c.appuntamento ? c.appuntamento.data + ' ' + (c.appuntamento.ora || '') : '9999');
+      state.cases.sort((a, b) => when(a).localeCompare(when(b)));
       await idb('carico', 'readwrite', (s) => s.put({ k: 'casi', rows: state.cases }));
     }
   } catch (e) {
