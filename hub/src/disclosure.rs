@@ -8,6 +8,15 @@
 //! constraint has none or at least two suppressed cells, choosing the smallest positive cells
 //! (least information lost). Pure functions, no I/O.
 //!
+//! [`audit`] is the stronger attacker of issue #15 — every constraint at once, by linear
+//! programming — and [`protect`] extends suppression until that audit passes. They are tested
+//! here but **not yet used for the published cube** (`stats::build_cube` still calls
+//! [`suppress`]): wired in as a first attempt, the demo's cube took about 16 minutes and ended
+//! in an audit error, so nothing was published. Before wiring them in: find which constraint
+//! makes the demo's system infeasible or unprotectable (a relation assumed `Sum` that is only a
+//! bound would do it), and make each connected component small (per measure) and each bound a
+//! warm-started re-solve.
+//!
 //! **Invariant:** every published table is cut from one suppression of the whole cube, so two
 //! queries can never be subtracted from each other to recover a cell.
 
