@@ -12,10 +12,10 @@
 //! programming — and [`protect`] extends suppression until that audit passes. They are tested
 //! here but **not yet used for the published cube** (`stats::build_cube` still calls
 //! [`suppress`]): wired in as a first attempt, the demo's cube took about 16 minutes and ended
-//! in an audit error, so nothing was published. Before wiring them in: find which constraint
-//! makes the demo's system infeasible or unprotectable (a relation assumed `Sum` that is only a
-//! bound would do it), and make each connected component small (per measure) and each bound a
-//! warm-started re-solve.
+//! in an audit error, so nothing was published. The error is the solver's, not the model's:
+//! microlp's dual simplex stalls (no progress in 10,000 iterations) on a degenerate program of
+//! one large component. Before wiring them in: a more robust solver, a presolve (fix a cell
+//! whose constraint has one unknown), smaller components, a warm-started second bound.
 //!
 //! **Invariant:** every published table is cut from one suppression of the whole cube, so two
 //! queries can never be subtracted from each other to recover a cell.
