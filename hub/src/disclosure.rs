@@ -213,56 +213,35 @@ impl Component<'_> {
             let Some((&total, parts)) = cells.split_first() else {
                 continue;
             };
-            match relations.get(ci).copied().unwrap_or(Relation::Bound) {
-                Relation::Sum => {
-                    // total - Σ parts = 0
-                    let mut expr: Vec<(microlp::Variable, f64)> = Vec::new();
-                    let mut rhs = 0.0;
-                    match term(total) {
-                        Ok(v) => expr.push((v, 1.0)),
-                        Err(k) => rhs -= k,
-                    }
-                    for &x in parts {
-                        match term(x) {
-                            Ok(v) => expr.push((v, -1.0)),
-                            Err(k) => rhs += k,
-                        }
-                    }
-                    if !expr.is_empty() {
-                        p.add_constraint(expr.as_slice(), ComparisonOp::Eq, rhs);
+            // `total - Σ parts` as variables and a right-hand side (published cells moved over).
+            let row = |parts: &[usize]| {
+                let mut expr: Vec<(microlp::Variable, f64)> = Vec::new();
+                let mut rhs = 0.0;
+                match term(total) {
+                    Ok(v) => expr.push((v, 1.0)),
+                    Err(k) => rhs -= k,
+                }
+                for &x in parts {
+                    match term(x) {
+                        Ok(v) => expr.push((v, -1.0)),
+                        Err(k) => rhs += k,
                     }
                 }
+                (expr, rhs)
+            };
+            let mut add = |(expr, rhs): (Vec<(microlp::Variable, f64)>, f64), op| {
+                if !expr.is_empty() {
+                    p.add_constraint(expr.as_slice(), op, rhs);
+                }
+            };
+            match relations.get(ci).copied().unwrap_or(Relation::Bound) {
+                // total = Σ parts
+                Relation::Sum => add(row(parts), ComparisonOp::Eq),
+                // total <= Σ parts, and total >= each part
                 Relation::Bound => {
-                    // total - Σ parts <= 0, and total - part >= 0 for each part.
-                    let mut expr: Vec<(microlp::Variable, f64)> = Vec::new();
-                    let mut rhs = 0.0;
-                    match term(total) {
-                        Ok(v) => expr.push((v, 1.0)),
-                        Err(k) => rhs -= k,
-                    }
-                    for &x in parts {
-                        match term(x) {
-                            Ok(v) => expr.push((v, -1.0)),
-                            Err(k) => rhs += k,
-                        }
-                    }
-                    if !expr.is_empty() {
-                        p.add_constraint(expr.as_slice(), ComparisonOp::Le, rhs);
-                    }
-                    for &x in parts {
-                        let mut e: Vec<(microlp::Variable, f64)> = Vec::new();
-                        let mut r = 0.0;
-                        match term(total) {
-                            Ok(v) => e.push((v, 1.0)),
-                            Err(k) => r -= k,
-                        }
-                        match term(x) {
-                            Ok(v) => e.push((v, -1.0)),
-                            Err(k) => r += k,
-                        }
-                        if !e.is_empty() {
-                            p.add_constraint(e.as_slice(), ComparisonOp::Ge, r);
-                        }
+                    add(row(parts), ComparisonOp::Le);
+                    for x in parts.chunks(1) {
+                        add(row(x), ComparisonOp::Ge);
                     }
                 }
             }

@@ -36,29 +36,15 @@ async fn phone_sized(
     width: u32,
     height: u32,
 ) -> Client {
-    let args = harness::CHROMIUM_ARGS
-        .map(String::from)
-        .into_iter()
-        .chain([format!("--user-data-dir={}", profile.display())])
-        .collect::<Vec<_>>();
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
+    let mut options = serde_json::Map::new();
+    options.insert(
+        "mobileEmulation".into(),
         json!({
-            "binary": "/usr/bin/chromium",
-            "args": args,
-            "mobileEmulation": {
-                "deviceMetrics": { "width": width, "height": height, "pixelRatio": 2.0, "touch": true },
-                "userAgent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Mobile Safari/537.36"
-            }
+            "deviceMetrics": { "width": width, "height": height, "pixelRatio": 2.0, "touch": true },
+            "userAgent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Mobile Safari/537.36"
         }),
     );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    fantoccini::ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .unwrap()
+    browser_with(driver, profile, &[], options).await
 }
 
 async fn shot(c: &Client, name: &str) {
@@ -104,6 +90,15 @@ async fn assert_fits(c: &Client, width: u32) {
         "wider than the screen: {r}"
     );
     assert_eq!(r[1], json!([]), "controls under 44 px");
+}
+
+/// Waits (up to 30 s) until the store holds a record of `kind`.
+async fn stored(store: &siso_node::store::Store, kind: Kind, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while store.count(kind) == 0 {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 async fn text(c: &Client, css: &str) -> String {
@@ -499,14 +494,12 @@ async fn a_third_sector_operator_records_by_demographics_on_a_phone() {
         .await
         .unwrap();
     click(&c, Locator::Css("#form-intervento button[type=submit]")).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while app.store.count(Kind::Intervento) == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the intervention never arrived"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    stored(
+        &app.store,
+        Kind::Intervento,
+        "the intervention never arrived",
+    )
+    .await;
     let v: Vec<(Vec<u8>, siso_node::model::Intervento)> = app
         .store
         .scan(Kind::Intervento, b"CNTSRA85L47H501X")
@@ -539,14 +532,7 @@ async fn a_third_sector_operator_records_by_demographics_on_a_phone() {
         .await
         .unwrap();
     click(&c, Locator::Css("#form-intervento button[type=submit]")).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while app.store.count(Kind::Accesso) == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the access never arrived"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    stored(&app.store, Kind::Accesso, "the access never arrived").await;
     let acc: Vec<(Vec<u8>, siso_node::model::Accesso)> =
         app.store.scan(Kind::Accesso, b"CNTSRA85L47H501X").unwrap();
     assert_eq!(acc[0].1.esito, "invio ad altro servizio");

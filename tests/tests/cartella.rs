@@ -45,6 +45,12 @@ fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// An operator's account on a node of `member`'s role.
+fn account(st: &Store, user: &str, role: OperatorRole, member: Role) {
+    let p = Password::new("una frase lunga abbastanza").unwrap();
+    accounts::add(st, user, role, &p, member, datetime!(2026-11-29 10:00 UTC)).unwrap();
+}
+
 fn operator(user: &str, role: OperatorRole) -> Operator {
     Operator {
         user: user.into(),
@@ -76,8 +82,7 @@ async fn app_records_reach_the_assessment_the_sync_and_survive_reimports() {
         ("s.verdi", OperatorRole::Sportello),
         ("a.rossi", OperatorRole::AssistenteSociale),
     ] {
-        let p = Password::new("una frase lunga abbastanza").unwrap();
-        accounts::add(&st, user, role, &p, Role::Comune, now).unwrap();
+        account(&st, user, role, Role::Comune);
     }
     // Before any social-service record: the Neri household is a latent need, unsupported.
     let rules = Rules::defaults();
@@ -214,16 +219,7 @@ fn two_workers_taking_the_same_request_at_once_one_wins() {
     load_file(&st, ImportKind::Anagrafe, &examples().join("anagrafe.csv"));
     let now = datetime!(2026-11-29 10:00 UTC);
     for user in ["a.rossi", "b.gialli"] {
-        let p = Password::new("una frase lunga abbastanza").unwrap();
-        accounts::add(
-            &st,
-            user,
-            OperatorRole::AssistenteSociale,
-            &p,
-            Role::Comune,
-            now,
-        )
-        .unwrap();
+        account(&st, user, OperatorRole::AssistenteSociale, Role::Comune);
     }
     let trail = AuditTrail::open(&st).unwrap();
     let ids = siso_node::persons::id_key(&st).unwrap();
@@ -286,16 +282,7 @@ async fn a_third_sector_record_by_demographics_overlaps_a_comunes() {
         &examples().join("interventi.csv"),
     );
     let now = datetime!(2026-11-29 10:00 UTC);
-    let p = Password::new("una frase lunga abbastanza").unwrap();
-    accounts::add(
-        &ets,
-        "caritas.1",
-        OperatorRole::OperatoreEts,
-        &p,
-        Role::Ets,
-        now,
-    )
-    .unwrap();
+    account(&ets, "caritas.1", OperatorRole::OperatoreEts, Role::Ets);
     // The entity's operator records a food parcel for her from her demographics alone.
     let trail = AuditTrail::open(&ets).unwrap();
     let ids = siso_node::persons::id_key(&ets).unwrap();

@@ -317,19 +317,32 @@ pub async fn chromedriver() -> Driver {
 
 /// Headless Chromium through WebDriver, with a fresh profile.
 pub async fn browser(driver: &Driver, profile: &std::path::Path) -> fantoccini::Client {
+    browser_with(
+        driver,
+        profile,
+        &["--window-size=1200,900"],
+        serde_json::Map::new(),
+    )
+    .await
+}
+
+/// Headless Chromium with extra arguments and `goog:chromeOptions` entries (phone emulation).
+pub async fn browser_with(
+    driver: &Driver,
+    profile: &std::path::Path,
+    extra_args: &[&str],
+    mut options: serde_json::Map<String, serde_json::Value>,
+) -> fantoccini::Client {
     let args = harness::CHROMIUM_ARGS
-        .map(String::from)
-        .into_iter()
-        .chain([
-            "--window-size=1200,900".to_owned(),
-            format!("--user-data-dir={}", profile.display()),
-        ])
+        .iter()
+        .chain(extra_args)
+        .map(|a| (*a).to_owned())
+        .chain([format!("--user-data-dir={}", profile.display())])
         .collect::<Vec<_>>();
+    options.insert("binary".into(), "/usr/bin/chromium".into());
+    options.insert("args".into(), args.into());
     let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({ "binary": "/usr/bin/chromium", "args": args }),
-    );
+    caps.insert("goog:chromeOptions".into(), options.into());
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
     fantoccini::ClientBuilder::new(connector)
         .capabilities(caps)
