@@ -482,8 +482,11 @@ impl Desk<'_> {
                 op_field.clone_from(&op.user);
             }
         }
-        for c in columns.iter().take_while(|_| kind != RecordKind::Attivita) {
-            fields.entry((*c).to_owned()).or_default();
+        // Import columns left out of a JSON body are empty cells, as in a CSV file.
+        if kind != RecordKind::Attivita {
+            for c in &columns {
+                fields.entry((*c).to_owned()).or_default();
+            }
         }
         let today = self.today();
         let parsed = match kind.import_kind() {
@@ -496,7 +499,7 @@ impl Desk<'_> {
                 Parsed::Attivita(cf, a)
             }
         };
-        let subject = parsed.person(self.store)?;
+        let subject = parsed.person();
         let (person, new_person) = match self
             .store
             .get::<Person>(Kind::Person, subject.cf.as_bytes())?
@@ -714,8 +717,8 @@ enum Parsed {
 
 impl Parsed {
     /// The person it names, as the submission describes them.
-    fn person(&self, _store: &Store) -> Result<Person, CartellaError> {
-        Ok(match self {
+    fn person(&self) -> Person {
+        match self {
             Parsed::Row(AppRow::Accesso(p, _) | AppRow::Presa(p, _) | AppRow::Intervento(p, _)) => {
                 p.clone()
             }
@@ -731,6 +734,6 @@ impl Parsed {
                 indirizzo: String::new(),
                 resident: false,
             },
-        })
+        }
     }
 }
