@@ -136,12 +136,15 @@ fn ingest_blocking(
     Ok(Ingested::Applied(count))
 }
 
-/// Hub errors outside the protocol (startup).
+/// Hub errors outside the protocol (startup, statistics).
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Disclosure control could not protect the statistics (nothing is published).
+    #[error("disclosure control: {0}")]
+    Audit(#[from] crate::disclosure::AuditError),
 }
 
 /// The hub service.
@@ -241,7 +244,7 @@ impl Hub {
     }
 
     /// The suppressed statistics cube of an epoch (cached until new data arrives).
-    pub fn cube(&self, epoch: u16) -> Result<Arc<stats::Cube>, StoreError> {
+    pub fn cube(&self, epoch: u16) -> Result<Arc<stats::Cube>, HubError> {
         let v = self.version.load(std::sync::atomic::Ordering::SeqCst);
         if let Some((cv, c)) = self
             .cubes
@@ -259,7 +262,7 @@ impl Hub {
                 .get(&epoch)
                 .map(|e| RecordFacts::of(&st.members, &e.unit_facts()))
         });
-        let c = Arc::new(stats::build_cube(self.k, aggregates, records.as_ref()));
+        let c = Arc::new(stats::build_cube(self.k, aggregates, records.as_ref())?);
         self.cubes
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -42,6 +42,10 @@ pub const HUB_MEASURES: [&str; 4] = [
 /// Measures summed over months (events and amounts); the others are distinct counts.
 const ADDITIVE_OVER_MONTHS: [&str; 2] = ["accessi", "expenditure"];
 
+/// Measures the hub counts once per unit from the household records (never summed from the
+/// members' figures): a zona's value only bounds its Comuni's.
+const DISTINCT_AT_THE_HUB: [&str; 2] = ["households_supported_distinct", "double_economic_support"];
+
 fn measure_name(m: &Measure) -> String {
     match m {
         Measure::Accessi => "accessi".into(),
@@ -104,7 +108,7 @@ type Group = Option<(Dimension, String)>;
 type CellKey = (Unit, u8, Group, String);
 
 /// The suppressed cube of one epoch.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Cube {
     cells: HashMap<CellKey, (i64, bool)>,
     /// The Comuni and entities with data, in id order.
@@ -113,6 +117,12 @@ pub struct Cube {
     pub measures: BTreeSet<String>,
     /// The k used.
     pub k: u32,
+    /// Every cell's key, in the table's order.
+    keys: Vec<CellKey>,
+    /// The cells and their relations.
+    pub table: disclosure::Table,
+    /// The suppression published, and what it cost.
+    pub protection: disclosure::Protection,
 }
 
 impl Cube {
@@ -172,13 +182,13 @@ impl RecordFacts {
     }
 }
 
-/// Builds and suppresses the cube of an epoch from the members' aggregates `(member, month,
+/// Builds and protects the cube of an epoch from the members' aggregates `(member, month,
 /// cells)` and, if the epoch has records, what the hub knows from them.
 pub fn build_cube(
     k: u32,
     aggregates: Vec<(MemberId, u8, Vec<AggregateCell>)>,
     records: Option<&RecordFacts>,
-) -> Cube {
+) -> Result<Cube, disclosure::AuditError> {
     let mut values: BTreeMap<CellKey, i64> = BTreeMap::new();
     let mut members: BTreeSet<MemberId> = BTreeSet::new();
     let mut measures: BTreeSet<String> = BTreeSet::new();
@@ -234,7 +244,46 @@ pub fn build_cube(
             .or_insert(0);
     }
 
-    // Cells, constraints, suppression.
+    let (keys, table) = table_of(k, values);
+    let protection = disclosure::protect(&table)?;
+    let cells = keys
+        .iter()
+        .cloned()
+        .zip(table.values.iter().copied())
+        .zip(protection.suppression.suppressed.iter().copied())
+        .map(|((k, v), s)| (k, (v, s)))
+        .collect();
+    Ok(Cube {
+        cells,
+        members: members.into_iter().collect(),
+        measures,
+        k,
+        keys,
+        table,
+        protection,
+    })
+}
+
+/// Whether the cells of a dimension's groups add up to their total (Sum) or only bound it
+/// (a person or household can be in several groups).
+fn dimension_relation(measure: &str, d: Dimension) -> disclosure::Relation {
+    use disclosure::Relation::{Bound, Sum};
+    match d {
+        // One age band per person, one type per household.
+        Dimension::AgeBand | Dimension::HouseholdType => Sum,
+        // One area or type per event and per euro.
+        _ if ADDITIVE_OVER_MONTHS.contains(&measure) => Sum,
+        _ => Bound,
+    }
+}
+
+/// The cells of a cube in key order and the linear relations between them, as an attacker
+/// sees them: (a) a unit's total over each dimension's groups; (b) the hierarchy, a zona over
+/// its Comuni and the Region over its zone and entities — sums of the members' figures, except
+/// the hub's distinct counts, which are only bounded; (c) the epoch over its months, a sum for
+/// events and amounts and a bound for distinct counts.
+fn table_of(k: u32, values: BTreeMap<CellKey, i64>) -> (Vec<CellKey>, disclosure::Table) {
+    use disclosure::{Constraint, Relation};
     let keys: Vec<CellKey> = values.keys().cloned().collect();
     let index: HashMap<&CellKey, usize> = keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
     let vals: Vec<i64> = keys.iter().map(|k| values[k]).collect();
@@ -253,7 +302,7 @@ pub fn build_cube(
             }
         }
     }
-    let mut constraints: Vec<Vec<usize>> = Vec::new();
+    let mut constraints: Vec<Constraint> = Vec::new();
     // (a) a unit's total over each dimension's groups.
     let mut by_total: BTreeMap<(Unit, u8, String, Dimension), Vec<usize>> = BTreeMap::new();
     for (i, key) in keys.iter().enumerate() {
@@ -264,14 +313,17 @@ pub fn build_cube(
                 .push(i);
         }
     }
-    for ((u, m, name, _), parts) in by_total {
-        if let Some(&t) = index.get(&(u, m, None, name)) {
-            let mut c = vec![t];
-            c.extend(parts);
-            constraints.push(c);
+    for ((u, m, name, d), parts) in by_total {
+        let relation = dimension_relation(&name, d);
+        if let Some(&total) = index.get(&(u, m, None, name)) {
+            constraints.push(Constraint {
+                total,
+                parts,
+                relation,
+            });
         }
     }
-    // (b) the hierarchy: a zona over its Comuni, the Region over its zone and entities.
+    // (b) the hierarchy.
     let mut children: BTreeMap<(Unit, u8, Group, String), Vec<usize>> = BTreeMap::new();
     for (i, key) in keys.iter().enumerate() {
         let parent = match &key.0 {
@@ -290,16 +342,23 @@ pub fn build_cube(
         }
     }
     for (pk, parts) in children {
-        if let Some(&t) = index.get(&pk) {
-            let mut c = vec![t];
-            c.extend(parts);
-            constraints.push(c);
+        let relation = if DISTINCT_AT_THE_HUB.contains(&pk.3.as_str()) {
+            Relation::Bound
+        } else {
+            Relation::Sum
+        };
+        if let Some(&total) = index.get(&pk) {
+            constraints.push(Constraint {
+                total,
+                parts,
+                relation,
+            });
         }
     }
-    // (c) the epoch over its months, for events and amounts.
+    // (c) the epoch over its months.
     let mut months: BTreeMap<(Unit, Group, String), Vec<usize>> = BTreeMap::new();
     for (i, key) in keys.iter().enumerate() {
-        if key.1 > 0 && ADDITIVE_OVER_MONTHS.contains(&key.3.as_str()) {
+        if key.1 > 0 {
             months
                 .entry((key.0.clone(), key.2.clone(), key.3.clone()))
                 .or_default()
@@ -307,25 +366,79 @@ pub fn build_cube(
         }
     }
     for ((u, g, name), parts) in months {
-        if let Some(&t) = index.get(&(u, 0, g, name)) {
-            let mut c = vec![t];
-            c.extend(parts);
-            constraints.push(c);
+        let relation = if ADDITIVE_OVER_MONTHS.contains(&name.as_str()) {
+            Relation::Sum
+        } else {
+            Relation::Bound
+        };
+        if let Some(&total) = index.get(&(u, 0, g, name)) {
+            constraints.push(Constraint {
+                total,
+                parts,
+                relation,
+            });
         }
     }
-    let s = disclosure::suppress(&vals, &counts, i64::from(k), &follows, &constraints);
-    let cells = keys
-        .into_iter()
-        .zip(vals)
-        .zip(s.suppressed)
-        .map(|((k, v), s)| (k, (v, s)))
+    let table = disclosure::Table {
+        values: vals,
+        counts,
+        follows,
+        constraints,
+        k: i64::from(k),
+    };
+    (keys, table)
+}
+
+/// One suppressed cell of an audit report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AuditedCell {
+    /// `comune:<id>`, `zona:<n>` or `region`.
+    pub unit: String,
+    /// 0 for the whole epoch.
+    pub month: u8,
+    /// `dimension=value`, or empty for the unit's total.
+    pub group: String,
+    /// The measure.
+    pub measure: String,
+    /// What an attacker can prove.
+    pub interval: disclosure::Interval,
+    /// Whether that is wide enough.
+    pub protected: bool,
+}
+
+/// The exact audit of a cube's suppression: every suppressed cell's interval, solved anew.
+pub fn audit(cube: &Cube) -> Result<(disclosure::Audit, Vec<AuditedCell>), disclosure::AuditError> {
+    let t = &cube.table;
+    let a = disclosure::audit(
+        t,
+        &cube.protection.suppression.suppressed,
+        disclosure::Mode::Exact,
+    )?;
+    let cells = a
+        .intervals
+        .iter()
+        .enumerate()
+        .filter_map(|(i, iv)| iv.map(|iv| (i, iv)))
+        .map(|(i, interval)| {
+            let (unit, month, group, measure) = &cube.keys[i];
+            AuditedCell {
+                unit: match unit {
+                    Unit::Member(m) => format!("comune:{m}"),
+                    Unit::Zona(z) => format!("zona:{z}"),
+                    Unit::Region => "region".into(),
+                },
+                month: *month,
+                group: group
+                    .as_ref()
+                    .map(|(d, v)| format!("{}={v}", dimension_name(*d)))
+                    .unwrap_or_default(),
+                measure: measure.clone(),
+                interval,
+                protected: interval.protects(t.is_count(i), t.k),
+            }
+        })
         .collect();
-    Cube {
-        cells,
-        members: members.into_iter().collect(),
-        measures,
-        k,
-    }
+    Ok((a, cells))
 }
 
 /// A statistics request: the wire's [`StatsQuery`] (epoch, level, grouping, month), and for the

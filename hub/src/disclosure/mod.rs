@@ -1,0 +1,215 @@
+//! Statistical disclosure control (docs/PRIVACY.md): a [`Table`] of every cell the hub would
+//! publish for an epoch and the linear relations between them; primary and secondary
+//! suppression ([`suppress()`]); the attacker's linear-programming audit ([`audit()`]); and
+//! [`protect()`], which extends suppression until the audit passes. Pure functions over plain
+//! data, no I/O; the solver is HiGHS (dual simplex, warm-started between the two bounds of a cell
+//! and from one cell to the next).
+//!
+//! The attacker knows every published cell and assumes: counts are non-negative and a
+//! suppressed count is at least 1 (zeros are published); events and amounts add up exactly along
+//! their constraints ([`Relation::Sum`]); distinct counts are only bounded ([`Relation::Bound`]:
+//! a total is at most the sum of its parts and at least each part). Integrality is relaxed,
+//! which widens an interval by less than one.
+//!
+//! **Invariant:** every published table is cut from one protected suppression of the whole
+//! table, so two queries can never be subtracted from each other to recover a cell.
+//!
+//! **Invariant:** a suppressed count cell never holds a true zero (neither [`suppress()`] nor
+//! [`protect()`] picks one), so the attacker's "at least 1" is always true and the audit's
+//! intervals are the attacker's.
+
+mod audit;
+mod protect;
+mod suppress;
+
+pub use audit::{audit, Audit, Auditor, Mode};
+pub use protect::{protect, Protection};
+pub use suppress::{suppress, Suppression};
+
+/// How the cells of a constraint are related, as an attacker may assume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Relation {
+    /// The total is exactly the sum of the parts (events, amounts, and the hub's sums of its
+    /// members' figures).
+    Sum,
+    /// Distinct counts: the total is at most the sum of the parts and at least each of them (a
+    /// person can be in several groups, or months).
+    Bound,
+}
+
+/// A relation between one total and its parts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Constraint {
+    /// The total's cell.
+    pub total: usize,
+    /// The parts' cells.
+    pub parts: Vec<usize>,
+    /// How they relate.
+    pub relation: Relation,
+}
+
+impl Constraint {
+    /// The total, then the parts.
+    pub fn cells(&self) -> impl Iterator<Item = usize> + Clone + '_ {
+        std::iter::once(self.total).chain(self.parts.iter().copied())
+    }
+
+    /// Whether `values` satisfy the relation.
+    fn holds(&self, values: &[i64]) -> bool {
+        let v = |c: usize| values.get(c).copied().unwrap_or(0);
+        let total = v(self.total);
+        let sum: i64 = self.parts.iter().map(|&p| v(p)).sum();
+        match self.relation {
+            Relation::Sum => total == sum,
+            Relation::Bound => total <= sum && self.parts.iter().all(|&p| total >= v(p)),
+        }
+    }
+}
+
+/// Everything to be published, as the attacker sees its structure.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Table {
+    /// Every cell's true value (amounts in cents).
+    pub values: Vec<i64>,
+    /// True where the cell counts units (persons, households, events): those below `k` and
+    /// above zero are suppressed. Other cells (amounts) are never primary-suppressed.
+    pub counts: Vec<bool>,
+    /// `(a, b)`: when `a` is suppressed, so is `b` (an amount follows the count of the units it
+    /// was spent on).
+    pub follows: Vec<(usize, usize)>,
+    /// The linear relations between cells.
+    pub constraints: Vec<Constraint>,
+    /// The threshold: counts in `1..k` are suppressed; a suppressed count must stay at least
+    /// `k` wide to an attacker (an amount, `k` euro).
+    pub k: i64,
+}
+
+impl Table {
+    /// Cells.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// No cells.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Whether cell `c` counts units.
+    pub fn is_count(&self, c: usize) -> bool {
+        self.counts.get(c).copied().unwrap_or(true)
+    }
+
+    /// The primary-sensitive cells: counts in `1..k`.
+    pub fn small(&self, c: usize) -> bool {
+        self.is_count(c) && self.values[c] > 0 && self.values[c] < self.k
+    }
+
+    /// For each cell, the constraints it takes part in.
+    pub fn member_of(&self) -> Vec<Vec<usize>> {
+        let mut m: Vec<Vec<usize>> = vec![Vec::new(); self.len()];
+        for (ci, c) in self.constraints.iter().enumerate() {
+            for x in c.cells().filter(|&x| x < self.len()) {
+                m[x].push(ci);
+            }
+        }
+        m
+    }
+
+    /// Checks that the table is well formed (every index in range, one count flag per cell) and
+    /// that the true values satisfy every constraint: the audit's intervals are only the
+    /// attacker's when the relations it assumes are true.
+    pub fn check(&self) -> Result<(), AuditError> {
+        if self.counts.len() != self.len() {
+            return Err(AuditError::Malformed(format!(
+                "{} count flags for {} cells",
+                self.counts.len(),
+                self.len()
+            )));
+        }
+        let n = self.len();
+        if let Some(&(a, b)) = self.follows.iter().find(|(a, b)| *a >= n || *b >= n) {
+            return Err(AuditError::Malformed(format!(
+                "follows ({a}, {b}) out of range"
+            )));
+        }
+        for (ci, c) in self.constraints.iter().enumerate() {
+            if c.cells().any(|x| x >= n) {
+                return Err(AuditError::Malformed(format!(
+                    "constraint {ci} names a cell out of range"
+                )));
+            }
+            if !c.holds(&self.values) {
+                return Err(AuditError::Inconsistent(ci));
+            }
+        }
+        Ok(())
+    }
+
+    /// The table and a suppression as JSON, for an independent solver (the test that checks
+    /// the audit against SciPy's `linprog` reads this).
+    pub fn to_json(&self, suppressed: &[bool]) -> serde_json::Value {
+        serde_json::json!({
+            "k": self.k,
+            "cells": (0..self.len()).map(|c| serde_json::json!({
+                "value": self.values[c],
+                "count": self.is_count(c),
+                "suppressed": suppressed.get(c).copied().unwrap_or(false),
+            })).collect::<Vec<_>>(),
+            "constraints": self.constraints,
+        })
+    }
+}
+
+/// The values an attacker can prove a suppressed cell may take.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Interval {
+    /// Lower bound.
+    pub min: f64,
+    /// Upper bound (`f64::INFINITY`: none).
+    pub max: f64,
+    /// Both bounds are the attacker's optimum. `false` in [`Mode::Sufficient`] when the cell was
+    /// proven protected by feasible points alone: the attacker's interval contains this one.
+    pub exact: bool,
+}
+
+impl Interval {
+    /// Protected: for a count, at least `k` wide with an upper bound of at least `k` (nobody
+    /// can conclude that a small cell is small); for an amount (cents), at least `k` euro wide.
+    pub fn protects(&self, count: bool, k: i64) -> bool {
+        let k = k as f64;
+        // Solver tolerance: bounds are exact to well under a unit.
+        let eps = 1e-6;
+        if count {
+            self.max - self.min >= k - eps && self.max >= k - eps
+        } else {
+            self.max - self.min >= 100.0 * k - eps
+        }
+    }
+}
+
+/// Why an audit could not be completed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The table names cells that do not exist (a bug upstream).
+    #[error("malformed table: {0}")]
+    Malformed(String),
+    /// The true values contradict a constraint (a bug upstream: the relation assumed is wrong).
+    #[error("the figures contradict constraint {0}")]
+    Inconsistent(usize),
+    /// The solver failed.
+    #[error("linear programming failed at cell {cell}: {reason}")]
+    Solver {
+        /// The cell.
+        cell: usize,
+        /// What the solver said.
+        reason: String,
+    },
+    /// No complementary cell can be found to protect a cell.
+    #[error("cell {0} cannot be protected: no publishable cell shares a constraint with it")]
+    Unprotectable(usize),
+}
+
+#[cfg(test)]
+mod tests;

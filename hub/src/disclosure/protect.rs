@@ -1,0 +1,130 @@
+//! Suppression that passes its own audit: suppress, audit, and next to every cell the audit
+//! finds unprotected suppress the cheapest complementary cell; repeat until every suppressed
+//! cell is protected. Each round re-solves only the components that changed.
+
+use super::{AuditError, Auditor, Interval, Mode, Suppression, Table};
+
+/// Suppression that passes its own audit, and what it cost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Protection {
+    /// The final suppression.
+    pub suppression: Suppression,
+    /// Every suppressed cell's interval, as far as the protection loop computed it (see
+    /// [`Mode::Sufficient`]).
+    pub intervals: Vec<Option<Interval>>,
+    /// Cells suppressed because they are small (primary suppression).
+    pub primary_cells: usize,
+    /// Cells suppressed beyond the primary ones (information loss)…
+    pub extra_cells: usize,
+    /// …and their total value.
+    pub extra_total: i64,
+    /// Of those, cells added because the audit found subtraction-safe suppression not enough.
+    pub audit_cells: usize,
+    /// Audit rounds.
+    pub rounds: usize,
+    /// Linear programs solved, all rounds.
+    pub solves: usize,
+}
+
+/// The cheapest publishable cell to suppress beside `w`: searching outwards from `w` through
+/// its constraints (and, when they hold nothing publishable, the constraints of the suppressed
+/// cells in them), the first ring with a candidate gives the smallest positive part, then the
+/// smallest positive total. Zero counts are never candidates (the module's invariant).
+fn complement(t: &Table, w: usize, suppressed: &[bool], member_of: &[Vec<usize>]) -> Option<usize> {
+    let n = t.len();
+    let mut seen_cells = vec![false; n];
+    let mut seen_cons = vec![false; t.constraints.len()];
+    let mut ring = vec![w];
+    seen_cells[w] = true;
+    while !ring.is_empty() {
+        let mut best: Option<((bool, bool, i64, usize), usize)> = None;
+        let mut next = Vec::new();
+        for &x in &ring {
+            for &ci in &member_of[x] {
+                if seen_cons[ci] {
+                    continue;
+                }
+                seen_cons[ci] = true;
+                let c = &t.constraints[ci];
+                for (pos, y) in c.cells().enumerate() {
+                    if seen_cells[y] {
+                        continue;
+                    }
+                    seen_cells[y] = true;
+                    if suppressed[y] {
+                        next.push(y);
+                        continue;
+                    }
+                    if t.is_count(y) && t.values[y] <= 0 {
+                        continue;
+                    }
+                    let key = (t.values[y] <= 0, pos == 0, t.values[y], y);
+                    if best.is_none_or(|(b, _)| key < b) {
+                        best = Some((key, y));
+                    }
+                }
+            }
+        }
+        if let Some((_, y)) = best {
+            return Some(y);
+        }
+        ring = next;
+    }
+    None
+}
+
+/// Suppresses, audits, and adds the cheapest complementary cell next to every cell the audit
+/// finds unprotected, until the audit passes for every suppressed cell.
+pub fn protect(t: &Table) -> Result<Protection, AuditError> {
+    let n = t.len();
+    let mut auditor = Auditor::new(t)?;
+    let member_of = t.member_of();
+    let base = super::suppress(t, &[]);
+    let mut forced: Vec<usize> = Vec::new();
+    let mut rounds = 0;
+    let mut solves = 0;
+    loop {
+        rounds += 1;
+        let s = super::suppress(t, &forced);
+        let audit = auditor.run(&s.suppressed, Mode::Sufficient)?;
+        solves += audit.solves;
+        let weak = audit.unprotected(t);
+        if weak.is_empty() {
+            let extra: Vec<usize> = (0..n).filter(|&x| s.suppressed[x] && !t.small(x)).collect();
+            return Ok(Protection {
+                primary_cells: (0..n).filter(|&x| t.small(x)).count(),
+                extra_total: extra.iter().map(|&x| t.values[x]).sum(),
+                extra_cells: extra.len(),
+                audit_cells: (0..n)
+                    .filter(|&x| s.suppressed[x] && !base.suppressed[x])
+                    .count(),
+                suppression: s,
+                intervals: audit.intervals,
+                rounds,
+                solves,
+            });
+        }
+        let before = forced.len();
+        let mut widened = vec![false; t.constraints.len()];
+        let first = weak.first().copied().unwrap_or(0);
+        // Forced cells are suppressed already; picks of this round join them.
+        let mut now = s.suppressed.clone();
+        for w in weak {
+            // One new cell per constraint and round: the next audit says whether it sufficed.
+            if member_of[w].iter().any(|&ci| widened[ci]) {
+                continue;
+            }
+            let Some(pick) = complement(t, w, &now, &member_of) else {
+                continue;
+            };
+            forced.push(pick);
+            now[pick] = true;
+            for &ci in member_of[pick].iter().chain(&member_of[w]) {
+                widened[ci] = true;
+            }
+        }
+        if forced.len() == before {
+            return Err(AuditError::Unprotectable(first));
+        }
+    }
+}
