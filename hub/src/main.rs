@@ -1,7 +1,7 @@
 //! The `siso-hub` command line (see `siso-hub --help` and docs/operations.md).
 //!
 //! Exit codes: 0 success; 1 failure (reason on stderr) or, for `audit verify`, a broken chain;
-//! 2 usage error.
+//! 2 usage error; 3 `sdc audit` found a suppressed cell an attacker can narrow below k.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -68,6 +68,42 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Statistical disclosure control.
+    Sdc {
+        #[command(subcommand)]
+        command: SdcCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SdcCommand {
+    /// The linear-programming attack on everything the hub would publish for an epoch: every
+    /// suppressed cell's feasible interval, and whether it is protected (exit 3 if not).
+    Audit {
+        /// The configuration file (data directory and k; the hub must not be running).
+        #[arg(long)]
+        config: PathBuf,
+        /// The epoch (default: every epoch with data).
+        #[arg(long)]
+        epoch: Option<u16>,
+        /// Output: a summary and the unprotected cells, or everything as one JSON document.
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutputFormat,
+        /// Also write the table and its suppression as JSON (for an independent solver).
+        #[arg(long)]
+        export: Option<PathBuf>,
+        /// Compute every suppressed cell's exact interval (two linear programs per cell on its
+        /// whole component; slow on large tables). Default: prove each cell protected with the
+        /// fewest programs, reporting an interval the attacker cannot narrow.
+        #[arg(long)]
+        exact: bool,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OutputFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -204,7 +240,117 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
+        Command::Sdc {
+            command:
+                SdcCommand::Audit {
+                    config,
+                    epoch,
+                    format,
+                    export,
+                    exact,
+                },
+        } => sdc_audit(&config, epoch, format, export.as_deref(), exact),
     }
+}
+
+/// `siso-hub sdc audit`.
+fn sdc_audit(
+    config: &Path,
+    epoch: Option<u16>,
+    format: OutputFormat,
+    export: Option<&Path>,
+    exact: bool,
+) -> Result<ExitCode> {
+    let mode = if exact {
+        siso_hub::disclosure::Mode::Exact
+    } else {
+        siso_hub::disclosure::Mode::Sufficient
+    };
+    let cfg = HubConfig::load(config)?;
+    init_logging(cfg.log_format);
+    let store = Store::open(&cfg.store_dir(), OpenMode::Existing)
+        .context("opening the store (is the hub still running?)")?;
+    let hub = siso_hub::service::Hub::open(
+        store,
+        cfg.access.clone(),
+        cfg.stats.k,
+        Arc::new(SystemClock),
+    )?;
+    let epochs: Vec<u16> = match epoch {
+        Some(e) => vec![e],
+        None => hub.epochs()?,
+    };
+    let mut reports = Vec::new();
+    let mut exposed = 0usize;
+    for e in epochs {
+        let started = std::time::Instant::now();
+        let cube = hub.cube(e)?;
+        let protect_s = started.elapsed().as_secs_f64();
+        let started = std::time::Instant::now();
+        let (audit, cells) = siso_hub::stats::audit(&cube, mode)?;
+        let audit_s = started.elapsed().as_secs_f64();
+        let unprotected: Vec<_> = cells.iter().filter(|c| !c.protected).collect();
+        exposed += unprotected.len();
+        if let Some(path) = export {
+            let doc = cube.table.to_json(&cube.protection.suppression.suppressed);
+            write_private(path, doc.to_string().as_bytes())?;
+        }
+        let p = &cube.protection;
+        let summary = serde_json::json!({
+            "epoch": e,
+            "k": cube.k,
+            "cells": cube.table.len(),
+            "constraints": cube.table.constraints.len(),
+            "suppressed": p.suppression.count(),
+            "primary_cells": p.primary_cells,
+            "extra_cells": p.extra_cells,
+            "extra_total": p.extra_total,
+            "extra_amount_cents": p.extra_amount,
+            "audit_cells": p.audit_cells,
+            "rounds": p.rounds,
+            "components": audit.components,
+            "largest_component": audit.largest,
+            "unprotected": unprotected.len(),
+            "protect_s": protect_s,
+            "audit_s": audit_s,
+        });
+        match format {
+            OutputFormat::Text => {
+                println!(
+                    "epoch {e}: {} cells, {} suppressed ({} primary, {} more of total {}, {} added by the audit in {} rounds); {} components (largest {}); {} unprotected; protection {protect_s:.1} s, audit {audit_s:.1} s",
+                    cube.table.len(),
+                    p.suppression.count(),
+                    p.primary_cells,
+                    p.extra_cells,
+                    p.extra_total,
+                    p.audit_cells,
+                    p.rounds,
+                    audit.components,
+                    audit.largest,
+                    unprotected.len(),
+                );
+                for c in unprotected {
+                    println!(
+                        "  UNPROTECTED {} month {} {} {}: [{}, {}]",
+                        c.unit, c.month, c.group, c.measure, c.interval.min, c.interval.max
+                    );
+                }
+            }
+            OutputFormat::Json => {
+                let mut doc = summary;
+                doc["intervals"] = serde_json::to_value(&cells)?;
+                reports.push(doc);
+            }
+        }
+    }
+    if format == OutputFormat::Json {
+        println!("{}", serde_json::json!({ "epochs": reports }));
+    }
+    Ok(if exposed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
 }
 
 async fn serve(cfg: HubConfig) -> Result<()> {

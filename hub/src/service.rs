@@ -243,6 +243,18 @@ impl Hub {
             .unwrap_or_default()
     }
 
+    /// The epochs with data: records or members' aggregates.
+    pub fn epochs(&self) -> Result<Vec<u16>, HubError> {
+        let mut e: std::collections::BTreeSet<u16> =
+            self.with_state(|st| st.epochs.keys().copied().collect());
+        for epoch in siso_shared::wire::EPOCHS {
+            if !self.store.aggregates(epoch)?.is_empty() {
+                e.insert(epoch);
+            }
+        }
+        Ok(e.into_iter().collect())
+    }
+
     /// The suppressed statistics cube of an epoch (cached until new data arrives).
     pub fn cube(&self, epoch: u16) -> Result<Arc<stats::Cube>, HubError> {
         let v = self.version.load(std::sync::atomic::Ordering::SeqCst);

@@ -406,14 +406,26 @@ pub struct AuditedCell {
     pub protected: bool,
 }
 
-/// The exact audit of a cube's suppression: every suppressed cell's interval, solved anew.
-pub fn audit(cube: &Cube) -> Result<(disclosure::Audit, Vec<AuditedCell>), disclosure::AuditError> {
+/// A cube's audit. [`disclosure::Mode::Sufficient`]: the intervals the protection loop proved
+/// when the cube was cut — each spanned by feasible points of the attacker's program, so the
+/// attacker's own interval is at least as wide. [`disclosure::Mode::Exact`]: every suppressed
+/// cell's exact interval, solved anew (two programs per cell; slow on large components).
+pub fn audit(
+    cube: &Cube,
+    mode: disclosure::Mode,
+) -> Result<(disclosure::Audit, Vec<AuditedCell>), disclosure::AuditError> {
     let t = &cube.table;
-    let a = disclosure::audit(
-        t,
-        &cube.protection.suppression.suppressed,
-        disclosure::Mode::Exact,
-    )?;
+    let a = match mode {
+        disclosure::Mode::Exact => {
+            disclosure::audit(t, &cube.protection.suppression.suppressed, mode)?
+        }
+        disclosure::Mode::Sufficient => disclosure::Audit {
+            intervals: cube.protection.intervals.clone(),
+            components: cube.protection.components,
+            largest: cube.protection.largest,
+            solves: 0,
+        },
+    };
     let cells = a
         .intervals
         .iter()

@@ -35,7 +35,7 @@ pub struct Audit {
     pub components: usize,
     /// Cells in the largest component.
     pub largest: usize,
-    /// Linear programs solved in this run (cached components not counted).
+    /// Linear programs solved in this run (cached components and proven cells cost none).
     pub solves: usize,
 }
 
@@ -62,6 +62,11 @@ pub struct Auditor<'a> {
     table: &'a Table,
     member_of: Vec<Vec<usize>>,
     cache: HashMap<(Vec<usize>, bool), Solved>,
+    /// Cells proven protected by a [`Mode::Sufficient`] run, and the suppression that run
+    /// audited: suppressing more cells only widens every interval (a published cell becomes a
+    /// free variable), so the proofs hold for any superset of that suppression.
+    proven: Vec<Option<Interval>>,
+    proven_under: Vec<bool>,
     threads: usize,
 }
 
@@ -73,6 +78,8 @@ impl<'a> Auditor<'a> {
             table,
             member_of: table.member_of(),
             cache: HashMap::new(),
+            proven: vec![None; table.len()],
+            proven_under: vec![false; table.len()],
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         })
     }
@@ -86,13 +93,30 @@ impl<'a> Auditor<'a> {
             .collect();
         let components = self.components(&suppressed);
         let exact = mode == Mode::Exact;
+        let grows = self
+            .proven_under
+            .iter()
+            .zip(&suppressed)
+            .all(|(&before, &now)| !before || now);
+        if exact || !grows {
+            self.proven = vec![None; n];
+        }
+        let proven = &self.proven;
         let mut todo: Vec<&Vec<usize>> = components
             .iter()
             .filter(|c| !self.cache.contains_key(&((*c).clone(), exact)))
             .collect();
         // Largest first, so the threads finish together.
         todo.sort_by_key(|c| std::cmp::Reverse(c.len()));
+        tracing::debug!(
+            components = components.len(),
+            to_solve = todo.len(),
+            largest = todo.first().map_or(0, |c| c.len()),
+            cells = todo.iter().map(|c| c.len()).sum::<usize>(),
+            "disclosure control: auditing"
+        );
         let next = AtomicUsize::new(0);
+        let solved_lps = AtomicUsize::new(0);
         let results: Mutex<Vec<(Vec<usize>, Solved)>> = Mutex::new(Vec::new());
         let failure: Mutex<Option<AuditError>> = Mutex::new(None);
         let threads = self.threads.min(todo.len()).max(1);
@@ -105,8 +129,11 @@ impl<'a> Auditor<'a> {
                     if lock(&failure).is_some() {
                         break;
                     }
-                    match solve_component(t, member_of, &suppressed, cells, mode) {
-                        Ok(r) => lock(&results).push(((*cells).clone(), r)),
+                    match solve_component(t, member_of, &suppressed, cells, mode, proven) {
+                        Ok((r, n)) => {
+                            solved_lps.fetch_add(n, Ordering::Relaxed);
+                            lock(&results).push(((*cells).clone(), r))
+                        }
                         Err(e) => {
                             lock(&failure).get_or_insert(e);
                             break;
@@ -118,7 +145,7 @@ impl<'a> Auditor<'a> {
         if let Some(e) = lock(&failure).take() {
             return Err(e);
         }
-        let solves = todo.len();
+        let solves = solved_lps.into_inner();
         for (cells, r) in std::mem::take(&mut *lock(&results)) {
             self.cache.insert((cells, exact), r);
         }
@@ -130,12 +157,93 @@ impl<'a> Auditor<'a> {
                 }
             }
         }
+        if !exact {
+            for (c, iv) in self.proven.iter().enumerate() {
+                if iv.is_some() && suppressed[c] {
+                    intervals[c] = *iv;
+                }
+            }
+            for (c, iv) in intervals.iter().enumerate() {
+                if let Some(iv) = iv.filter(|iv| iv.protects(t.is_count(c), t.k)) {
+                    self.proven[c] = Some(iv);
+                }
+            }
+            self.proven_under = suppressed;
+        }
         Ok(Audit {
             intervals,
             components: components.len(),
             largest: components.iter().map(Vec::len).max().unwrap_or(0),
             solves,
         })
+    }
+
+    /// Decides `cells` (suppressed in `suppressed`) exactly, each on its whole component's
+    /// program; those found protected count as proven for later [`Mode::Sufficient`] runs on
+    /// this suppression or a larger one.
+    pub fn decide(
+        &mut self,
+        suppressed: &[bool],
+        cells: &[usize],
+    ) -> Result<Vec<(usize, Interval)>, AuditError> {
+        let t = self.table;
+        let mut out = Vec::new();
+        for component in self.components(suppressed) {
+            let wanted: Vec<usize> = (0..component.len())
+                .filter(|&i| cells.contains(&component[i]))
+                .collect();
+            if wanted.is_empty() {
+                continue;
+            }
+            let mut lp = Lp::new(t, &self.member_of, suppressed, &component)?;
+            // All of them pushed up together first, then down: where nothing published holds
+            // them, one program proves them all.
+            for up in [true, false] {
+                let costs: Vec<(usize, f64)> = wanted
+                    .iter()
+                    .map(|&i| (i, if up { -1.0 } else { 1.0 }))
+                    .collect();
+                let bounds: Vec<(usize, f64, f64)> = wanted
+                    .iter()
+                    .map(|&i| {
+                        let c = component[i];
+                        let (v, w) = (t.values[c] as f64, width(t, c));
+                        if up {
+                            (i, lp.lower[i], v + w)
+                        } else {
+                            (i, (v - w).max(lp.lower[i]), f64::INFINITY)
+                        }
+                    })
+                    .collect();
+                lp.solve(&costs, &bounds)?;
+            }
+            for i in wanted {
+                let c = component[i];
+                if lp.proven(i) {
+                    let (min, max) = lp.seen[i];
+                    let iv = Interval {
+                        min,
+                        max,
+                        exact: false,
+                    };
+                    self.proven[c] = Some(iv);
+                    out.push((c, iv));
+                    continue;
+                }
+                let max = lp.solve(&[(i, -1.0)], &[])?.map_or(f64::INFINITY, |o| -o);
+                let min = lp.solve(&[(i, 1.0)], &[])?.unwrap_or(0.0);
+                let iv = Interval {
+                    min,
+                    max,
+                    exact: true,
+                };
+                if iv.protects(t.is_count(c), t.k) {
+                    self.proven[c] = Some(iv);
+                }
+                out.push((c, iv));
+            }
+        }
+        Ok(out)
     }
 
     /// Suppressed cells grouped by the constraints they share (union-find), each group sorted.
@@ -239,133 +347,386 @@ fn program(
     (pb, col)
 }
 
-/// Solves one component: both bounds of each of its cells (or, in [`Mode::Sufficient`], as
-/// few as prove each cell's protection).
+/// The width a cell's interval needs: `k` for a count, `k` euro for an amount (cents).
+fn width(t: &Table, c: usize) -> f64 {
+    if t.is_count(c) {
+        t.k as f64
+    } else {
+        100.0 * t.k as f64
+    }
+}
+
+/// One component's program in HiGHS, kept warm between solves, and the feasible points seen.
+struct Lp<'a> {
+    t: &'a Table,
+    cells: &'a [usize],
+    /// The program as built (a fresh start when a warm start fails).
+    problem: RowProblem,
+    /// Column of `cells[i]` is `cols[i]`.
+    cols: Vec<highs::Col>,
+    /// Lower bound of each column as built.
+    lower: Vec<f64>,
+    model: Option<Model>,
+    /// Per cell, the least and greatest value of a feasible point seen (the true values first).
+    seen: Vec<(f64, f64)>,
+    solves: usize,
+}
+
+impl<'a> Lp<'a> {
+    fn new(
+        t: &'a Table,
+        member_of: &[Vec<usize>],
+        suppressed: &[bool],
+        cells: &'a [usize],
+    ) -> Result<Self, AuditError> {
+        let (problem, col) = program(t, member_of, suppressed, cells);
+        let cols: Vec<highs::Col> = cells.iter().map(|c| col[c]).collect();
+        let lower = cells
+            .iter()
+            .map(|&c| {
+                if t.is_count(c) {
+                    t.values[c].clamp(0, 1) as f64
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let mut lp = Lp {
+            t,
+            cells,
+            problem,
+            cols,
+            lower,
+            model: None,
+            seen: cells
+                .iter()
+                .map(|&c| (t.values[c] as f64, t.values[c] as f64))
+                .collect(),
+            solves: 0,
+        };
+        lp.model = Some(lp.fresh()?);
+        Ok(lp)
+    }
+
+    fn error(&self, i: usize, reason: String) -> AuditError {
+        AuditError::Solver {
+            cell: self.cells.get(i).copied().unwrap_or(0),
+            reason,
+        }
+    }
+
+    fn fresh(&self) -> Result<Model, AuditError> {
+        let mut m = self
+            .problem
+            .clone()
+            .try_optimise(Sense::Minimise)
+            .map_err(|e| self.error(0, format!("{e:?}")))?;
+        m.make_quiet();
+        // One thread per program: the components are already spread over the cores. No
+        // presolve: it would undo the warm start of every solve after the first.
+        let _ = m.try_set_option(&b"threads"[..], 1);
+        let _ = m.try_set_option(&b"presolve"[..], "off");
+        Ok(m)
+    }
+
+    /// Whether cell `i`'s feasible points already span a protected interval.
+    fn proven(&self, i: usize) -> bool {
+        let (lo, hi) = self.seen[i];
+        Interval {
+            min: lo,
+            max: hi,
+            exact: false,
+        }
+        .protects(self.t.is_count(self.cells[i]), self.t.k)
+    }
+
+    /// Minimises `Σ cost·x` over the columns named, with the bounds given for some columns
+    /// (others keep theirs); records the optimum as a feasible point; restores costs and bounds.
+    /// `None` when unbounded.
+    fn solve(
+        &mut self,
+        costs: &[(usize, f64)],
+        bounds: &[(usize, f64, f64)],
+    ) -> Result<Option<f64>, AuditError> {
+        let at = costs.first().map_or(0, |c| c.0);
+        let mut m = self
+            .model
+            .take()
+            .ok_or_else(|| self.error(at, "no model".into()))?;
+        let set = |m: &mut Model, on: bool| {
+            for &(i, c) in costs {
+                m.change_column_cost(self.cols[i], if on { c } else { 0.0 });
+            }
+            for &(i, lo, hi) in bounds {
+                if on {
+                    m.change_column_bounds(self.cols[i], lo..=hi);
+                } else {
+                    m.change_column_bounds(self.cols[i], self.lower[i]..);
+                }
+            }
+        };
+        set(&mut m, true);
+        self.solves += 1;
+        let mut solved = m
+            .try_solve()
+            .map_err(|e| self.error(at, format!("{e:?}")))?;
+        if !matches!(
+            solved.status(),
+            HighsModelStatus::Optimal
+                | HighsModelStatus::Unbounded
+                | HighsModelStatus::UnboundedOrInfeasible
+        ) {
+            // A warm start can end without a verdict; the same program from scratch decides.
+            let mut m = self.fresh()?;
+            set(&mut m, true);
+            solved = m
+                .try_solve()
+                .map_err(|e| self.error(at, format!("{e:?}")))?;
+        }
+        let result = match solved.status() {
+            HighsModelStatus::Optimal => {
+                let x = solved.get_solution();
+                for (i, s) in self.seen.iter_mut().enumerate() {
+                    if let Some(&val) = x.columns().get(self.cols[i].index()) {
+                        s.0 = s.0.min(val);
+                        s.1 = s.1.max(val);
+                    }
+                }
+                Ok(Some(solved.objective_value()))
+            }
+            // The true values are feasible (checked), so this can only be unbounded.
+            HighsModelStatus::Unbounded | HighsModelStatus::UnboundedOrInfeasible => Ok(None),
+            other => Err(self.error(at, format!("{other:?}"))),
+        };
+        let mut m = Model::from(solved);
+        set(&mut m, false);
+        self.model = Some(m);
+        result
+    }
+}
+
+/// Cells in a neighbourhood program at most: a cell that no neighbourhood up to this size
+/// proves protected is reported not proven in [`Mode::Sufficient`] (protection then widens
+/// suppression around it; the exact mode decides it on the whole component).
+const LOCAL_CAP: usize = 60;
+
+/// Tries to prove cell `c` protected with feasible points that move only its neighbourhood:
+/// the suppressed cells within 1, 2, … constraints of it, every other cell held at its true
+/// value (so each point is feasible for the whole system). Records every point in `seen`.
+/// Returns the interval and whether it is exact (the neighbourhood grew to the whole component).
+fn local(
+    t: &Table,
+    member_of: &[Vec<usize>],
+    suppressed: &[bool],
+    c: usize,
+    seen: &mut HashMap<usize, (f64, f64)>,
+) -> Result<Option<Interval>, AuditError> {
+    let protects = |seen: &HashMap<usize, (f64, f64)>| {
+        seen.get(&c).is_some_and(|&(min, max)| {
+            Interval {
+                min,
+                max,
+                exact: false,
+            }
+            .protects(t.is_count(c), t.k)
+        })
+    };
+    let mut ball = vec![c];
+    let mut inside: std::collections::HashSet<usize> = [c].into_iter().collect();
+    let mut frontier = vec![c];
+    let mut cons_seen: std::collections::HashSet<usize> = Default::default();
+    loop {
+        let mut next = Vec::new();
+        for &x in &frontier {
+            for &ci in &member_of[x] {
+                if !cons_seen.insert(ci) {
+                    continue;
+                }
+                for y in t.constraints[ci].cells() {
+                    if suppressed[y] && inside.insert(y) {
+                        next.push(y);
+                    }
+                }
+            }
+        }
+        let whole = next.is_empty();
+        // The first ring always (a cell in a long constraint has no smaller neighbourhood).
+        if ball.len() > 1 && ball.len() + next.len() > LOCAL_CAP {
+            return Ok(None);
+        }
+        ball.extend(next.iter().copied());
+        frontier = next;
+        let (pb, col) = program(t, member_of, suppressed, &ball);
+        let v = col[&c];
+        let mut bounds = [f64::INFINITY, f64::NEG_INFINITY];
+        for (k, cost) in [-1.0, 1.0].into_iter().enumerate() {
+            // A fresh program per bound: small, so building costs less than a warm start.
+            let mut m =
+                pb.clone()
+                    .try_optimise(Sense::Minimise)
+                    .map_err(|e| AuditError::Solver {
+                        cell: c,
+                        reason: format!("{e:?}"),
+                    })?;
+            m.make_quiet();
+            let _ = m.try_set_option(&b"threads"[..], 1);
+            m.change_column_cost(v, cost);
+            let solved = m.try_solve().map_err(|e| AuditError::Solver {
+                cell: c,
+                reason: format!("{e:?}"),
+            })?;
+            match solved.status() {
+                HighsModelStatus::Optimal => {
+                    let x = solved.get_solution();
+                    for &y in &ball {
+                        if let Some(&val) = x.columns().get(col[&y].index()) {
+                            let s = seen
+                                .entry(y)
+                                .or_insert((t.values[y] as f64, t.values[y] as f64));
+                            s.0 = s.0.min(val);
+                            s.1 = s.1.max(val);
+                        }
+                    }
+                    bounds[k] = cost * solved.objective_value();
+                }
+                HighsModelStatus::Unbounded | HighsModelStatus::UnboundedOrInfeasible => {
+                    bounds[k] = -cost * f64::INFINITY;
+                    if cost < 0.0 {
+                        // Unbounded above: as wide as anyone needs.
+                        let s = seen
+                            .entry(c)
+                            .or_insert((t.values[c] as f64, t.values[c] as f64));
+                        s.1 = f64::INFINITY;
+                    }
+                }
+                other => {
+                    return Err(AuditError::Solver {
+                        cell: c,
+                        reason: format!("{other:?}"),
+                    })
+                }
+            }
+            if protects(seen) {
+                let (min, max) = seen[&c];
+                return Ok(Some(Interval {
+                    min,
+                    max,
+                    exact: false,
+                }));
+            }
+        }
+        if whole {
+            return Ok(Some(Interval {
+                min: bounds[1],
+                max: bounds[0],
+                exact: true,
+            }));
+        }
+    }
+}
+
+/// Solves one component. [`Mode::Exact`]: both bounds of each cell on the whole component's
+/// program, warm-started from cell to cell. [`Mode::Sufficient`]: neighbourhood programs
+/// ([`local`]) until each cell is proven protected or its neighbourhood outgrows
+/// [`LOCAL_CAP`]; such a cell is reported with the interval seen (not proven), and
+/// [`Auditor::decide`] settles it on the whole component if protection cannot widen around it.
+/// Returns the intervals and the programs solved.
 fn solve_component(
     t: &Table,
     member_of: &[Vec<usize>],
     suppressed: &[bool],
     cells: &[usize],
     mode: Mode,
-) -> Result<Solved, AuditError> {
-    let (pb, col) = program(t, member_of, suppressed, cells);
-    let first = cells.first().copied().unwrap_or(0);
-    let solver = |reason: String| AuditError::Solver {
-        cell: first,
-        reason,
-    };
-    let fresh = || -> Result<Model, AuditError> {
-        let mut m = pb
-            .clone()
-            .try_optimise(Sense::Minimise)
-            .map_err(|e| solver(format!("{e:?}")))?;
-        m.make_quiet();
-        // One thread per program: the components are already spread over the cores.
-        let _ = m.try_set_option(&b"threads"[..], 1);
-        Ok(m)
-    };
-    let mut model = Some(fresh()?);
-    // Feasible points seen so far, per cell: the true values first.
-    let mut seen: Vec<(f64, f64)> = cells
-        .iter()
-        .map(|&c| (t.values[c] as f64, t.values[c] as f64))
-        .collect();
-    let position: HashMap<usize, usize> = cells.iter().enumerate().map(|(i, &c)| (c, i)).collect();
+    proven: &[Option<Interval>],
+) -> Result<(Solved, usize), AuditError> {
     let mut out = Vec::with_capacity(cells.len());
-    for (i, &c) in cells.iter().enumerate() {
-        let v = col[&c];
-        let count = t.is_count(c);
-        let proven = |seen: &[(f64, f64)]| {
-            let (lo, hi) = seen[i];
-            mode == Mode::Sufficient
-                && Interval {
-                    min: lo,
-                    max: hi,
-                    exact: false,
-                }
-                .protects(count, t.k)
-        };
-        if proven(&seen) {
-            let (min, max) = seen[i];
+    if mode == Mode::Exact {
+        let mut lp = Lp::new(t, member_of, suppressed, cells)?;
+        for (i, &c) in cells.iter().enumerate() {
+            let max = lp.solve(&[(i, -1.0)], &[])?.map_or(f64::INFINITY, |o| -o);
+            let min = lp.solve(&[(i, 1.0)], &[])?.unwrap_or(0.0);
             out.push((
                 c,
                 Interval {
                     min,
                     max,
-                    exact: false,
+                    exact: true,
                 },
             ));
-            continue;
         }
-        let mut extreme = |cost: f64,
-                           seen: &mut Vec<(f64, f64)>|
-         -> Result<Option<f64>, AuditError> {
-            let mut m = model.take().ok_or_else(|| solver("no model".into()))?;
-            m.change_column_cost(v, cost);
-            let failed = |e| AuditError::Solver {
-                cell: c,
-                reason: format!("{e:?}"),
-            };
-            let mut solved = m.try_solve().map_err(failed)?;
-            if !matches!(
-                solved.status(),
-                HighsModelStatus::Optimal
-                    | HighsModelStatus::Unbounded
-                    | HighsModelStatus::UnboundedOrInfeasible
-            ) {
-                // A warm start can end without a verdict; the same program from scratch then
-                // decides.
-                let mut m = fresh()?;
-                m.change_column_cost(v, cost);
-                solved = m.try_solve().map_err(failed)?;
+        return Ok((out, lp.solves));
+    }
+    let mut solves = 0;
+    // Feasible points of earlier programs prove many cells for free.
+    let mut seen: HashMap<usize, (f64, f64)> = HashMap::new();
+    let open: Vec<usize> = (0..cells.len())
+        .filter(|&i| proven[cells[i]].is_none())
+        .collect();
+    if open.len() > 8 {
+        // Batches first: every open cell boxed to its true value ± its width and pushed up or
+        // down by a pseudo-random sign; at the optimum (a vertex) many cells sit on an edge of
+        // their box, which proves them. Repeated on the rest while it proves enough.
+        let mut lp = Lp::new(t, member_of, suppressed, cells)?;
+        let mut open = open;
+        for round in 0..6u64 {
+            let before = open.len();
+            let costs: Vec<(usize, f64)> = open
+                .iter()
+                .map(|&i| {
+                    let h = (i as u64 ^ round.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+                        .wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                    (i, if (h >> 33) & 1 == 0 { -1.0 } else { 1.0 })
+                })
+                .collect();
+            let bounds: Vec<(usize, f64, f64)> = open
+                .iter()
+                .map(|&i| {
+                    let c = cells[i];
+                    let (v, w) = (t.values[c] as f64, width(t, c));
+                    (i, (v - w).max(lp.lower[i]), v + w)
+                })
+                .collect();
+            lp.solve(&costs, &bounds)?;
+            open.retain(|&i| !lp.proven(i));
+            if open.is_empty() || (before - open.len()) * 20 < before {
+                break;
             }
-            let status = solved.status();
-            let result = match status {
-                HighsModelStatus::Optimal => {
-                    let x = solved.get_solution();
-                    for (&cell, &j) in &position {
-                        if let Some(&val) = x.columns().get(col[&cell].index()) {
-                            let s = &mut seen[j];
-                            s.0 = s.0.min(val);
-                            s.1 = s.1.max(val);
-                        }
-                    }
-                    Ok(Some(cost * solved.objective_value()))
-                }
-                // The true values are feasible (checked), so this can only be unbounded.
-                HighsModelStatus::Unbounded | HighsModelStatus::UnboundedOrInfeasible => Ok(None),
-                other => Err(AuditError::Solver {
-                    cell: c,
-                    reason: format!("{other:?}"),
-                }),
-            };
-            let mut m = Model::from(solved);
-            m.change_column_cost(v, 0.0);
-            model = Some(m);
-            result
-        };
-        let min = extreme(1.0, &mut seen)?.unwrap_or(0.0);
-        if proven(&seen) {
-            let (lo, hi) = seen[i];
-            out.push((
-                c,
-                Interval {
-                    min: lo.min(min),
-                    max: hi,
-                    exact: false,
-                },
-            ));
+        }
+        for (i, &c) in cells.iter().enumerate() {
+            seen.insert(c, lp.seen[i]);
+        }
+        solves += lp.solves;
+    }
+    for &c in cells {
+        if let Some(iv) = proven[c] {
+            out.push((c, iv));
             continue;
         }
-        let max = extreme(-1.0, &mut seen)?.unwrap_or(f64::INFINITY);
-        out.push((
-            c,
-            Interval {
+        if let Some(&(min, max)) = seen.get(&c) {
+            let iv = Interval {
                 min,
                 max,
-                exact: true,
-            },
-        ));
+                exact: false,
+            };
+            if iv.protects(t.is_count(c), t.k) {
+                out.push((c, iv));
+                continue;
+            }
+        }
+        solves += 1;
+        let iv = match local(t, member_of, suppressed, c, &mut seen)? {
+            Some(iv) => iv,
+            None => {
+                let v = t.values[c] as f64;
+                let (min, max) = seen.get(&c).copied().unwrap_or((v, v));
+                Interval {
+                    min,
+                    max,
+                    exact: false,
+                }
+            }
+        };
+        out.push((c, iv));
     }
-    Ok(out)
+    Ok((out, solves))
 }

@@ -16,14 +16,20 @@ pub struct Protection {
     pub primary_cells: usize,
     /// Cells suppressed beyond the primary ones (information loss)…
     pub extra_cells: usize,
-    /// …and their total value.
+    /// …the units they count (count cells)…
     pub extra_total: i64,
+    /// …and the amounts they hide, in cents (amount cells).
+    pub extra_amount: i64,
     /// Of those, cells added because the audit found subtraction-safe suppression not enough.
     pub audit_cells: usize,
     /// Audit rounds.
     pub rounds: usize,
     /// Linear programs solved, all rounds.
     pub solves: usize,
+    /// Components of the final suppression (independent programs)…
+    pub components: usize,
+    /// …and the cells of the largest.
+    pub largest: usize,
 }
 
 /// The cheapest publishable cell to suppress beside `w`: searching outwards from `w` through
@@ -85,15 +91,37 @@ pub fn protect(t: &Table) -> Result<Protection, AuditError> {
     let mut solves = 0;
     loop {
         rounds += 1;
+        let started = std::time::Instant::now();
+        // Every round suppresses a superset of the last (the last round's cells are forced), so
+        // the auditor's proofs carry over and only undecided cells are solved again.
         let s = super::suppress(t, &forced);
         let audit = auditor.run(&s.suppressed, Mode::Sufficient)?;
         solves += audit.solves;
         let weak = audit.unprotected(t);
+        tracing::debug!(
+            round = rounds,
+            suppressed = s.count(),
+            unprotected = weak.len(),
+            components = audit.components,
+            largest = audit.largest,
+            solved = audit.solves,
+            seconds = started.elapsed().as_secs_f64(),
+            "disclosure control: audit round"
+        );
         if weak.is_empty() {
             let extra: Vec<usize> = (0..n).filter(|&x| s.suppressed[x] && !t.small(x)).collect();
             return Ok(Protection {
                 primary_cells: (0..n).filter(|&x| t.small(x)).count(),
-                extra_total: extra.iter().map(|&x| t.values[x]).sum(),
+                extra_total: extra
+                    .iter()
+                    .filter(|&&x| t.is_count(x))
+                    .map(|&x| t.values[x])
+                    .sum(),
+                extra_amount: extra
+                    .iter()
+                    .filter(|&&x| !t.is_count(x))
+                    .map(|&x| t.values[x])
+                    .sum(),
                 extra_cells: extra.len(),
                 audit_cells: (0..n)
                     .filter(|&x| s.suppressed[x] && !base.suppressed[x])
@@ -102,19 +130,24 @@ pub fn protect(t: &Table) -> Result<Protection, AuditError> {
                 intervals: audit.intervals,
                 rounds,
                 solves,
+                components: audit.components,
+                largest: audit.largest,
             });
         }
+        forced = (0..n).filter(|&x| s.suppressed[x]).collect();
         let before = forced.len();
         let mut widened = vec![false; t.constraints.len()];
         let first = weak.first().copied().unwrap_or(0);
         // Forced cells are suppressed already; picks of this round join them.
         let mut now = s.suppressed.clone();
+        let mut stuck = Vec::new();
         for w in weak {
             // One new cell per constraint and round: the next audit says whether it sufficed.
             if member_of[w].iter().any(|&ci| widened[ci]) {
                 continue;
             }
             let Some(pick) = complement(t, w, &now, &member_of) else {
+                stuck.push(w);
                 continue;
             };
             forced.push(pick);
@@ -124,7 +157,19 @@ pub fn protect(t: &Table) -> Result<Protection, AuditError> {
             }
         }
         if forced.len() == before {
-            return Err(AuditError::Unprotectable(first));
+            // Nothing left to suppress around the cells not proven: decide them exactly (the
+            // neighbourhood programs may have been too small to prove them).
+            let decided = auditor.decide(&s.suppressed, &stuck)?;
+            solves += 2 * decided.len();
+            if let Some(&(c, _)) = decided
+                .iter()
+                .find(|(c, iv)| !iv.protects(t.is_count(*c), t.k))
+            {
+                return Err(AuditError::Unprotectable(c));
+            }
+            if decided.is_empty() {
+                return Err(AuditError::Unprotectable(first));
+            }
         }
     }
 }
