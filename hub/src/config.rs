@@ -99,11 +99,17 @@ pub struct Access {
 pub struct StatsConfig {
     /// Minimum cell count published (primary suppression threshold); never below 3.
     pub k: u32,
+    /// `subtraction` (default) or `audited`: suppression extended until the linear-programming
+    /// audit passes (docs/PRIVACY.md).
+    pub protection: crate::disclosure::Method,
 }
 
 impl Default for StatsConfig {
     fn default() -> Self {
-        StatsConfig { k: 5 }
+        StatsConfig {
+            k: 5,
+            protection: crate::disclosure::Method::default(),
+        }
     }
 }
 
@@ -197,6 +203,9 @@ deny = {access.deny}
 [stats]
 # Primary suppression threshold: cells counting fewer than k units are not published (default 5, minimum 3).
 k = {stats.k}
+# "subtraction" (default): primary and subtraction-safe secondary suppression; "audited":
+# suppression extended until the linear-programming audit passes (docs/PRIVACY.md).
+protection = {stats.protection}
 "#;
 
 #[cfg(test)]

@@ -84,7 +84,9 @@ pub async fn start(
     let token = std::fs::read_to_string(&cfg.analyst_token_file)
         .map_err(io(format!("reading {}", cfg.analyst_token_file.display())))?;
     let store = store::Store::open(&cfg.store_dir(), store::OpenMode::Existing)?;
-    let hub = Arc::new(Hub::open(store, cfg.access.clone(), cfg.stats.k, clock)?);
+    let mut hub = Hub::open(store, cfg.access.clone(), cfg.stats.k, clock)?;
+    hub.protection = cfg.stats.protection;
+    let hub = Arc::new(hub);
     let server_config = tls::server_config(cfg)?;
     let endpoint = quinn::Endpoint::server(server_config, cfg.listen)
         .map_err(io(format!("binding QUIC endpoint on {}", cfg.listen)))?;

@@ -97,7 +97,17 @@ enum SdcCommand {
         /// fewest programs, reporting an interval the attacker cannot narrow.
         #[arg(long)]
         exact: bool,
+        /// Protect as this method would before auditing (default: `[stats] protection`): with
+        /// `audited`, what the linear-programming protection withholds and costs.
+        #[arg(long, value_enum)]
+        method: Option<MethodArg>,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum MethodArg {
+    Subtraction,
+    Audited,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -248,8 +258,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     format,
                     export,
                     exact,
+                    method,
                 },
-        } => sdc_audit(&config, epoch, format, export.as_deref(), exact),
+        } => sdc_audit(
+            &config,
+            epoch,
+            format,
+            export.as_deref(),
+            exact,
+            method.map(|m| match m {
+                MethodArg::Subtraction => siso_hub::disclosure::Method::Subtraction,
+                MethodArg::Audited => siso_hub::disclosure::Method::Audited,
+            }),
+        ),
     }
 }
 
@@ -260,6 +281,7 @@ fn sdc_audit(
     format: OutputFormat,
     export: Option<&Path>,
     exact: bool,
+    method: Option<siso_hub::disclosure::Method>,
 ) -> Result<ExitCode> {
     let mode = if exact {
         siso_hub::disclosure::Mode::Exact
@@ -270,12 +292,16 @@ fn sdc_audit(
     init_logging(cfg.log_format);
     let store = Store::open(&cfg.store_dir(), OpenMode::Existing)
         .context("opening the store (is the hub still running?)")?;
-    let hub = siso_hub::service::Hub::open(
+    let mut hub = siso_hub::service::Hub::open(
         store,
         cfg.access.clone(),
         cfg.stats.k,
         Arc::new(SystemClock),
     )?;
+    hub.protection = match method {
+        Some(m) => m,
+        None => cfg.stats.protection,
+    };
     let epochs: Vec<u16> = match epoch {
         Some(e) => vec![e],
         None => hub.epochs()?,
@@ -310,14 +336,14 @@ fn sdc_audit(
             "rounds": p.rounds,
             "components": audit.components,
             "largest_component": audit.largest,
-            "unprotected": unprotected.len(),
+            "not_proven": unprotected.len(),
             "protect_s": protect_s,
             "audit_s": audit_s,
         });
         match format {
             OutputFormat::Text => {
                 println!(
-                    "epoch {e}: {} cells, {} suppressed ({} primary, {} more of total {}, {} added by the audit in {} rounds); {} components (largest {}); {} unprotected; protection {protect_s:.1} s, audit {audit_s:.1} s",
+                    "epoch {e}: {} cells, {} suppressed ({} primary, {} more of total {}, {} added by the audit in {} rounds); {} components (largest {}); {} not proven protected; protection {protect_s:.1} s, audit {audit_s:.1} s",
                     cube.table.len(),
                     p.suppression.count(),
                     p.primary_cells,
@@ -331,7 +357,7 @@ fn sdc_audit(
                 );
                 for c in unprotected {
                     println!(
-                        "  UNPROTECTED {} month {} {} {}: [{}, {}]",
+                        "  NOT PROTECTED {} month {} {} {}: [{}, {}]",
                         c.unit, c.month, c.group, c.measure, c.interval.min, c.interval.max
                     );
                 }

@@ -143,7 +143,7 @@ pub enum HubError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Disclosure control could not protect the statistics (nothing is published).
-    #[error("disclosure control: {0}")]
+    #[error("disclosure control failed")]
     Audit(#[from] crate::disclosure::AuditError),
 }
 
@@ -163,6 +163,8 @@ pub struct Hub {
     pub metrics: Metrics,
     /// Statistics suppression threshold.
     pub k: u32,
+    /// How published statistics are protected.
+    pub protection: crate::disclosure::Method,
     /// Bumped on every stored change; invalidates the statistics cache.
     version: std::sync::atomic::AtomicU64,
     cubes: std::sync::Mutex<HashMap<u16, (u64, Arc<stats::Cube>)>>,
@@ -201,6 +203,7 @@ impl Hub {
             clock,
             metrics: Metrics::default(),
             k,
+            protection: crate::disclosure::Method::default(),
             version: std::sync::atomic::AtomicU64::new(0),
             cubes: std::sync::Mutex::new(HashMap::new()),
         })
@@ -274,7 +277,12 @@ impl Hub {
                 .get(&epoch)
                 .map(|e| RecordFacts::of(&st.members, &e.unit_facts()))
         });
-        let c = Arc::new(stats::build_cube(self.k, aggregates, records.as_ref())?);
+        let c = Arc::new(stats::build_cube(
+            self.k,
+            self.protection,
+            aggregates,
+            records.as_ref(),
+        )?);
         self.cubes
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -186,6 +186,7 @@ impl RecordFacts {
 /// cells)` and, if the epoch has records, what the hub knows from them.
 pub fn build_cube(
     k: u32,
+    method: disclosure::Method,
     aggregates: Vec<(MemberId, u8, Vec<AggregateCell>)>,
     records: Option<&RecordFacts>,
 ) -> Result<Cube, disclosure::AuditError> {
@@ -245,7 +246,17 @@ pub fn build_cube(
     }
 
     let (keys, table) = table_of(k, values);
-    let protection = disclosure::protect(&table)?;
+    let protection = match method {
+        disclosure::Method::Subtraction => {
+            table.check()?;
+            disclosure::subtraction_only(&table)
+        }
+        disclosure::Method::Audited => disclosure::protect(&table).inspect_err(|e| {
+            if let disclosure::AuditError::Unprotectable(c) = e {
+                tracing::error!(cell = ?keys.get(*c), value = table.values.get(*c), "disclosure control: a cell cannot be protected");
+            }
+        })?,
+    };
     let cells = keys
         .iter()
         .cloned()
@@ -404,6 +415,8 @@ pub struct AuditedCell {
     pub interval: disclosure::Interval,
     /// Whether that is wide enough.
     pub protected: bool,
+    /// Why it is withheld.
+    pub reason: Option<disclosure::Reason>,
 }
 
 /// A cube's audit. [`disclosure::Mode::Sufficient`]: the intervals the protection loop proved
@@ -419,12 +432,16 @@ pub fn audit(
         disclosure::Mode::Exact => {
             disclosure::audit(t, &cube.protection.suppression.suppressed, mode)?
         }
-        disclosure::Mode::Sufficient => disclosure::Audit {
+        disclosure::Mode::Sufficient if cube.protection.rounds > 0 => disclosure::Audit {
             intervals: cube.protection.intervals.clone(),
             components: cube.protection.components,
             largest: cube.protection.largest,
             solves: 0,
         },
+        // Not audited when cut: prove what can be proven; the rest is reported unprotected.
+        disclosure::Mode::Sufficient => {
+            disclosure::audit(t, &cube.protection.suppression.suppressed, mode)?
+        }
     };
     let cells = a
         .intervals
@@ -447,6 +464,7 @@ pub fn audit(
                 measure: measure.clone(),
                 interval,
                 protected: interval.protects(t.is_count(i), t.k),
+                reason: cube.protection.reasons.get(i).copied().flatten(),
             }
         })
         .collect();

@@ -31,6 +31,7 @@ async fn init_serve_sigterm_and_audit() {
         "allow",
         "deny",
         "k = 5",
+        "protection = \"subtraction\"",
         "log_format",
     ] {
         assert!(text.contains(field), "hub.toml lacks {field}");
@@ -102,6 +103,33 @@ async fn init_serve_sigterm_and_audit() {
     let text = String::from_utf8_lossy(&v.stdout).into_owned();
     assert!(text.contains("2 records, chain intact"), "{text}");
 
+    // The disclosure audit of what the hub publishes: JSON alone on stdout, one report per
+    // epoch with data, exit 0 when nothing is exposed (3 otherwise, never 1 or 2).
+    for method in ["subtraction", "audited"] {
+        let a = bin()
+            .args([
+                "sdc", "audit", "--format", "json", "--method", method, "--config",
+            ])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(
+            matches!(a.status.code(), Some(0) | Some(3)),
+            "{}",
+            String::from_utf8_lossy(&a.stderr)
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+        for e in doc["epochs"].as_array().unwrap() {
+            assert!(
+                e["cells"].as_u64().is_some() && e["suppressed"].as_u64().is_some(),
+                "{e}"
+            );
+            if method == "audited" {
+                assert_eq!(e["not_proven"], 0, "{e}");
+            }
+        }
+    }
+
     // Tamper with the first record: verify reports the break and exits 1.
     {
         let store = Store::open(&dir.join("store"), OpenMode::Existing).unwrap();
@@ -125,6 +153,7 @@ fn help_everywhere() {
         vec!["init", "--help"],
         vec!["serve", "--help"],
         vec!["audit", "verify", "--help"],
+        vec!["sdc", "audit", "--help"],
     ] {
         let out = bin().args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");

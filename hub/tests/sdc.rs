@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use proptest::prelude::*;
-use siso_hub::disclosure::{self, Mode};
+use siso_hub::disclosure::{self, Method, Mode};
 use siso_hub::stats;
 use siso_shared::wire::{AggregateCell, Breakdown, Measure};
 use siso_shared::{AreaBisogno, MemberId, TipoIntervento};
@@ -183,7 +183,8 @@ fn the_audit_agrees_with_scipy_and_plain_suppression_fails_it() {
     let members = comuni(2, 3);
     let mut plain_failed = 0;
     for seed in 1..=3 {
-        let cube = stats::build_cube(5, aggregates(seed, &members, 3), None).expect("protected");
+        let cube = stats::build_cube(5, Method::Audited, aggregates(seed, &members, 3), None)
+            .expect("protected");
         let t = &cube.table;
         // The published suppression: every interval agrees with SciPy's, to the unit and
         // well below, and every cell is protected.
@@ -242,7 +243,7 @@ proptest! {
     #[test]
     fn every_published_cube_passes_the_audit(seed in any::<u64>(), zone in 1u8..4, per in 1usize..4, months in 1u8..4) {
         let members = comuni(zone, per);
-        let cube = stats::build_cube(5, aggregates(seed, &members, months), None).expect("protected");
+        let cube = stats::build_cube(5, Method::Audited, aggregates(seed, &members, months), None).expect("protected");
         let t = &cube.table;
         let (quick, _) = stats::audit(&cube, Mode::Sufficient).expect("audit");
         prop_assert!(quick.unprotected(t).is_empty());

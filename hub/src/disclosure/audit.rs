@@ -217,6 +217,7 @@ impl<'a> Auditor<'a> {
                     .collect();
                 lp.solve(&costs, &bounds)?;
             }
+            lp.batches(wanted.clone())?;
             for i in wanted {
                 let c = component[i];
                 if lp.proven(i) {
@@ -231,6 +232,17 @@ impl<'a> Auditor<'a> {
                     continue;
                 }
                 let max = lp.solve(&[(i, -1.0)], &[])?.map_or(f64::INFINITY, |o| -o);
+                if lp.proven(i) {
+                    let (min, max) = lp.seen[i];
+                    let iv = Interval {
+                        min,
+                        max,
+                        exact: false,
+                    };
+                    self.proven[c] = Some(iv);
+                    out.push((c, iv));
+                    continue;
+                }
                 let min = lp.solve(&[(i, 1.0)], &[])?.unwrap_or(0.0);
                 let iv = Interval {
                     min,
@@ -427,6 +439,42 @@ impl<'a> Lp<'a> {
         let _ = m.try_set_option(&b"threads"[..], 1);
         let _ = m.try_set_option(&b"presolve"[..], "off");
         Ok(m)
+    }
+
+    /// Batches: every cell of `open` boxed to its true value ± its width and pushed up or down
+    /// by a pseudo-random sign; at the optimum (a vertex) many cells sit on an edge of their
+    /// box, which proves them. Repeated on the rest, up to six times, while a round proves at
+    /// least a twentieth of it. Returns the cells still unproven.
+    fn batches(&mut self, mut open: Vec<usize>) -> Result<Vec<usize>, AuditError> {
+        for round in 0..6u64 {
+            open.retain(|&i| !self.proven(i));
+            let before = open.len();
+            if before == 0 {
+                break;
+            }
+            let costs: Vec<(usize, f64)> = open
+                .iter()
+                .map(|&i| {
+                    let h = (i as u64 ^ round.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+                        .wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                    (i, if (h >> 33) & 1 == 0 { -1.0 } else { 1.0 })
+                })
+                .collect();
+            let bounds: Vec<(usize, f64, f64)> = open
+                .iter()
+                .map(|&i| {
+                    let c = self.cells[i];
+                    let (v, w) = (self.t.values[c] as f64, width(self.t, c));
+                    (i, (v - w).max(self.lower[i]), v + w)
+                })
+                .collect();
+            self.solve(&costs, &bounds)?;
+            open.retain(|&i| !self.proven(i));
+            if (before - open.len()) * 20 < before {
+                break;
+            }
+        }
+        Ok(open)
     }
 
     /// Whether cell `i`'s feasible points already span a protected interval.
@@ -667,31 +715,7 @@ fn solve_component(
         // down by a pseudo-random sign; at the optimum (a vertex) many cells sit on an edge of
         // their box, which proves them. Repeated on the rest while it proves enough.
         let mut lp = Lp::new(t, member_of, suppressed, cells)?;
-        let mut open = open;
-        for round in 0..6u64 {
-            let before = open.len();
-            let costs: Vec<(usize, f64)> = open
-                .iter()
-                .map(|&i| {
-                    let h = (i as u64 ^ round.wrapping_mul(0x9E37_79B9_7F4A_7C15))
-                        .wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                    (i, if (h >> 33) & 1 == 0 { -1.0 } else { 1.0 })
-                })
-                .collect();
-            let bounds: Vec<(usize, f64, f64)> = open
-                .iter()
-                .map(|&i| {
-                    let c = cells[i];
-                    let (v, w) = (t.values[c] as f64, width(t, c));
-                    (i, (v - w).max(lp.lower[i]), v + w)
-                })
-                .collect();
-            lp.solve(&costs, &bounds)?;
-            open.retain(|&i| !lp.proven(i));
-            if open.is_empty() || (before - open.len()) * 20 < before {
-                break;
-            }
-        }
+        lp.batches(open)?;
         for (i, &c) in cells.iter().enumerate() {
             seen.insert(c, lp.seen[i]);
         }

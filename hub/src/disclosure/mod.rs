@@ -23,8 +23,56 @@ mod protect;
 mod suppress;
 
 pub use audit::{audit, Audit, Auditor, Mode};
-pub use protect::{protect, Protection};
+pub use protect::{protect, Protection, Reason};
 pub use suppress::{suppress, Suppression};
+
+/// How the published cube is protected (`[stats] protection` in `hub.toml`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Primary and subtraction-safe secondary suppression ([`suppress()`]): no withheld cell can
+    /// be recovered by subtracting published cells, but a linear-programming attacker may narrow
+    /// some (`siso-hub sdc audit` measures how many).
+    #[default]
+    Subtraction,
+    /// Suppression extended until the linear-programming audit passes ([`protect()`]).
+    Audited,
+}
+
+/// Subtraction-safe suppression as a [`Protection`] (no audit: no intervals).
+pub fn subtraction_only(t: &Table) -> Protection {
+    let s = suppress(t, &[]);
+    let n = t.len();
+    let extra: Vec<usize> = (0..n).filter(|&x| s.suppressed[x] && !t.small(x)).collect();
+    Protection {
+        primary_cells: (0..n).filter(|&x| t.small(x)).count(),
+        extra_total: extra
+            .iter()
+            .filter(|&&x| t.is_count(x))
+            .map(|&x| t.values[x])
+            .sum(),
+        extra_amount: extra
+            .iter()
+            .filter(|&&x| !t.is_count(x))
+            .map(|&x| t.values[x])
+            .sum(),
+        extra_cells: extra.len(),
+        audit_cells: 0,
+        reasons: (0..n)
+            .map(|x| match (s.suppressed[x], t.small(x)) {
+                (false, _) => None,
+                (true, true) => Some(Reason::Primary),
+                (true, false) => Some(Reason::Secondary),
+            })
+            .collect(),
+        intervals: vec![None; n],
+        rounds: 0,
+        solves: 0,
+        components: 0,
+        largest: 0,
+        suppression: s,
+    }
+}
 
 /// How the cells of a constraint are related, as an attacker may assume.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -104,6 +152,28 @@ impl Table {
     /// The primary-sensitive cells: counts in `1..k`.
     pub fn small(&self, c: usize) -> bool {
         self.is_count(c) && self.values[c] > 0 && self.values[c] < self.k
+    }
+
+    /// What withholding each cell costs, to choose the cheapest complement: its value (amounts
+    /// in euro), times one plus the number of constraints it is the total of — a total carries
+    /// the information of its parts, and the Region's totals are what users read first.
+    pub fn costs(&self) -> Vec<i64> {
+        let mut totals = vec![0i64; self.len()];
+        for c in &self.constraints {
+            if let Some(t) = totals.get_mut(c.total) {
+                *t += 1;
+            }
+        }
+        (0..self.len())
+            .map(|c| {
+                let v = if self.is_count(c) {
+                    self.values[c]
+                } else {
+                    self.values[c] / 100
+                };
+                v.max(0).saturating_mul(1 + totals[c])
+            })
+            .collect()
     }
 
     /// For each cell, the constraints it takes part in.

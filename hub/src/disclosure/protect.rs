@@ -22,6 +22,8 @@ pub struct Protection {
     pub extra_amount: i64,
     /// Of those, cells added because the audit found subtraction-safe suppression not enough.
     pub audit_cells: usize,
+    /// Why each cell is withheld: `None` published; see [`Reason`].
+    pub reasons: Vec<Option<Reason>>,
     /// Audit rounds.
     pub rounds: usize,
     /// Linear programs solved, all rounds.
@@ -32,18 +34,36 @@ pub struct Protection {
     pub largest: usize,
 }
 
+/// Why a cell is withheld.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// A count in `1..k` (or an amount spent on one).
+    Primary,
+    /// Subtraction-safe secondary suppression.
+    Secondary,
+    /// Added because the linear-programming audit found a cell unprotected.
+    Audit,
+}
+
 /// The cheapest publishable cell to suppress beside `w`: searching outwards from `w` through
 /// its constraints (and, when they hold nothing publishable, the constraints of the suppressed
-/// cells in them), the first ring with a candidate gives the smallest positive part, then the
-/// smallest positive total. Zero counts are never candidates (the module's invariant).
-fn complement(t: &Table, w: usize, suppressed: &[bool], member_of: &[Vec<usize>]) -> Option<usize> {
+/// cells in them), the first ring with a candidate gives the cheapest positive cell
+/// ([`Table::costs`]). Zero counts are never candidates (the module's invariant).
+fn complement(
+    t: &Table,
+    w: usize,
+    suppressed: &[bool],
+    member_of: &[Vec<usize>],
+    cost: &[i64],
+) -> Option<usize> {
     let n = t.len();
     let mut seen_cells = vec![false; n];
     let mut seen_cons = vec![false; t.constraints.len()];
     let mut ring = vec![w];
     seen_cells[w] = true;
     while !ring.is_empty() {
-        let mut best: Option<((bool, bool, i64, usize), usize)> = None;
+        let mut best: Option<((bool, i64, bool, usize), usize)> = None;
         let mut next = Vec::new();
         for &x in &ring {
             for &ci in &member_of[x] {
@@ -64,7 +84,7 @@ fn complement(t: &Table, w: usize, suppressed: &[bool], member_of: &[Vec<usize>]
                     if t.is_count(y) && t.values[y] <= 0 {
                         continue;
                     }
-                    let key = (t.values[y] <= 0, pos == 0, t.values[y], y);
+                    let key = (t.values[y] <= 0, cost[y], pos == 0, y);
                     if best.is_none_or(|(b, _)| key < b) {
                         best = Some((key, y));
                     }
@@ -85,6 +105,7 @@ pub fn protect(t: &Table) -> Result<Protection, AuditError> {
     let n = t.len();
     let mut auditor = Auditor::new(t)?;
     let member_of = t.member_of();
+    let cost = t.costs();
     let base = super::suppress(t, &[]);
     let mut forced: Vec<usize> = Vec::new();
     let mut rounds = 0;
@@ -110,7 +131,21 @@ pub fn protect(t: &Table) -> Result<Protection, AuditError> {
         );
         if weak.is_empty() {
             let extra: Vec<usize> = (0..n).filter(|&x| s.suppressed[x] && !t.small(x)).collect();
+            let reasons = (0..n)
+                .map(|x| {
+                    if !s.suppressed[x] {
+                        None
+                    } else if t.small(x) {
+                        Some(Reason::Primary)
+                    } else if base.suppressed[x] {
+                        Some(Reason::Secondary)
+                    } else {
+                        Some(Reason::Audit)
+                    }
+                })
+                .collect();
             return Ok(Protection {
+                reasons,
                 primary_cells: (0..n).filter(|&x| t.small(x)).count(),
                 extra_total: extra
                     .iter()
@@ -146,7 +181,7 @@ pub fn protect(t: &Table) -> Result<Protection, AuditError> {
             if member_of[w].iter().any(|&ci| widened[ci]) {
                 continue;
             }
-            let Some(pick) = complement(t, w, &now, &member_of) else {
+            let Some(pick) = complement(t, w, &now, &member_of, &cost) else {
                 stuck.push(w);
                 continue;
             };

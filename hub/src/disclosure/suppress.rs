@@ -25,6 +25,7 @@ pub fn suppress(t: &Table, forced: &[usize]) -> Suppression {
     let n = t.len();
     let mut s = vec![false; n];
     let member_of = t.member_of();
+    let cost = t.costs();
     let mut followers: Vec<Vec<usize>> = vec![Vec::new(); n];
     for &(a, b) in &t.follows {
         if a < n && b < n {
@@ -54,19 +55,16 @@ pub fn suppress(t: &Table, forced: &[usize]) -> Suppression {
         if c.cells().filter(|&x| x < n && s[x]).count() != 1 {
             continue;
         }
-        // The smallest positive part; then the total if positive; then an amount that is zero.
-        // Never a count that is zero: the attacker assumes suppressed counts are at least 1.
-        // (A constraint whose other cells are all zero counts cannot have exactly one positive
-        // suppressed cell, so this always finds one.)
+        // The cheapest positive cell ([`Table::costs`]: parts before their total at equal
+        // value); then an amount that is zero. Never a count that is zero: the attacker assumes
+        // suppressed counts are at least 1. (A constraint whose other cells are all zero counts
+        // cannot have exactly one positive suppressed cell, so this always finds one.)
         let open = |x: &usize| *x < n && !s[*x];
         let choice = c
-            .parts
-            .iter()
-            .copied()
+            .cells()
             .filter(open)
             .filter(|&x| t.values[x] > 0)
-            .min_by_key(|&x| (t.values[x], x))
-            .or_else(|| Some(c.total).filter(open).filter(|&x| t.values[x] > 0))
+            .min_by_key(|&x| (cost[x], x == c.total, x))
             .or_else(|| c.cells().filter(open).find(|&x| !t.is_count(x)));
         if let Some(x) = choice {
             mark(x, &mut s, &mut queue);
