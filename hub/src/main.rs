@@ -309,8 +309,12 @@ fn sdc_audit(
     let mut reports = Vec::new();
     let mut exposed = 0usize;
     for e in epochs {
+        // The reference, in the same run: the same cube, subtraction-safe suppression only.
         let started = std::time::Instant::now();
-        let cube = hub.cube(e)?;
+        hub.cube_with(e, siso_hub::disclosure::Method::Subtraction)?;
+        let reference_s = started.elapsed().as_secs_f64();
+        let started = std::time::Instant::now();
+        let cube = hub.cube_with(e, hub.protection)?;
         let protect_s = started.elapsed().as_secs_f64();
         let started = std::time::Instant::now();
         let (audit, cells) = siso_hub::stats::audit(&cube, mode)?;
@@ -337,7 +341,10 @@ fn sdc_audit(
             "components": audit.components,
             "largest_component": audit.largest,
             "not_proven": unprotected.len(),
+            "method": hub.protection,
             "protect_s": protect_s,
+            "subtraction_only_s": reference_s,
+            "ratio_protect_over_subtraction_only": protect_s / reference_s.max(1e-9),
             "audit_s": audit_s,
         });
         match format {

@@ -260,6 +260,7 @@ impl Hub {
 
     /// The suppressed statistics cube of an epoch (cached until new data arrives).
     pub fn cube(&self, epoch: u16) -> Result<Arc<stats::Cube>, HubError> {
+        // (Cached: see `cube_with` for one built anew.)
         let v = self.version.load(std::sync::atomic::Ordering::SeqCst);
         if let Some((cv, c)) = self
             .cubes
@@ -271,23 +272,32 @@ impl Hub {
                 return Ok(c.clone());
             }
         }
+        let c = Arc::new(self.cube_with(epoch, self.protection)?);
+        self.cubes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(epoch, (v, c.clone()));
+        Ok(c)
+    }
+
+    /// The cube of an epoch protected by `method`, built anew (not cached; `sdc audit`).
+    pub fn cube_with(
+        &self,
+        epoch: u16,
+        method: crate::disclosure::Method,
+    ) -> Result<stats::Cube, HubError> {
         let aggregates = self.store.aggregates(epoch)?;
         let records = self.with_state(|st| {
             st.epochs
                 .get(&epoch)
                 .map(|e| RecordFacts::of(&st.members, &e.unit_facts()))
         });
-        let c = Arc::new(stats::build_cube(
+        Ok(stats::build_cube(
             self.k,
-            self.protection,
+            method,
             aggregates,
             records.as_ref(),
-        )?);
-        self.cubes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(epoch, (v, c.clone()));
-        Ok(c)
+        )?)
     }
 
     fn changed(&self) {

@@ -19,7 +19,8 @@ const MAX_LINES: usize = 800;
 /// The hub's layers, lowest first. **Invariant:** `stats` never calls `service`; `service` never
 /// calls `http` or `server`.
 const HUB_LAYERS: &[&[&str]] = &[
-    &["config", "disclosure", "metrics", "overlap", "store"],
+    &["disclosure"],
+    &["config", "metrics", "overlap", "store"],
     &["audit", "stats", "tls"],
     &["dashboard", "service"],
     &["http", "server"],
