@@ -220,18 +220,11 @@ impl<'a> Auditor<'a> {
             lp.batches(wanted.clone())?;
             for i in wanted {
                 let c = component[i];
-                if lp.proven(i) {
-                    let (min, max) = lp.seen[i];
-                    let iv = Interval {
-                        min,
-                        max,
-                        exact: false,
-                    };
-                    self.proven[c] = Some(iv);
-                    out.push((c, iv));
-                    continue;
+                // Proven by the batches, or by its own upper bound: the lower one is not needed.
+                let mut max = f64::NAN;
+                if !lp.proven(i) {
+                    max = lp.solve(&[(i, -1.0)], &[])?.map_or(f64::INFINITY, |o| -o);
                 }
-                let max = lp.solve(&[(i, -1.0)], &[])?.map_or(f64::INFINITY, |o| -o);
                 if lp.proven(i) {
                     let (min, max) = lp.seen[i];
                     let iv = Interval {

@@ -42,36 +42,7 @@ pub enum Method {
 /// Subtraction-safe suppression as a [`Protection`] (no audit: no intervals).
 pub fn subtraction_only(t: &Table) -> Protection {
     let s = suppress(t, &[]);
-    let n = t.len();
-    let extra: Vec<usize> = (0..n).filter(|&x| s.suppressed[x] && !t.small(x)).collect();
-    Protection {
-        primary_cells: (0..n).filter(|&x| t.small(x)).count(),
-        extra_total: extra
-            .iter()
-            .filter(|&&x| t.is_count(x))
-            .map(|&x| t.values[x])
-            .sum(),
-        extra_amount: extra
-            .iter()
-            .filter(|&&x| !t.is_count(x))
-            .map(|&x| t.values[x])
-            .sum(),
-        extra_cells: extra.len(),
-        audit_cells: 0,
-        reasons: (0..n)
-            .map(|x| match (s.suppressed[x], t.small(x)) {
-                (false, _) => None,
-                (true, true) => Some(Reason::Primary),
-                (true, false) => Some(Reason::Secondary),
-            })
-            .collect(),
-        intervals: vec![None; n],
-        rounds: 0,
-        solves: 0,
-        components: 0,
-        largest: 0,
-        suppression: s,
-    }
+    Protection::of(t, &s.clone(), s, None, 0, 0)
 }
 
 /// How the cells of a constraint are related, as an attacker may assume.

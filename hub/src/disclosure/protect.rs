@@ -34,6 +34,62 @@ pub struct Protection {
     pub largest: usize,
 }
 
+impl Protection {
+    /// The outcome `s` of a protection that started from the subtraction-safe suppression
+    /// `base`, with the final audit if there was one, and what it cost.
+    pub(super) fn of(
+        t: &Table,
+        base: &Suppression,
+        s: Suppression,
+        audit: Option<super::Audit>,
+        rounds: usize,
+        solves: usize,
+    ) -> Protection {
+        let n = t.len();
+        let extra: Vec<usize> = (0..n).filter(|&x| s.suppressed[x] && !t.small(x)).collect();
+        let sum = |count: bool| -> i64 {
+            extra
+                .iter()
+                .filter(|&&x| t.is_count(x) == count)
+                .map(|&x| t.values[x])
+                .sum()
+        };
+        let reasons = (0..n)
+            .map(|x| {
+                if !s.suppressed[x] {
+                    None
+                } else if t.small(x) {
+                    Some(Reason::Primary)
+                } else if base.suppressed[x] {
+                    Some(Reason::Secondary)
+                } else {
+                    Some(Reason::Audit)
+                }
+            })
+            .collect();
+        let (intervals, components, largest) = match audit {
+            Some(a) => (a.intervals, a.components, a.largest),
+            None => (vec![None; n], 0, 0),
+        };
+        Protection {
+            primary_cells: (0..n).filter(|&x| t.small(x)).count(),
+            extra_total: sum(true),
+            extra_amount: sum(false),
+            extra_cells: extra.len(),
+            audit_cells: (0..n)
+                .filter(|&x| s.suppressed[x] && !base.suppressed[x])
+                .count(),
+            reasons,
+            suppression: s,
+            intervals,
+            rounds,
+            solves,
+            components,
+            largest,
+        }
+    }
+}
+
 /// Why a cell is withheld.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -130,44 +186,7 @@ pub fn protect(t: &Table) -> Result<Protection, AuditError> {
             "disclosure control: audit round"
         );
         if weak.is_empty() {
-            let extra: Vec<usize> = (0..n).filter(|&x| s.suppressed[x] && !t.small(x)).collect();
-            let reasons = (0..n)
-                .map(|x| {
-                    if !s.suppressed[x] {
-                        None
-                    } else if t.small(x) {
-                        Some(Reason::Primary)
-                    } else if base.suppressed[x] {
-                        Some(Reason::Secondary)
-                    } else {
-                        Some(Reason::Audit)
-                    }
-                })
-                .collect();
-            return Ok(Protection {
-                reasons,
-                primary_cells: (0..n).filter(|&x| t.small(x)).count(),
-                extra_total: extra
-                    .iter()
-                    .filter(|&&x| t.is_count(x))
-                    .map(|&x| t.values[x])
-                    .sum(),
-                extra_amount: extra
-                    .iter()
-                    .filter(|&&x| !t.is_count(x))
-                    .map(|&x| t.values[x])
-                    .sum(),
-                extra_cells: extra.len(),
-                audit_cells: (0..n)
-                    .filter(|&x| s.suppressed[x] && !base.suppressed[x])
-                    .count(),
-                suppression: s,
-                intervals: audit.intervals,
-                rounds,
-                solves,
-                components: audit.components,
-                largest: audit.largest,
-            });
+            return Ok(Protection::of(t, &base, s, Some(audit), rounds, solves));
         }
         forced = (0..n).filter(|&x| s.suppressed[x]).collect();
         let before = forced.len();
