@@ -99,16 +99,17 @@ pub struct Access {
 pub struct StatsConfig {
     /// Minimum cell count published (primary suppression threshold); never below 3.
     pub k: u32,
-    /// `subtraction` (default) or `audited`: suppression extended until the linear-programming
-    /// audit passes (docs/PRIVACY.md).
-    pub protection: crate::disclosure::Method,
+    /// Cut a release by itself once new data has arrived and ingest has been quiet this long
+    /// (milliseconds; default 2000). 0: never; releases are then cut by `siso-hub release create`
+    /// only.
+    pub release_quiet_ms: u64,
 }
 
 impl Default for StatsConfig {
     fn default() -> Self {
         StatsConfig {
             k: 5,
-            protection: crate::disclosure::Method::default(),
+            release_quiet_ms: 2000,
         }
     }
 }
@@ -203,9 +204,10 @@ deny = {access.deny}
 [stats]
 # Primary suppression threshold: cells counting fewer than k units are not published (default 5, minimum 3).
 k = {stats.k}
-# "subtraction" (default): primary and subtraction-safe secondary suppression; "audited":
-# suppression extended until the linear-programming audit passes (docs/PRIVACY.md).
-protection = {stats.protection}
+# Cut and audit a new statistical release by itself once new data has arrived and ingest has
+# been quiet this many milliseconds (default 2000); 0: only `siso-hub release create` cuts
+# releases (docs/PRIVACY.md, "Releases").
+release_quiet_ms = {stats.release_quiet_ms}
 "#;
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::fmt::Write;
 use siso_shared::wire::{Dimension, Level, StatsQuery};
 use siso_shared::AreaBisogno;
 
+use crate::release::Release;
 use crate::stats::{rows, Cube, Request, Row};
 
 /// Escapes text for HTML.
@@ -202,8 +203,42 @@ fn trend(points: &[(u8, Option<f64>)], title: &str) -> String {
     s
 }
 
-/// Renders the dashboard for an epoch (and optionally one area of need).
-pub fn render(cube: &Cube, epoch: u16, area: Option<AreaBisogno>, epochs: &[u16]) -> String {
+const HEAD: &str = "<!DOCTYPE html><html lang=\"it\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>siso — Cruscotto regionale</title><style>";
+
+/// When a release was cut, as the dashboard says it (UTC).
+fn release_time(unix: i64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(unix) {
+        Ok(t) => format!(
+            "{:02}/{:02}/{} {:02}:{:02} UTC",
+            t.day(),
+            u8::from(t.month()),
+            t.year(),
+            t.hour(),
+            t.minute()
+        ),
+        Err(_) => unix.to_string(),
+    }
+}
+
+/// The page shown while an epoch has no release yet.
+pub fn unreleased(epoch: u16, epochs: &[u16]) -> String {
+    let mut html = String::from(HEAD);
+    html.push_str("body{font-family:system-ui,sans-serif;margin:0;color:#1a202c;background:#f7fafc}header{background:#1a365d;color:#fff;padding:12px 20px}main{padding:16px 20px;max-width:1200px;margin:auto}</style></head><body>");
+    let _ = write!(html, "<header><h1>siso — Cruscotto regionale dei servizi sociali</h1></header><main><p role=\"status\">Nessuna statistica ancora pubblicata per l'anno {epoch}: il rilascio è in preparazione. Riprovare tra qualche secondo.</p>");
+    if epochs.len() > 1 {
+        html.push_str("<p>Altri anni: ");
+        for e in epochs.iter().filter(|e| **e != epoch) {
+            let _ = write!(html, "<a href=\"/?epoch={e}\">{e}</a> ");
+        }
+        html.push_str("</p>");
+    }
+    html.push_str("</main></body></html>");
+    html
+}
+
+/// Renders the dashboard for an epoch (and optionally one area of need) from a release.
+pub fn render(rel: &Release, epoch: u16, area: Option<AreaBisogno>, epochs: &[u16]) -> String {
+    let cube: &Cube = &rel.cube;
     let req = |level, by, month| Request {
         query: StatsQuery {
             epoch,
@@ -216,9 +251,9 @@ pub fn render(cube: &Cube, epoch: u16, area: Option<AreaBisogno>, epochs: &[u16]
     let region = rows(cube, &req(Level::Region, None, None));
     let zone = rows(cube, &req(Level::Zona, None, None));
     let comuni = rows(cube, &req(Level::Comune, None, None));
-    let mut html = String::from("<!DOCTYPE html><html lang=\"it\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>siso — Cruscotto regionale</title><style>");
+    let mut html = String::from(HEAD);
     html.push_str("body{font-family:system-ui,sans-serif;margin:0;color:#1a202c;background:#f7fafc}header{background:#1a365d;color:#fff;padding:12px 20px}main{padding:16px 20px;max-width:1200px;margin:auto}.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(170px,1fr));gap:10px}.card{background:#fff;border-radius:6px;padding:10px;box-shadow:0 1px 2px #0002}.card b{display:block;font-size:1.5em}.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:14px}figure.chart{background:#fff;margin:0;padding:10px;border-radius:6px}figcaption{font-weight:600;margin-bottom:6px}table{border-collapse:collapse;width:100%;background:#fff;margin-bottom:16px}th,td{border-bottom:1px solid #e2e8f0;padding:4px 8px;text-align:right}th:first-child,td:first-child{text-align:left}form{margin:10px 0}.nd{color:#718096}</style></head><body>");
-    let _ = write!(html, "<header><h1>siso — Cruscotto regionale dei servizi sociali</h1><p>Anno {epoch}. Valori inferiori a {} unità non sono divulgati (n.d.), come quelli da cui si potrebbero ricavare.</p></header><main>", cube.k);
+    let _ = write!(html, "<header><h1>siso — Cruscotto regionale dei servizi sociali</h1><p>Anno {epoch}. Valori inferiori a {} unità non sono divulgati (n.d.), come quelli da cui si potrebbero ricavare.</p><p>Rilascio n. {} ({}) del {}, impronta <code>{}</code></p></header><main>", cube.k, rel.meta.id, rel.meta.period, release_time(rel.meta.created), &rel.meta.digest_hex()[..16]);
     html.push_str("<form method=\"get\" action=\"/\"><label>Anno <select name=\"epoch\">");
     for e in epochs {
         let _ = write!(

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use crate::release::Release;
 use crate::service::Hub;
 
 /// Shared state of the HTTP handlers.
@@ -209,21 +210,41 @@ fn parse_request(p: &StatsParams) -> Result<crate::stats::Request, Box<Response>
     })
 }
 
-fn cube_or_503(s: &HttpState, epoch: u16) -> Result<Arc<crate::stats::Cube>, Box<Response>> {
-    s.hub.cube(epoch).map_err(|e| {
-        tracing::error!(error = %e, "statistics unavailable");
+/// The release a request is served from, or 503 naming why there is none.
+fn release_or_503(
+    s: &HttpState,
+    epoch: u16,
+    month: Option<u8>,
+) -> Result<Arc<Release>, Box<Response>> {
+    s.hub.release_for(epoch, month).ok_or_else(|| {
         Box::new(
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"error": "statistics unavailable; retry later"})),
+                [(header::RETRY_AFTER, "5")],
+                Json(json!({
+                    "error": format!("no statistics released for {epoch} yet; retry later")
+                })),
             )
                 .into_response(),
         )
     })
 }
 
-/// `/api/stats` (JSON) and `/api/stats.csv`: authorises, parses the query, and renders the
-/// published cube of its epoch in the format the path names.
+/// The header naming the release a response was cut from: `id`, period and digest.
+fn release_header(r: &Release) -> (header::HeaderName, String) {
+    (
+        header::HeaderName::from_static("siso-release"),
+        format!(
+            "{}; period={}; digest={}",
+            r.meta.id,
+            r.meta.period,
+            r.meta.digest_hex()
+        ),
+    )
+}
+
+/// `/api/stats` (JSON) and `/api/stats.csv`: authorises, parses the query, and renders it from
+/// the latest release of its period in the format the path names.
 async fn stats(
     State(s): State<HttpState>,
     uri: Uri,
@@ -237,18 +258,25 @@ async fn stats(
         Ok(r) => r,
         Err(e) => return *e,
     };
-    let c = match cube_or_503(&s, r.query.epoch) {
+    let rel = match release_or_503(&s, r.query.epoch, r.query.month) {
         Ok(c) => c,
         Err(e) => return *e,
     };
     if uri.path().ends_with(".csv") {
         (
-            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-            crate::stats::to_csv(&c, &r),
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                release_header(&rel),
+            ],
+            crate::stats::to_csv(&rel.cube, &r),
         )
             .into_response()
     } else {
-        Json(crate::stats::to_json(&c, &r)).into_response()
+        (
+            [release_header(&rel)],
+            Json(crate::release::to_json(&rel, &r)),
+        )
+            .into_response()
     }
 }
 
@@ -258,8 +286,12 @@ async fn public_summary(State(s): State<HttpState>, Query(p): Query<StatsParams>
         return bad_request("epoch out of range");
     }
     let r = crate::stats::Request::total(epoch, siso_shared::wire::Level::Region);
-    match cube_or_503(&s, epoch) {
-        Ok(c) => Json(crate::stats::to_json(&c, &r)).into_response(),
+    match release_or_503(&s, epoch, None) {
+        Ok(rel) => (
+            [release_header(&rel)],
+            Json(crate::release::to_json(&rel, &r)),
+        )
+            .into_response(),
         Err(e) => *e,
     }
 }
@@ -291,13 +323,24 @@ async fn dashboard(
         e.sort_unstable();
         e
     };
-    match cube_or_503(&s, r.query.epoch) {
-        Ok(c) => (
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            crate::dashboard::render(&c, r.query.epoch, r.area, &epochs),
+    match s.hub.release_for(r.query.epoch, None) {
+        Some(rel) => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
+                release_header(&rel),
+            ],
+            crate::dashboard::render(&rel, r.query.epoch, r.area, &epochs),
         )
             .into_response(),
-        Err(e) => *e,
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::RETRY_AFTER, "5"),
+            ],
+            crate::dashboard::unreleased(r.query.epoch, &epochs),
+        )
+            .into_response(),
     }
 }
 

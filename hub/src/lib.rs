@@ -14,6 +14,7 @@ pub mod disclosure;
 pub mod http;
 pub mod metrics;
 pub mod overlap;
+pub mod release;
 pub mod server;
 pub mod service;
 pub mod stats;
@@ -74,6 +75,38 @@ pub struct Running {
     pub done: tokio::task::JoinHandle<()>,
 }
 
+/// Cuts a release of every epoch with new data once ingest has been quiet for `quiet`, until
+/// `shutdown`. A refused release leaves the previous one published (and is logged).
+async fn auto_release(hub: Arc<Hub>, quiet: std::time::Duration, shutdown: CancellationToken) {
+    let period = quiet.clamp(
+        std::time::Duration::from_millis(20),
+        std::time::Duration::from_millis(250),
+    );
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        for epoch in hub.take_quiet(quiet) {
+            let h = hub.clone();
+            let p = release::Period { epoch, month: None };
+            match tokio::task::spawn_blocking(move || h.cut_release(p)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(service::HubError::Release(
+                    e @ (release::ReleaseError::Unchanged(_) | release::ReleaseError::Empty(_)),
+                ))) => tracing::debug!(%p, reason = %e, "no new release"),
+                Ok(Err(e)) => tracing::error!(%p, error = %e, "release not cut"),
+                Err(e) => tracing::error!(%p, error = %e, "release task failed"),
+            }
+            if shutdown.is_cancelled() {
+                return;
+            }
+        }
+    }
+}
+
 /// Opens the store, binds the QUIC endpoint and the HTTP server, and serves until `shutdown`.
 pub async fn start(
     cfg: &HubConfig,
@@ -84,9 +117,7 @@ pub async fn start(
     let token = std::fs::read_to_string(&cfg.analyst_token_file)
         .map_err(io(format!("reading {}", cfg.analyst_token_file.display())))?;
     let store = store::Store::open(&cfg.store_dir(), store::OpenMode::Existing)?;
-    let mut hub = Hub::open(store, cfg.access.clone(), cfg.stats.k, clock)?;
-    hub.protection = cfg.stats.protection;
-    let hub = Arc::new(hub);
+    let hub = Arc::new(Hub::open(store, cfg.access.clone(), cfg.stats.k, clock)?);
     let server_config = tls::server_config(cfg)?;
     let endpoint = quinn::Endpoint::server(server_config, cfg.listen)
         .map_err(io(format!("binding QUIC endpoint on {}", cfg.listen)))?;
@@ -106,9 +137,23 @@ pub async fn start(
         shutdown.clone(),
     ));
     let web = tokio::spawn(http::run(listener, state, shutdown.clone()));
+    let releases = (cfg.stats.release_quiet_ms > 0).then(|| {
+        tokio::spawn(auto_release(
+            hub.clone(),
+            std::time::Duration::from_millis(cfg.stats.release_quiet_ms),
+            shutdown.clone(),
+        ))
+    });
+    if releases.is_some() {
+        hub.mark_all_changed()?;
+    }
     tracing::info!(%quic_addr, %http_addr, "hub serving");
     let done = tokio::spawn(async move {
         let _ = quic.await;
+        if let Some(r) = releases {
+            // A release being cut is finished and stored before the store is closed.
+            let _ = r.await;
+        }
         tracing::debug!("waiting for the HTTP server");
         match web.await {
             Ok(Err(e)) => tracing::error!(error = %e, "HTTP server failed"),

@@ -1,7 +1,8 @@
 //! The `siso-hub` command line (see `siso-hub --help` and docs/operations.md).
 //!
 //! Exit codes: 0 success; 1 failure (reason on stderr) or, for `audit verify`, a broken chain;
-//! 2 usage error; 3 `sdc audit` found a suppressed cell an attacker can narrow below k.
+//! 2 usage error; 3 `sdc audit` found a suppressed cell an attacker can narrow below k, or
+//! `release create` was refused by disclosure control (the previous release stays published).
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -73,6 +74,41 @@ enum Command {
         #[command(subcommand)]
         command: SdcCommand,
     },
+    /// Frozen statistical releases: what the dashboard and the API publish.
+    Release {
+        #[command(subcommand)]
+        command: ReleaseCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReleaseCommand {
+    /// Cut, audit and store a release of an epoch (or of one month of it) from the current
+    /// figures; refused (exit 3) if disclosure control cannot protect it. The running hub cuts
+    /// releases by itself (`[stats] release_quiet_ms`); this needs the hub stopped.
+    Create {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The epoch (year).
+        #[arg(long)]
+        epoch: u16,
+        /// A monthly release: only the figures of this month (1–12).
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=12))]
+        month: Option<u8>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutputFormat,
+    },
+    /// List every stored release with its digest and audit report.
+    List {
+        /// The configuration file (the hub must not be running).
+        #[arg(long)]
+        config: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutputFormat,
+    },
 }
 
 #[derive(Subcommand)]
@@ -97,10 +133,18 @@ enum SdcCommand {
         /// fewest programs, reporting an interval the attacker cannot narrow.
         #[arg(long)]
         exact: bool,
-        /// Protect as this method would before auditing (default: `[stats] protection`): with
-        /// `audited`, what the linear-programming protection withholds and costs.
-        #[arg(long, value_enum)]
-        method: Option<MethodArg>,
+        /// Protect the current figures as this method would before auditing: `audited` (what
+        /// releases use) or `subtraction` (subtraction-safe suppression alone, for comparison).
+        #[arg(
+            long,
+            value_enum,
+            default_value = "audited",
+            conflicts_with = "release"
+        )]
+        method: MethodArg,
+        /// Audit a stored release afresh instead of the current figures.
+        #[arg(long)]
+        release: Option<u64>,
     },
 }
 
@@ -259,6 +303,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     export,
                     exact,
                     method,
+                    release,
                 },
         } => sdc_audit(
             &config,
@@ -266,12 +311,114 @@ fn run(cli: Cli) -> Result<ExitCode> {
             format,
             export.as_deref(),
             exact,
-            method.map(|m| match m {
+            match method {
                 MethodArg::Subtraction => siso_hub::disclosure::Method::Subtraction,
                 MethodArg::Audited => siso_hub::disclosure::Method::Audited,
-            }),
+            },
+            release,
         ),
+        Command::Release {
+            command:
+                ReleaseCommand::Create {
+                    config,
+                    epoch,
+                    month,
+                    format,
+                },
+        } => release_create(&config, epoch, month, format),
+        Command::Release {
+            command: ReleaseCommand::List { config, format },
+        } => release_list(&config, format),
     }
+}
+
+/// Opens the hub of a configuration for an offline command (the hub must not be running).
+fn open_offline(config: &Path) -> Result<siso_hub::service::Hub> {
+    let cfg = HubConfig::load(config)?;
+    init_logging(cfg.log_format);
+    let store = Store::open(&cfg.store_dir(), OpenMode::Existing)
+        .context("opening the store (is the hub still running?)")?;
+    Ok(siso_hub::service::Hub::open(
+        store,
+        cfg.access.clone(),
+        cfg.stats.k,
+        Arc::new(SystemClock),
+    )?)
+}
+
+/// `siso-hub release create`.
+fn release_create(
+    config: &Path,
+    epoch: u16,
+    month: Option<u8>,
+    format: OutputFormat,
+) -> Result<ExitCode> {
+    use siso_hub::release::{Period, ReleaseError};
+    use siso_hub::service::HubError;
+    if !siso_shared::wire::EPOCHS.contains(&epoch) {
+        bail!("epoch {epoch} out of range");
+    }
+    let hub = open_offline(config)?;
+    let period = Period { epoch, month };
+    match hub.cut_release(period) {
+        Ok(r) => {
+            match format {
+                OutputFormat::Json => println!("{}", serde_json::to_string(&r.meta)?),
+                OutputFormat::Text => print_meta(&r.meta),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(HubError::Release(ReleaseError::Unchanged(id))) => {
+            eprintln!("nothing changed since release {id}: no new release");
+            if format == OutputFormat::Json {
+                println!("{}", serde_json::json!({ "unchanged_since": id }));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(HubError::Release(e @ (ReleaseError::Audit(_) | ReleaseError::NotProven(_)))) => {
+            eprintln!("siso-hub: release of {period} refused: {e}");
+            Ok(ExitCode::from(3))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn print_meta(m: &siso_hub::release::Meta) {
+    let r = &m.report;
+    println!(
+        "release {} of {}: created {}, previous {}, digest {}; {} cells, {} withheld ({} primary, {} more of total {}, {} added by the audit, {} changes since the previous release protected), all proven protected; {:.1} s",
+        m.id,
+        m.period,
+        m.created,
+        m.previous.map_or("none".into(), |p| p.to_string()),
+        m.digest_hex(),
+        r.cells,
+        r.suppressed,
+        r.primary,
+        r.extra_cells,
+        r.extra_total,
+        r.audit_cells,
+        r.changes,
+        r.seconds
+    );
+}
+
+/// `siso-hub release list`.
+fn release_list(config: &Path, format: OutputFormat) -> Result<ExitCode> {
+    let hub = open_offline(config)?;
+    let list = hub.release_list()?;
+    match format {
+        OutputFormat::Json => println!("{}", serde_json::json!({ "releases": list })),
+        OutputFormat::Text => {
+            if list.is_empty() {
+                eprintln!("no releases yet");
+            }
+            for m in &list {
+                print_meta(m);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `siso-hub sdc audit`.
@@ -281,27 +428,18 @@ fn sdc_audit(
     format: OutputFormat,
     export: Option<&Path>,
     exact: bool,
-    method: Option<siso_hub::disclosure::Method>,
+    method: siso_hub::disclosure::Method,
+    release: Option<u64>,
 ) -> Result<ExitCode> {
     let mode = if exact {
         siso_hub::disclosure::Mode::Exact
     } else {
         siso_hub::disclosure::Mode::Sufficient
     };
-    let cfg = HubConfig::load(config)?;
-    init_logging(cfg.log_format);
-    let store = Store::open(&cfg.store_dir(), OpenMode::Existing)
-        .context("opening the store (is the hub still running?)")?;
-    let mut hub = siso_hub::service::Hub::open(
-        store,
-        cfg.access.clone(),
-        cfg.stats.k,
-        Arc::new(SystemClock),
-    )?;
-    hub.protection = match method {
-        Some(m) => m,
-        None => cfg.stats.protection,
-    };
+    let hub = open_offline(config)?;
+    if let Some(id) = release {
+        return sdc_audit_release(&hub, id, format, export, mode);
+    }
     let epochs: Vec<u16> = match epoch {
         Some(e) => vec![e],
         None => hub.epochs()?,
@@ -314,7 +452,7 @@ fn sdc_audit(
         hub.cube_with(e, siso_hub::disclosure::Method::Subtraction)?;
         let reference_s = started.elapsed().as_secs_f64();
         let started = std::time::Instant::now();
-        let cube = hub.cube_with(e, hub.protection)?;
+        let cube = hub.cube_with(e, method)?;
         let protect_s = started.elapsed().as_secs_f64();
         let started = std::time::Instant::now();
         let (audit, cells) = siso_hub::stats::audit(&cube, mode)?;
@@ -341,7 +479,7 @@ fn sdc_audit(
             "components": audit.components,
             "largest_component": audit.largest,
             "not_proven": unprotected.len(),
-            "method": hub.protection,
+            "method": method,
             "protect_s": protect_s,
             "subtraction_only_s": reference_s,
             "ratio_protect_over_subtraction_only": protect_s / reference_s.max(1e-9),
@@ -380,6 +518,66 @@ fn sdc_audit(
         println!("{}", serde_json::json!({ "epochs": reports }));
     }
     Ok(if exposed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
+}
+
+/// `siso-hub sdc audit --release ID`: a stored release's suppression audited afresh (the
+/// release alone, not as a revision of the one before it).
+fn sdc_audit_release(
+    hub: &siso_hub::service::Hub,
+    id: u64,
+    format: OutputFormat,
+    export: Option<&Path>,
+    mode: siso_hub::disclosure::Mode,
+) -> Result<ExitCode> {
+    let r = hub
+        .release(id)?
+        .with_context(|| format!("no release {id}"))?;
+    let started = std::time::Instant::now();
+    let (audit, cells) = siso_hub::stats::audit(&r.cube, mode)?;
+    let audit_s = started.elapsed().as_secs_f64();
+    if let Some(path) = export {
+        let doc = r
+            .cube
+            .table
+            .to_json(&r.cube.protection.suppression.suppressed);
+        write_private(path, doc.to_string().as_bytes())?;
+    }
+    let unprotected: Vec<_> = cells.iter().filter(|c| !c.protected).collect();
+    match format {
+        OutputFormat::Text => {
+            println!(
+                "release {id} of {}: {} cells, {} withheld; {} components (largest {}); {} not proven protected; audit {audit_s:.1} s",
+                r.meta.period,
+                r.cube.table.len(),
+                r.cube.protection.suppression.count(),
+                audit.components,
+                audit.largest,
+                unprotected.len()
+            );
+            for c in &unprotected {
+                println!(
+                    "  NOT PROTECTED {} month {} {} {}: [{}, {}]",
+                    c.unit, c.month, c.group, c.measure, c.interval.min, c.interval.max
+                );
+            }
+        }
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::json!({
+                "release": r.meta,
+                "components": audit.components,
+                "largest_component": audit.largest,
+                "not_proven": unprotected.len(),
+                "audit_s": audit_s,
+                "intervals": cells,
+            })
+        ),
+    }
+    Ok(if unprotected.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(3)

@@ -18,6 +18,7 @@ use crate::audit::{AuditLog, Entry};
 use crate::config::Access;
 use crate::metrics::Metrics;
 use crate::overlap::{EpochState, Members, Summary};
+use crate::release::{self, Period, Release};
 use crate::stats::{self, RecordFacts};
 use crate::store::{LedgerEntry, Store, StoreError, StoredBatch};
 
@@ -136,6 +137,27 @@ fn ingest_blocking(
     Ok(Ingested::Applied(count))
 }
 
+/// The latest release of each period in the store, each checked against its digest.
+fn latest_releases(store: &Store) -> Result<HashMap<Period, Arc<Release>>, HubError> {
+    let mut latest: HashMap<Period, u64> = HashMap::new();
+    for (id, b) in store.release_metas()? {
+        let meta: release::Meta =
+            wire::decode_value(&b).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let e = latest.entry(meta.period).or_insert(id);
+        *e = (*e).max(id);
+    }
+    let mut out = HashMap::new();
+    for (period, id) in latest {
+        let b = store
+            .release(id)?
+            .ok_or_else(|| StoreError::Corrupt(format!("release {id} has no cells")))?;
+        let stored: release::Stored =
+            wire::decode_value(&b).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        out.insert(period, Arc::new(stored.into_release()?));
+    }
+    Ok(out)
+}
+
 /// Hub errors outside the protocol (startup, statistics).
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
@@ -145,6 +167,9 @@ pub enum HubError {
     /// Disclosure control could not protect the statistics (nothing is published).
     #[error("disclosure control failed")]
     Audit(#[from] crate::disclosure::AuditError),
+    /// A release was not cut (the previous one stays published).
+    #[error(transparent)]
+    Release(#[from] crate::release::ReleaseError),
 }
 
 /// The hub service.
@@ -163,11 +188,15 @@ pub struct Hub {
     pub metrics: Metrics,
     /// Statistics suppression threshold.
     pub k: u32,
-    /// How published statistics are protected.
-    pub protection: crate::disclosure::Method,
-    /// Bumped on every stored change; invalidates the statistics cache.
-    version: std::sync::atomic::AtomicU64,
-    cubes: std::sync::Mutex<HashMap<u16, (u64, Arc<stats::Cube>)>>,
+    /// The latest release of each period (what is published).
+    releases: RwLock<HashMap<Period, Arc<Release>>>,
+    /// Epochs with data newer than their latest release, and when data last arrived.
+    dirty: std::sync::Mutex<(
+        std::collections::BTreeSet<u16>,
+        Option<tokio::time::Instant>,
+    )>,
+    /// One release is cut at a time.
+    cutting: std::sync::Mutex<()>,
 }
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> Message {
@@ -194,6 +223,8 @@ impl Hub {
         let n = store.replay(|epoch, member, b| state.apply(epoch, member, b))?;
         tracing::info!(batches = n, records = state.records(), "store replayed");
         let audit = AuditLog::open(&store)?;
+        let releases = latest_releases(&store)?;
+        tracing::info!(releases = releases.len(), "published releases loaded");
         Ok(Hub {
             store,
             state: Arc::new(RwLock::new(state)),
@@ -203,9 +234,9 @@ impl Hub {
             clock,
             metrics: Metrics::default(),
             k,
-            protection: crate::disclosure::Method::default(),
-            version: std::sync::atomic::AtomicU64::new(0),
-            cubes: std::sync::Mutex::new(HashMap::new()),
+            releases: RwLock::new(releases),
+            dirty: std::sync::Mutex::new(Default::default()),
+            cutting: std::sync::Mutex::new(()),
         })
     }
 
@@ -258,51 +289,180 @@ impl Hub {
         Ok(e.into_iter().collect())
     }
 
-    /// The suppressed statistics cube of an epoch (cached until new data arrives).
-    pub fn cube(&self, epoch: u16) -> Result<Arc<stats::Cube>, HubError> {
-        // (Cached: see `cube_with` for one built anew.)
-        let v = self.version.load(std::sync::atomic::Ordering::SeqCst);
-        if let Some((cv, c)) = self
-            .cubes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&epoch)
-        {
-            if *cv == v {
-                return Ok(c.clone());
-            }
-        }
-        let c = Arc::new(self.cube_with(epoch, self.protection)?);
-        self.cubes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(epoch, (v, c.clone()));
-        Ok(c)
-    }
-
-    /// The cube of an epoch protected by `method`, built anew (not cached; `sdc audit`).
-    pub fn cube_with(
-        &self,
-        epoch: u16,
-        method: crate::disclosure::Method,
-    ) -> Result<stats::Cube, HubError> {
+    /// The epoch's figures before disclosure control.
+    fn figures(&self, epoch: u16) -> Result<stats::Figures, HubError> {
         let aggregates = self.store.aggregates(epoch)?;
         let records = self.with_state(|st| {
             st.epochs
                 .get(&epoch)
                 .map(|e| RecordFacts::of(&st.members, &e.unit_facts()))
         });
-        Ok(stats::build_cube(
-            self.k,
-            method,
-            aggregates,
-            records.as_ref(),
-        )?)
+        Ok(stats::Figures::of(aggregates, records.as_ref()))
     }
 
-    fn changed(&self) {
-        self.version
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    /// The cube of an epoch's current figures protected by `method`, built anew and not
+    /// published (`sdc audit`, benchmarks): what is published comes from releases only.
+    pub fn cube_with(
+        &self,
+        epoch: u16,
+        method: crate::disclosure::Method,
+    ) -> Result<stats::Cube, HubError> {
+        Ok(stats::protect(self.k, method, self.figures(epoch)?, None)?)
+    }
+
+    /// The release a query of `epoch` (and `month`) is served from: the latest release of the
+    /// epoch, or of that month if one is newer. `None`: nothing published yet.
+    pub fn release_for(&self, epoch: u16, month: Option<u8>) -> Option<Arc<Release>> {
+        let r = self.releases.read().unwrap_or_else(|p| p.into_inner());
+        let whole = r.get(&Period { epoch, month: None });
+        let monthly = month.and_then(|m| {
+            r.get(&Period {
+                epoch,
+                month: Some(m),
+            })
+        });
+        [whole, monthly]
+            .into_iter()
+            .flatten()
+            .max_by_key(|x| x.meta.id)
+            .cloned()
+    }
+
+    /// The latest release of an epoch, whatever its period (the one a revision is audited
+    /// against).
+    fn latest_of(&self, epoch: u16) -> Option<Arc<Release>> {
+        self.releases
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|r| r.meta.period.epoch == epoch)
+            .max_by_key(|r| r.meta.id)
+            .cloned()
+    }
+
+    /// A stored release, its digest checked.
+    pub fn release(&self, id: u64) -> Result<Option<Release>, HubError> {
+        let Some(b) = self.store.release(id)? else {
+            return Ok(None);
+        };
+        let stored: release::Stored =
+            wire::decode_value(&b).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(Some(stored.into_release()?))
+    }
+
+    /// Every stored release's meta, in id order.
+    pub fn release_list(&self) -> Result<Vec<release::Meta>, HubError> {
+        self.store
+            .release_metas()?
+            .into_iter()
+            .map(|(_, b)| {
+                wire::decode_value(&b).map_err(|e| StoreError::Corrupt(e.to_string()).into())
+            })
+            .collect()
+    }
+
+    /// Cuts, audits and stores a release of `period` from the current figures (blocking: run
+    /// it on a blocking thread). Refused — and recorded as refused in the message log — when
+    /// disclosure control cannot protect it; the previous release stays published.
+    pub fn cut_release(&self, period: Period) -> Result<Arc<Release>, HubError> {
+        let _one = self.cutting.lock().unwrap_or_else(|p| p.into_inner());
+        let mut figures = self.figures(period.epoch)?;
+        if let Some(m) = period.month {
+            figures = figures.month(m);
+        }
+        let previous = self.latest_of(period.epoch);
+        let id = self.store.last_release_id()? + 1;
+        let created = self.clock.now().unix_timestamp();
+        let r = match release::cut(id, period, created, self.k, figures, previous.as_deref()) {
+            Ok(r) => r,
+            Err(e) => {
+                if matches!(
+                    e,
+                    release::ReleaseError::Audit(_) | release::ReleaseError::NotProven(_)
+                ) {
+                    tracing::error!(%period, error = %e, "release refused");
+                    self.record_release(period, 0, "refused", period.to_string().as_bytes())?;
+                    self.store.flush_blocking()?;
+                }
+                return Err(e.into());
+            }
+        };
+        let stored = release::Stored::of(&r);
+        let corrupt = |e: wire::CodecError| StoreError::Corrupt(e.to_string());
+        let meta = wire::encode_value(&r.meta).map_err(corrupt)?;
+        let whole = wire::encode_value(&stored).map_err(corrupt)?;
+        self.store.put_release(id, &meta, &whole)?;
+        let canonical = release::canonical(&r.meta, &r.cube)?;
+        self.record_release(period, r.meta.report.cells as u64, "ok", &canonical)?;
+        // Durable before it is served.
+        self.store.flush_blocking()?;
+        let r = Arc::new(r);
+        self.releases
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(period, r.clone());
+        tracing::info!(
+            id,
+            %period,
+            cells = r.meta.report.cells,
+            suppressed = r.meta.report.suppressed,
+            changes = r.meta.report.changes,
+            seconds = r.meta.report.seconds,
+            digest = %r.meta.digest_hex(),
+            "release published"
+        );
+        Ok(r)
+    }
+
+    fn record_release(
+        &self,
+        period: Period,
+        cells: u64,
+        outcome: &str,
+        payload: &[u8],
+    ) -> Result<(), HubError> {
+        let kind = format!("release {period}");
+        self.audit.append(
+            &self.store,
+            crate::audit::Entry {
+                time: self.clock.now().unix_timestamp(),
+                member: "-",
+                kind: &kind,
+                records: cells,
+                outcome,
+                payload,
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Marks `epoch` as having data newer than its latest release.
+    fn changed(&self, epoch: u16) {
+        let mut d = self.dirty.lock().unwrap_or_else(|p| p.into_inner());
+        d.0.insert(epoch);
+        d.1 = Some(tokio::time::Instant::now());
+    }
+
+    /// Marks every epoch with data as possibly newer than its latest release (at start: data
+    /// may have arrived after the last release before a restart; an unchanged epoch is not
+    /// released again).
+    pub fn mark_all_changed(&self) -> Result<(), HubError> {
+        for e in self.epochs()? {
+            self.changed(e);
+        }
+        Ok(())
+    }
+
+    /// The epochs to release now: those with new data, once no data has arrived for `quiet`.
+    pub fn take_quiet(&self, quiet: std::time::Duration) -> Vec<u16> {
+        let mut d = self.dirty.lock().unwrap_or_else(|p| p.into_inner());
+        match d.1 {
+            Some(t) if t.elapsed() >= quiet && !d.0.is_empty() => {
+                d.1 = None;
+                std::mem::take(&mut d.0).into_iter().collect()
+            }
+            _ => Vec::new(),
+        }
     }
 
     /// Runs `f` with read access to the state (statistics).
@@ -471,12 +631,18 @@ impl Hub {
                 Role::Region => forbidden("fetch household overlaps (it has no households)"),
             },
             Message::StatsQuery(q) => match role {
-                Role::Comune | Role::Region => match self.cube(q.epoch) {
-                    Ok(cube) => {
-                        let json = stats::to_json(&cube, &stats::Request::from(&q)).to_string();
+                Role::Comune | Role::Region => match self.release_for(q.epoch, q.month) {
+                    Some(r) => {
+                        let json = release::to_json(&r, &stats::Request::from(&q)).to_string();
                         (Message::Stats(StatsReply { json }), false)
                     }
-                    Err(e) => (err(ErrorCode::Unavailable, e.to_string()), false),
+                    None => (
+                        err(
+                            ErrorCode::Unavailable,
+                            format!("no statistics released for {} yet", q.epoch),
+                        ),
+                        false,
+                    ),
                 },
                 Role::Ets => forbidden("query statistics beyond the public summary"),
             },
@@ -547,7 +713,7 @@ impl Hub {
             .map_err(|e| StoreError::Task(e.to_string()))??;
             drop(guard);
             if let Ingested::Applied(_) = outcome {
-                self.changed();
+                self.changed(epoch);
             }
             if !matches!(outcome, Ingested::Full) {
                 // Durable before the acknowledgement (also for a duplicate: what was applied
@@ -597,7 +763,7 @@ impl Hub {
             let cells: u64 = periods.iter().map(|(_, c)| c.len() as u64).sum();
             self.store
                 .put_aggregates(a.epoch, &a.member, &a.batch_id, &periods, cells)?;
-            self.changed();
+            self.changed(a.epoch);
             drop(guard);
             self.store.flush().await?;
             Ok((false, cells))

@@ -21,7 +21,9 @@ use crate::disclosure;
 use crate::overlap::{Members, UnitFacts};
 
 /// A unit of the territorial hierarchy.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Unit {
     /// A member (a Comune, or a third-sector entity reported as its own row).
     Member(MemberId),
@@ -104,8 +106,10 @@ fn dimension_values(d: Dimension) -> Vec<String> {
     }
 }
 
-type Group = Option<(Dimension, String)>;
-type CellKey = (Unit, u8, Group, String);
+/// A group of a dimension (`None`: the unit's total).
+pub type Group = Option<(Dimension, String)>;
+/// A cell: unit, month (0 = the whole epoch), group, measure.
+pub type CellKey = (Unit, u8, Group, String);
 
 /// The suppressed cube of one epoch.
 #[derive(Debug, Clone)]
@@ -123,9 +127,68 @@ pub struct Cube {
     pub table: disclosure::Table,
     /// The suppression published, and what it cost.
     pub protection: disclosure::Protection,
+    /// Counts that changed by fewer than `k` since the previous release, protected as a
+    /// revision (0 for a first release).
+    pub changes: usize,
 }
 
 impl Cube {
+    /// Every cell's key, in the table's order.
+    pub fn keys(&self) -> &[CellKey] {
+        &self.keys
+    }
+
+    /// A stored release's cube: its cells' keys and true values (in key order), its
+    /// suppression, why each cell is withheld and what its audit proved.
+    #[allow(clippy::too_many_arguments)]
+    pub fn restore(
+        k: u32,
+        cells: Vec<(CellKey, i64)>,
+        suppressed: Vec<bool>,
+        reasons: Vec<Option<disclosure::Reason>>,
+        intervals: Vec<Option<disclosure::Interval>>,
+        members: Vec<MemberId>,
+        measures: BTreeSet<String>,
+        changes: usize,
+    ) -> Result<Cube, disclosure::AuditError> {
+        let n = cells.len();
+        if suppressed.len() != n || reasons.len() != n || intervals.len() != n {
+            return Err(disclosure::AuditError::Malformed(format!(
+                "{n} cells, {} suppression flags, {} reasons, {} intervals",
+                suppressed.len(),
+                reasons.len(),
+                intervals.len()
+            )));
+        }
+        let order: Vec<CellKey> = cells.iter().map(|(k, _)| k.clone()).collect();
+        let (keys, table) = table_of(k, cells.into_iter().collect());
+        if keys != order {
+            return Err(disclosure::AuditError::Malformed(
+                "cells not in key order, or named twice".into(),
+            ));
+        }
+        table.check()?;
+        let suppression = disclosure::Suppression { suppressed };
+        let protection = disclosure::published(&table, suppression, reasons, intervals);
+        let cells = keys
+            .iter()
+            .cloned()
+            .zip(table.values.iter().copied())
+            .zip(protection.suppression.suppressed.iter().copied())
+            .map(|((k, v), s)| (k, (v, s)))
+            .collect();
+        Ok(Cube {
+            cells,
+            members,
+            measures,
+            k,
+            keys,
+            table,
+            protection,
+            changes,
+        })
+    }
+
     /// A published value: `Some(None)` if suppressed, `None` if absent.
     pub fn get(&self, unit: &Unit, month: u8, group: &Group, measure: &str) -> Option<Option<i64>> {
         self.cells
@@ -182,6 +245,111 @@ impl RecordFacts {
     }
 }
 
+/// An epoch's figures before disclosure control: every cell's true value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Figures {
+    values: BTreeMap<CellKey, i64>,
+    members: BTreeSet<MemberId>,
+    measures: BTreeSet<String>,
+}
+
+impl Figures {
+    /// The figures of an epoch from the members' aggregates `(member, month, cells)` and, if
+    /// the epoch has records, what the hub knows from them.
+    pub fn of(
+        aggregates: Vec<(MemberId, u8, Vec<AggregateCell>)>,
+        records: Option<&RecordFacts>,
+    ) -> Figures {
+        let mut values: BTreeMap<CellKey, i64> = BTreeMap::new();
+        let mut members: BTreeSet<MemberId> = BTreeSet::new();
+        let mut measures: BTreeSet<String> = BTreeSet::new();
+        for (member, month, cells) in aggregates {
+            if member.role() == Role::Region {
+                continue;
+            }
+            members.insert(member.clone());
+            for c in cells {
+                let name = measure_name(&c.measure);
+                measures.insert(name.clone());
+                let g = group_of(&c.breakdown);
+                for u in units_of(&member) {
+                    *values
+                        .entry((u, month, g.clone(), name.clone()))
+                        .or_default() += c.value;
+                }
+            }
+        }
+        // What only the hub knows.
+        if let Some(f) = records {
+            let mut add = |u: Unit, name: &str, v: i64| {
+                *values.entry((u, 0, None, name.to_owned())).or_default() += v;
+            };
+            for (m, supported, unsupported) in &f.members {
+                members.insert(m.clone());
+                for u in units_of(m) {
+                    add(u.clone(), "households_supported_sum", *supported as i64);
+                    add(u, "unsupported_need", *unsupported as i64);
+                }
+            }
+            // Distinct households and double economic support: a group counts once per unit
+            // it touches, never summed from below.
+            for (supporters, des_members, n) in &f.groups {
+                let n = *n as i64;
+                let su: BTreeSet<Unit> = supporters.iter().flat_map(units_of).collect();
+                for u in su {
+                    add(u, "households_supported_distinct", n);
+                }
+                let du: BTreeSet<Unit> = des_members.iter().flat_map(units_of).collect();
+                for u in du {
+                    add(u, "double_economic_support", n);
+                }
+            }
+        }
+        for m in HUB_MEASURES
+            .iter()
+            .chain(["accessi", "latent_need", "expenditure"].iter())
+        {
+            measures.insert((*m).to_owned());
+            values
+                .entry((Unit::Region, 0, None, (*m).to_owned()))
+                .or_insert(0);
+        }
+        Figures {
+            values,
+            members,
+            measures,
+        }
+    }
+
+    /// Only the cells of month `m` (a monthly release; the hub's own measures are counted over
+    /// the whole epoch and are left out).
+    pub fn month(mut self, m: u8) -> Figures {
+        self.values.retain(|k, _| k.1 == m);
+        self.measures = self.values.keys().map(|k| k.3.clone()).collect();
+        self
+    }
+
+    /// Cells.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether these are exactly the figures `cube` was cut from.
+    pub fn same_as(&self, cube: &Cube) -> bool {
+        self.values.len() == cube.keys.len()
+            && self
+                .values
+                .iter()
+                .zip(cube.keys.iter().zip(&cube.table.values))
+                .all(|((k, v), (ck, cv))| k == ck && v == cv)
+    }
+
+    /// No cells.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}
+
 /// Builds and protects the cube of an epoch from the members' aggregates `(member, month,
 /// cells)` and, if the epoch has records, what the hub knows from them.
 pub fn build_cube(
@@ -190,72 +358,54 @@ pub fn build_cube(
     aggregates: Vec<(MemberId, u8, Vec<AggregateCell>)>,
     records: Option<&RecordFacts>,
 ) -> Result<Cube, disclosure::AuditError> {
-    let mut values: BTreeMap<CellKey, i64> = BTreeMap::new();
-    let mut members: BTreeSet<MemberId> = BTreeSet::new();
-    let mut measures: BTreeSet<String> = BTreeSet::new();
-    for (member, month, cells) in aggregates {
-        if member.role() == Role::Region {
-            continue;
-        }
-        members.insert(member.clone());
-        for c in cells {
-            let name = measure_name(&c.measure);
-            measures.insert(name.clone());
-            let g = group_of(&c.breakdown);
-            for u in units_of(&member) {
-                *values
-                    .entry((u, month, g.clone(), name.clone()))
-                    .or_default() += c.value;
-            }
-        }
-    }
-    // What only the hub knows.
-    if let Some(f) = records {
-        let mut add = |u: Unit, name: &str, v: i64| {
-            *values.entry((u, 0, None, name.to_owned())).or_default() += v;
-        };
-        for (m, supported, unsupported) in &f.members {
-            members.insert(m.clone());
-            for u in units_of(m) {
-                add(u.clone(), "households_supported_sum", *supported as i64);
-                add(u, "unsupported_need", *unsupported as i64);
-            }
-        }
-        // Distinct households and double economic support: a group counts once per unit it
-        // touches, never summed from below.
-        for (supporters, des_members, n) in &f.groups {
-            let n = *n as i64;
-            let su: BTreeSet<Unit> = supporters.iter().flat_map(units_of).collect();
-            for u in su {
-                add(u, "households_supported_distinct", n);
-            }
-            let du: BTreeSet<Unit> = des_members.iter().flat_map(units_of).collect();
-            for u in du {
-                add(u, "double_economic_support", n);
-            }
-        }
-    }
-    for m in HUB_MEASURES
-        .iter()
-        .chain(["accessi", "latent_need", "expenditure"].iter())
-    {
-        measures.insert((*m).to_owned());
-        values
-            .entry((Unit::Region, 0, None, (*m).to_owned()))
-            .or_insert(0);
-    }
+    protect(k, method, Figures::of(aggregates, records), None)
+}
 
+/// Protects `figures` by `method`. With the `previous` release of the same epoch, as a
+/// revision ([`disclosure::joint`]): the attacker holds both, unchanged cells are linked and
+/// changes by fewer than `k` are protected like small cells.
+pub fn protect(
+    k: u32,
+    method: disclosure::Method,
+    figures: Figures,
+    previous: Option<&Cube>,
+) -> Result<Cube, disclosure::AuditError> {
+    let Figures {
+        values,
+        members,
+        measures,
+    } = figures;
     let (keys, table) = table_of(k, values);
-    let protection = match method {
-        disclosure::Method::Subtraction => {
+    let joint = previous.map(|old| {
+        let index: HashMap<&CellKey, usize> =
+            keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
+        let same: Vec<Option<usize>> = old.keys.iter().map(|k| index.get(k).copied()).collect();
+        disclosure::joint(
+            &table,
+            &old.table,
+            &old.protection.suppression.suppressed,
+            &same,
+        )
+    });
+    let changes = joint.as_ref().map_or(0, |j| j.changes);
+    let unprotectable = |t: &disclosure::Table, e: disclosure::AuditError| {
+        if let disclosure::AuditError::Unprotectable(c) = e {
+            tracing::error!(cell = ?keys.get(c), value = t.values.get(c), "disclosure control: a cell cannot be protected");
+        }
+        e
+    };
+    let protection = match (method, &joint) {
+        (disclosure::Method::Subtraction, _) => {
             table.check()?;
             disclosure::subtraction_only(&table)
         }
-        disclosure::Method::Audited => disclosure::protect(&table).inspect_err(|e| {
-            if let disclosure::AuditError::Unprotectable(c) = e {
-                tracing::error!(cell = ?keys.get(*c), value = table.values.get(*c), "disclosure control: a cell cannot be protected");
-            }
-        })?,
+        (disclosure::Method::Audited, None) => {
+            disclosure::protect(&table).map_err(|e| unprotectable(&table, e))?
+        }
+        (disclosure::Method::Audited, Some(j)) => {
+            let p = disclosure::protect(&j.table).map_err(|e| unprotectable(&j.table, e))?;
+            restrict(&table, p, j.new)
+        }
     };
     let cells = keys
         .iter()
@@ -272,7 +422,38 @@ pub fn build_cube(
         keys,
         table,
         protection,
+        changes,
     })
+}
+
+/// The protection of a joint table's first `n` cells (the new release's), with its costs
+/// counted on the new release's `table` alone.
+fn restrict(
+    table: &disclosure::Table,
+    p: disclosure::Protection,
+    n: usize,
+) -> disclosure::Protection {
+    let cut = |v: &[bool]| disclosure::Suppression {
+        suppressed: v.iter().take(n).copied().collect(),
+    };
+    let s = cut(&p.suppression.suppressed);
+    let base = cut(&p
+        .reasons
+        .iter()
+        .map(|r| {
+            matches!(
+                r,
+                Some(disclosure::Reason::Primary | disclosure::Reason::Secondary)
+            )
+        })
+        .collect::<Vec<_>>());
+    let audit = disclosure::Audit {
+        intervals: p.intervals.iter().take(n).copied().collect(),
+        components: p.components,
+        largest: p.largest,
+        solves: p.solves,
+    };
+    disclosure::Protection::of(table, &base, s, Some(audit), p.rounds, p.solves)
 }
 
 /// Whether the cells of a dimension's groups add up to their total (Sum) or only bound it
@@ -396,6 +577,7 @@ fn table_of(k: u32, values: BTreeMap<CellKey, i64>) -> (Vec<CellKey>, disclosure
         follows,
         constraints,
         k: i64::from(k),
+        fixed: Vec::new(),
     };
     (keys, table)
 }

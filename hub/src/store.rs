@@ -14,6 +14,9 @@
 //!   retried batch is acknowledged again and not applied twice.
 //! - `aggregates`: `epoch u16 ‖ M ‖ month u8` → a Comune's aggregate cells for that period.
 //! - `audit`: `seq u64` → a chained message-log record (no payloads).
+//! - `releases`: `id u64` → a statistical release's meta (period, digest, audit report), and
+//!   `release_cells`: `id u64` → the whole release ([`crate::release::Stored`]); both written
+//!   in one transaction, never changed. Encoded by `release`, opaque here.
 //!
 //! **Invariant:** nothing personal is stored: records hold only fingerprints, intervention kinds
 //! and dates. **Invariant:** the service acknowledges only after [`Store::flush`] returns.
@@ -104,6 +107,8 @@ pub struct Store {
     ledger: sled::Tree,
     aggregates: sled::Tree,
     audit: sled::Tree,
+    releases: sled::Tree,
+    release_cells: sled::Tree,
 }
 
 fn prefix(epoch: u16, member: &MemberId) -> Vec<u8> {
@@ -142,6 +147,8 @@ impl Store {
             ledger: db.open_tree("ledger")?,
             aggregates: db.open_tree("aggregates")?,
             audit: db.open_tree("audit")?,
+            releases: db.open_tree("releases")?,
+            release_cells: db.open_tree("release_cells")?,
             meta,
             db,
         })
@@ -332,6 +339,60 @@ impl Store {
             out.push((member, month, decode(&v)?));
         }
         Ok(out)
+    }
+
+    /// Makes every write so far durable, from a blocking thread.
+    pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Stores release `id` (its encoded meta and whole encoded release) in one transaction;
+    /// refuses an id already taken (releases are immutable).
+    pub fn put_release(&self, id: u64, meta: &[u8], whole: &[u8]) -> Result<(), StoreError> {
+        let key = id.to_be_bytes();
+        (&self.releases, &self.release_cells).transaction(|(m, c)| {
+            if m.get(key)?.is_some() {
+                return Err(ConflictableTransactionError::Abort(StoreError::Corrupt(
+                    format!("release {id} exists already"),
+                )));
+            }
+            m.insert(&key, meta)?;
+            c.insert(&key, whole)?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Every release's encoded meta, in id order.
+    pub fn release_metas(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.releases.iter() {
+            let (k, v) = kv?;
+            let id = <[u8; 8]>::try_from(k.as_ref())
+                .map_err(|_| StoreError::Corrupt("release key".into()))?;
+            out.push((u64::from_be_bytes(id), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// One whole encoded release.
+    pub fn release(&self, id: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .release_cells
+            .get(id.to_be_bytes())?
+            .map(|v| v.to_vec()))
+    }
+
+    /// The highest release id, 0 if none.
+    pub fn last_release_id(&self) -> Result<u64, StoreError> {
+        match self.releases.last()? {
+            None => Ok(0),
+            Some((k, _)) => Ok(u64::from_be_bytes(
+                <[u8; 8]>::try_from(k.as_ref())
+                    .map_err(|_| StoreError::Corrupt("release key".into()))?,
+            )),
+        }
     }
 
     /// The last message-log record, if any.

@@ -31,7 +31,7 @@ async fn init_serve_sigterm_and_audit() {
         "allow",
         "deny",
         "k = 5",
-        "protection = \"subtraction\"",
+        "release_quiet_ms = 2000",
         "log_format",
     ] {
         assert!(text.contains(field), "hub.toml lacks {field}");
@@ -60,9 +60,33 @@ async fn init_serve_sigterm_and_audit() {
     assert_eq!(status, 200);
     let quic = format!("127.0.0.1:{udp}").parse().unwrap();
     let (c, _) = connect_to(quic, pki.tls(PERUGIA), PERUGIA).await.unwrap();
+    // Nothing released yet: statistics are unavailable, not empty.
+    let (status, body) = http_get(http, "/api/public/summary?epoch=2026", None).await;
+    assert_eq!(status, 503, "{body}");
     let r = c.call(&one_record_batch(PERUGIA, 1, true)).await.unwrap();
     assert!(matches!(r, Message::Ack(_)));
     c.close().await;
+    // Once ingest is quiet (2 s by default) the hub cuts, audits and publishes a release by
+    // itself; every response names it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let (head, body) = loop {
+        let (status, head, body) =
+            http_call(http, "GET", "/api/public/summary?epoch=2026", &[], "").await;
+        if status == 200 {
+            break (head, body);
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(std::time::Instant::now() < deadline, "no release cut");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["release"]["id"], 1, "{doc}");
+    let digest = doc["release"]["digest"].as_str().unwrap().to_owned();
+    assert!(
+        head.to_lowercase()
+            .contains(&format!("siso-release: 1; period=2026; digest={digest}")),
+        "{head}"
+    );
 
     // SIGTERM: a clean exit.
     let st = Command::new("kill")
@@ -101,7 +125,67 @@ async fn init_serve_sigterm_and_audit() {
         .unwrap();
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
     let text = String::from_utf8_lossy(&v.stdout).into_owned();
-    assert!(text.contains("2 records, chain intact"), "{text}");
+    // Hello, the batch, and the release (whose payload hash is its digest).
+    assert!(text.contains("3 records, chain intact"), "{text}");
+    {
+        let store = Store::open(&dir.join("store"), OpenMode::Existing).unwrap();
+        let rec = store.audit_iter().last().unwrap().unwrap();
+        assert_eq!(rec.kind, "release 2026");
+        assert_eq!(rec.outcome, "ok");
+        assert_eq!(hex::encode(rec.payload_hash), digest);
+    }
+
+    // The release as stored; a new one of unchanged figures is not cut; a monthly one is.
+    let l = bin()
+        .args(["release", "list", "--format", "json", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(l.status.success(), "{}", String::from_utf8_lossy(&l.stderr));
+    let list: serde_json::Value = serde_json::from_slice(&l.stdout).unwrap();
+    assert_eq!(list["releases"][0]["digest"], digest.as_str(), "{list}");
+    assert_eq!(
+        list["releases"][0]["report"]["proven"],
+        list["releases"][0]["report"]["suppressed"]
+    );
+    let again = bin()
+        .args([
+            "release", "create", "--epoch", "2026", "--format", "json", "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(doc["unchanged_since"], 1, "{doc}");
+    let bad = bin()
+        .args([
+            "release", "create", "--epoch", "2026", "--month", "13", "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let a = bin()
+        .args([
+            "sdc",
+            "audit",
+            "--release",
+            "1",
+            "--format",
+            "json",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+    assert_eq!(doc["not_proven"], 0, "{doc}");
 
     // The disclosure audit of what the hub publishes: JSON alone on stdout, one report per
     // epoch with data, exit 0 when nothing is exposed (3 otherwise, never 1 or 2).

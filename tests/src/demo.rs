@@ -69,10 +69,28 @@ pub struct Summary {
     pub elapsed_s: f64,
     /// The dashboard.
     pub dashboard_url: String,
+    /// The statistical release the dashboard publishes: id, cells, withheld, seconds to
+    /// protect and audit, digest.
+    pub release: ReleaseSummary,
     /// The operators' web app of one Comune.
     pub web_url: String,
     /// Its demo accounts.
     pub web_accounts: Vec<DemoAccount>,
+}
+
+/// The demo's statistical release.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReleaseSummary {
+    /// Its id.
+    pub id: u64,
+    /// Cells.
+    pub cells: usize,
+    /// Cells withheld.
+    pub withheld: usize,
+    /// Seconds to protect and audit it.
+    pub seconds: f64,
+    /// Its BLAKE3 digest.
+    pub digest: String,
 }
 
 /// A finished demo with its hub still running.
@@ -294,6 +312,30 @@ pub async fn run(
     }
     progress("app degli operatori / operators' web app");
     let (web_addr, web_accounts) = start_web_app(&nodes, opts.web, shutdown.clone()).await?;
+    progress("rilascio statistico / statistical release");
+    let release = {
+        // The hub cuts a release by itself once ingest is quiet; cutting it here (or finding
+        // the one the hub just cut) makes the demo wait for it.
+        let h = hub.hub.clone();
+        let period = siso_hub::release::Period { epoch, month: None };
+        let r = match tokio::task::spawn_blocking(move || h.cut_release(period)).await? {
+            Ok(r) => r,
+            Err(siso_hub::service::HubError::Release(
+                siso_hub::release::ReleaseError::Unchanged(_),
+            )) => hub
+                .hub
+                .release_for(epoch, None)
+                .ok_or("no release after an unchanged one")?,
+            Err(e) => return Err(e.into()),
+        };
+        ReleaseSummary {
+            id: r.meta.id,
+            cells: r.meta.report.cells,
+            withheld: r.meta.report.suppressed,
+            seconds: (r.meta.report.seconds * 10.0).round() / 10.0,
+            digest: r.meta.digest_hex(),
+        }
+    };
     let s = hub.hub.summary(epoch);
     let summary = Summary {
         members: truth.members.len(),
@@ -307,6 +349,7 @@ pub async fn run(
         persons: truth.persons,
         elapsed_s: (started.elapsed().as_secs_f64() * 100.0).round() / 100.0,
         dashboard_url: format!("http://{}/login?token={token}", hub.http_addr),
+        release,
         web_url: format!("http://{web_addr}/"),
         web_accounts,
     };
@@ -401,6 +444,7 @@ impl Summary {
              doppio sostegno economico / double economic support: {} (piantati / planted {}) {}\n\
              bisogni non sostenuti / unsupported needs:           {} (piantati / planted {}) {}\n\
              secondi / seconds:                                   {:.1}\n\
+             rilascio statistico / statistical release:           n. {} ({} celle / cells, {} riservate / withheld, {:.1} s)\n\
              cruscotto / dashboard:                               {}\n\
              app degli operatori / operators' web app:            {}{}",
             self.members,
@@ -419,6 +463,10 @@ impl Summary {
             self.unsupported_need_planted,
             ok(self.unsupported_need_found, self.unsupported_need_planted),
             self.elapsed_s,
+            self.release.id,
+            self.release.cells,
+            self.release.withheld,
+            self.release.seconds,
             self.dashboard_url,
             self.web_url,
             self.web_accounts

@@ -418,9 +418,10 @@ pub async fn run_hub(dir: &Path, concurrency: usize, quic: bool) -> anyhow::Resu
     feed(&sink, &dir.join("resubmit.bin"), 1).await?;
     let overlaps_after = hub.summary(EPOCH).overlap_groups;
     let resubmit_s = t.elapsed().as_secs_f64();
-    // The statistics cube (every published table), built once per data version.
+    // The statistics cube (every table), with subtraction-safe suppression (releases add the
+    // linear-programming audit: `siso-hub sdc audit` measures that).
     let t = Instant::now();
-    hub.cube(EPOCH)?;
+    hub.cube_with(EPOCH, siso_hub::disclosure::Method::Subtraction)?;
     let stats_s = t.elapsed().as_secs_f64();
     let peak = peak_rss_mb();
     hub.store().flush().await?;

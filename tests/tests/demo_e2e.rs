@@ -44,10 +44,13 @@ async fn demo_flow_finds_what_was_planted_and_leaks_nothing() {
         "{s:?}"
     );
 
+    // The demo published a release, and it is what the hub serves.
+    let rel = d.hub.hub.release_for(d.truth.epoch, None).unwrap();
+    assert_eq!(rel.meta.id, s.release.id);
+    assert_eq!(rel.meta.digest_hex(), s.release.digest);
     // Published statistics equal the truth.
-    let cube = d.hub.hub.cube(d.truth.epoch).unwrap();
     let req = siso_hub::stats::Request::total(d.truth.epoch, siso_shared::wire::Level::Region);
-    let doc = siso_hub::stats::to_json(&cube, &req);
+    let doc = siso_hub::release::to_json(&rel, &req);
     let row = &doc["rows"][0];
     assert_eq!(row["accessi"], d.truth.accessi, "{row}");
     assert_eq!(

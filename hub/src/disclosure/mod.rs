@@ -20,10 +20,12 @@
 
 mod audit;
 mod protect;
+mod revision;
 mod suppress;
 
 pub use audit::{audit, Audit, Auditor, Mode};
 pub use protect::{protect, Protection, Reason};
+pub use revision::{joint, Joint};
 pub use suppress::{suppress, Suppression};
 
 /// How the published cube is protected (`[stats] protection` in `hub.toml`).
@@ -37,6 +39,20 @@ pub enum Method {
     Subtraction,
     /// Suppression extended until the linear-programming audit passes ([`protect()`]).
     Audited,
+}
+
+/// The protection of a published suppression `s` as stored with a release: why each cell is
+/// withheld and what the audit proved, without the counters of the run that cut it.
+pub fn published(
+    t: &Table,
+    s: Suppression,
+    reasons: Vec<Option<Reason>>,
+    intervals: Vec<Option<Interval>>,
+) -> Protection {
+    let mut p = Protection::of(t, &s.clone(), s, None, 0, 0);
+    p.reasons = reasons;
+    p.intervals = intervals;
+    p
 }
 
 /// Subtraction-safe suppression as a [`Protection`] (no audit: no intervals).
@@ -102,6 +118,10 @@ pub struct Table {
     /// The threshold: counts in `1..k` are suppressed; a suppressed count must stay at least
     /// `k` wide to an attacker (an amount, `k` euro).
     pub k: i64,
+    /// Cells whose publication is decided already (empty: none): `Some(true)` withheld,
+    /// `Some(false)` known to the attacker. A revision's joint table ([`crate::release`]) fixes
+    /// the previous release's cells this way; suppression never picks a fixed cell.
+    pub fixed: Vec<Option<bool>>,
 }
 
 impl Table {
@@ -118,6 +138,16 @@ impl Table {
     /// Whether cell `c` counts units.
     pub fn is_count(&self, c: usize) -> bool {
         self.counts.get(c).copied().unwrap_or(true)
+    }
+
+    /// Whether cell `c`'s publication is decided already (see [`Table::fixed`]).
+    pub fn fixed(&self, c: usize) -> Option<bool> {
+        self.fixed.get(c).copied().flatten()
+    }
+
+    /// Whether suppression may pick cell `c`.
+    pub fn free(&self, c: usize) -> bool {
+        self.fixed(c).is_none()
     }
 
     /// The primary-sensitive cells: counts in `1..k`.
@@ -170,6 +200,15 @@ impl Table {
             )));
         }
         let n = self.len();
+        if !self.fixed.is_empty() && self.fixed.len() != n {
+            return Err(AuditError::Malformed(format!(
+                "{} fixed flags for {n} cells",
+                self.fixed.len()
+            )));
+        }
+        if let Some(c) = (0..n).find(|&c| self.small(c) && self.fixed(c) == Some(false)) {
+            return Err(AuditError::Unprotectable(c));
+        }
         if let Some(&(a, b)) = self.follows.iter().find(|(a, b)| *a >= n || *b >= n) {
             return Err(AuditError::Malformed(format!(
                 "follows ({a}, {b}) out of range"
@@ -204,7 +243,7 @@ impl Table {
 }
 
 /// The values an attacker can prove a suppressed cell may take.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Interval {
     /// Lower bound.
     pub min: f64,

@@ -37,7 +37,7 @@ pub struct Protection {
 impl Protection {
     /// The outcome `s` of a protection that started from the subtraction-safe suppression
     /// `base`, with the final audit if there was one, and what it cost.
-    pub(super) fn of(
+    pub fn of(
         t: &Table,
         base: &Suppression,
         s: Suppression,
@@ -91,7 +91,7 @@ impl Protection {
 }
 
 /// Why a cell is withheld.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// A count in `1..k` (or an amount spent on one).
@@ -137,7 +137,7 @@ fn complement(
                         next.push(y);
                         continue;
                     }
-                    if t.is_count(y) && t.values[y] <= 0 {
+                    if !t.free(y) || (t.is_count(y) && t.values[y] <= 0) {
                         continue;
                     }
                     let key = (t.values[y] <= 0, cost[y], pos == 0, y);

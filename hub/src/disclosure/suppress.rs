@@ -36,7 +36,7 @@ pub fn suppress(t: &Table, forced: &[usize]) -> Suppression {
     let mark = |cell: usize, s: &mut Vec<bool>, queue: &mut Vec<usize>| {
         let mut stack = vec![cell];
         while let Some(c) = stack.pop() {
-            if s[c] {
+            if s[c] || t.fixed(c) == Some(false) {
                 continue;
             }
             s[c] = true;
@@ -45,6 +45,9 @@ pub fn suppress(t: &Table, forced: &[usize]) -> Suppression {
         }
     };
     for i in (0..n).filter(|&i| t.small(i)) {
+        mark(i, &mut s, &mut queue);
+    }
+    for i in (0..n).filter(|&i| t.fixed(i) == Some(true)) {
         mark(i, &mut s, &mut queue);
     }
     for &i in forced.iter().filter(|&&i| i < n) {
@@ -59,7 +62,7 @@ pub fn suppress(t: &Table, forced: &[usize]) -> Suppression {
         // value); then an amount that is zero. Never a count that is zero: the attacker assumes
         // suppressed counts are at least 1. (A constraint whose other cells are all zero counts
         // cannot have exactly one positive suppressed cell, so this always finds one.)
-        let open = |x: &usize| *x < n && !s[*x];
+        let open = |x: &usize| *x < n && !s[*x] && t.free(*x);
         let choice = c
             .cells()
             .filter(open)

@@ -18,6 +18,7 @@ fn table(values: Vec<i64>, constraints: &[&[usize]], relation: Relation, k: i64)
             })
             .collect(),
         k,
+        fixed: Vec::new(),
     }
 }
 
@@ -103,6 +104,7 @@ fn single_small_cell_gets_a_partner() {
         follows: vec![(0, 1)],
         constraints: Vec::new(),
         k: 5,
+        fixed: Vec::new(),
     };
     assert_eq!(suppress(&t, &[]).suppressed, vec![true, true]);
 }
