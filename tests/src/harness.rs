@@ -99,7 +99,13 @@ pub fn hub_config(pki: &Pki, data: &Path) -> HubConfig {
             ..Limits::default()
         },
         access: Access::default(),
-        stats: StatsConfig::default(),
+        // Tests cut releases when they want them ([`TestHub::release`]), so that what they
+        // read does not depend on how their requests were timed (`siso-hub serve`'s automatic
+        // releases are tested through the binary).
+        stats: StatsConfig {
+            release_quiet_ms: 0,
+            ..StatsConfig::default()
+        },
     }
 }
 
@@ -169,6 +175,23 @@ impl TestHub {
 
     pub async fn http_get(&self, path: &str, token: Option<&str>) -> (u16, String) {
         http_get(self.running.http_addr, path, token).await
+    }
+
+    /// Cuts a release of `epoch` from everything stored (or finds the one already cut of the
+    /// same figures), as `siso-hub release create` does.
+    pub async fn release(&self, epoch: u16) -> Arc<siso_hub::release::Release> {
+        let hub = self.running.hub.clone();
+        let period = siso_hub::release::Period { epoch, month: None };
+        match tokio::task::spawn_blocking(move || hub.cut_release(period))
+            .await
+            .unwrap()
+        {
+            Ok(r) => r,
+            Err(siso_hub::service::HubError::Release(
+                siso_hub::release::ReleaseError::Unchanged(_),
+            )) => self.running.hub.release_for(epoch, None).unwrap(),
+            Err(e) => panic!("release of {epoch} not cut: {e}"),
+        }
     }
 }
 

@@ -150,12 +150,18 @@ async fn statistics_api_and_dashboard() {
     let (pki, _dirs, hub) = fresh_hub().await;
     load(&hub, &pki).await;
     let t = Some(hub.token.as_str());
+    // Nothing is published before a release.
+    let (st, body) = hub.http_get("/api/stats?level=region&epoch=2026", t).await;
+    assert_eq!(st, 503, "{body}");
+    let rel = hub.release(2026).await;
 
     // Region level, hand-computed.
     let (st, body) = hub.http_get("/api/stats?level=region&epoch=2026", t).await;
     assert_eq!(st, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["k"], 5);
+    assert_eq!(v["release"]["id"], rel.meta.id);
+    assert_eq!(v["release"]["digest"], rel.meta.digest_hex());
     let r = &v["rows"][0];
     assert_eq!(r["accessi"], 60);
     assert_eq!(r["households_supported_sum"], 11);
@@ -338,6 +344,7 @@ async fn statistics_api_and_dashboard() {
         "<tr data-comune=\"055032\"><td>Terni</td><td data-measure=\"accessi\">20</td>",
         "class=\"point\" data-month=\"1\" data-value=\"25\"",
         "class=\"point\" data-month=\"7\" data-value=\"0\"",
+        "Rilascio n. 1 (2026)",
     ] {
         assert!(dom.contains(fragment), "{fragment} not in the page: {dom}");
     }
@@ -354,6 +361,50 @@ async fn statistics_api_and_dashboard() {
         std::fs::metadata(&shot).unwrap().len() > 10_000,
         "screenshot too small"
     );
+
+    // A revision. Terni reports 2 more accesses (22): published as they are, the two releases
+    // would give away that 2 accesses arrived in between. The revision withholds what the
+    // change would expose and stays protected against the release before it.
+    let (c, _) = hub.connect(&pki, TERNI).await.unwrap();
+    let mut more = aggregates(TERNI);
+    more[0].cells[0].value = 22;
+    more[0].cells[1].value = 20;
+    more[1].cells[0].value = 22;
+    let r = c
+        .call(&Message::SubmitAggregates(SubmitAggregates {
+            member: TERNI.parse().unwrap(),
+            epoch: 2026,
+            batch_id: BatchId([9; 16]),
+            periods: more,
+        }))
+        .await
+        .unwrap();
+    assert!(matches!(r, Message::Ack(_)));
+    c.close().await;
+    // Until the revision is cut, the first release is what is served.
+    let (_, body) = hub.http_get("/api/stats?level=comune&epoch=2026", t).await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["release"]["id"], 1);
+    let rel2 = hub.release(2026).await;
+    assert_eq!(rel2.meta.previous, Some(1));
+    assert!(rel2.meta.report.changes > 0, "{:?}", rel2.meta.report);
+    assert_eq!(rel2.meta.report.proven, rel2.meta.report.suppressed);
+    let (_, body) = hub.http_get("/api/stats?level=comune&epoch=2026", t).await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["release"]["id"], 2);
+    let row = |v: &serde_json::Value, c: &str| {
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["comune"] == c)
+            .cloned()
+            .unwrap()
+    };
+    // Terni's 20 became 22: a change of 2 < k, so the 22 is withheld now.
+    assert!(row(&v, TERNI)["accessi"].is_null(), "{v}");
+    // Cutting again without new data makes no new release.
+    assert_eq!(hub.release(2026).await.meta.id, 2);
     hub.stop().await;
 }
 

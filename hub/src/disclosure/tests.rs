@@ -283,3 +283,51 @@ proptest! {
         }
     }
 }
+
+/// A revision: the attacker holds both releases. Zona 10 = A 5 + B 5, all published; then A
+/// gains 2 households. Publishing 12 = 7 + 5 would give away that 2 arrived; the joint table
+/// has change cells for A and the zona, and protecting it withholds both new figures.
+#[test]
+fn a_small_change_between_releases_is_protected() {
+    let old = table(vec![10, 5, 5], &[&[0, 1, 2]], Relation::Sum, 5);
+    let new = table(vec![12, 7, 5], &[&[0, 1, 2]], Relation::Sum, 5);
+    let same = [Some(0), Some(1), Some(2)];
+    let j = joint(&new, &old, &[false; 3], &same);
+    assert_eq!((j.new, j.changes), (3, 2));
+    // B is unchanged and was published: known, never a complement.
+    assert_eq!(j.table.fixed(2), Some(false));
+    // Published as is, the change is exact.
+    let mut open = vec![false; j.table.len()];
+    for c in 3..j.table.len() {
+        open[c] = j.table.fixed(c) == Some(true);
+    }
+    let a = audit(&j.table, &open, Mode::Exact).unwrap();
+    assert!(!a.unprotected(&j.table).is_empty());
+    let p = protect(&j.table).unwrap();
+    assert_eq!(&p.suppression.suppressed[..3], &[true, true, false]);
+    let a = audit(&j.table, &p.suppression.suppressed, Mode::Exact).unwrap();
+    assert!(a.unprotected(&j.table).is_empty(), "{a:?}");
+    // Unchanged figures make no change cells and fix what was published.
+    let j = joint(&old, &old, &[false; 3], &same);
+    assert_eq!((j.table.len(), j.changes), (3, 0));
+    assert!(protect(&j.table).unwrap().suppression.count() == 0);
+}
+
+/// A cell the previous release withheld stays protected in the joint table: a revision that
+/// publishes its partner unchanged would expose it, so the revision keeps withholding.
+#[test]
+fn a_revision_does_not_expose_what_the_previous_release_withheld() {
+    // Zona 30 = A 3 (small) + B 27; the first release withholds A and B.
+    let old = table(vec![30, 3, 27], &[&[0, 1, 2]], Relation::Sum, 5);
+    let p = protect(&old).unwrap();
+    assert_eq!(p.suppression.suppressed, vec![false, true, true]);
+    // Only a third Comune C appears (Zona 40 = 3 + 27 + 10): A and B unchanged.
+    let new = table(vec![40, 3, 27, 10], &[&[0, 1, 2, 3]], Relation::Sum, 5);
+    let j = joint(&new, &old, &p.suppression.suppressed, &[Some(0), Some(1), Some(2)]);
+    let q = protect(&j.table).unwrap();
+    let s = &q.suppression.suppressed;
+    // B stays withheld (publishing 27 would give A = 30 − 27 through the old release).
+    assert!(s[1] && s[2], "{s:?}");
+    let a = audit(&j.table, s, Mode::Exact).unwrap();
+    assert!(a.unprotected(&j.table).is_empty(), "{a:?}");
+}
