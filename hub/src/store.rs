@@ -15,7 +15,7 @@
 //! - `aggregates`: `epoch u16 ‖ M ‖ month u8` → a Comune's aggregate cells for that period.
 //! - `audit`: `seq u64` → a chained message-log record (no payloads).
 //! - `releases`: `id u64` → a statistical release's meta (period, digest, audit report), and
-//!   `release_cells`: `id u64` → the whole release ([`crate::release::Stored`]); both written
+//!   `release_cells`: `id u64` → the whole release (its cells and suppression); both written
 //!   in one transaction, never changed. Encoded by `release`, opaque here.
 //!
 //! **Invariant:** nothing personal is stored: records hold only fingerprints, intervention kinds

@@ -142,7 +142,9 @@ pub fn install_logging(hub_log: &Path) -> Result<(), DemoError> {
 
 /// Starts a hub in this process with a fresh store in `hub_dir` (which holds `analyst.token`),
 /// trusting the CA in `ca_dir`, with the certificate and key in `cert_dir`; QUIC on an ephemeral
-/// loopback port. Shared by the demo and the load generator.
+/// loopback port. Shared by the demo and the load generator. It cuts no release by itself: the
+/// demo cuts its release once every node has synced, and the load generator and benchmarks
+/// measure ingest without one.
 pub async fn start_local_hub(
     hub_dir: &Path,
     ca_dir: &Path,
@@ -161,7 +163,10 @@ pub async fn start_local_hub(
         log_format: LogFormat::Text,
         limits,
         access: Access::default(),
-        stats: StatsConfig::default(),
+        stats: StatsConfig {
+            release_quiet_ms: 0,
+            ..StatsConfig::default()
+        },
     };
     hub_store::Store::open(&cfg.store_dir(), hub_store::OpenMode::Create)?;
     let shutdown = CancellationToken::new();

@@ -22,6 +22,7 @@ const HUB_LAYERS: &[&[&str]] = &[
     &["disclosure"],
     &["config", "metrics", "overlap", "store"],
     &["audit", "stats", "tls"],
+    &["release"],
     &["dashboard", "service"],
     &["http", "server"],
     &["lib"],

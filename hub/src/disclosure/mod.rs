@@ -119,7 +119,7 @@ pub struct Table {
     /// `k` wide to an attacker (an amount, `k` euro).
     pub k: i64,
     /// Cells whose publication is decided already (empty: none): `Some(true)` withheld,
-    /// `Some(false)` known to the attacker. A revision's joint table ([`crate::release`]) fixes
+    /// `Some(false)` known to the attacker. A revision's joint table ([`joint()`]) fixes
     /// the previous release's cells this way; suppression never picks a fixed cell.
     pub fixed: Vec<Option<bool>>,
 }

@@ -297,10 +297,9 @@ fn a_small_change_between_releases_is_protected() {
     // B is unchanged and was published: known, never a complement.
     assert_eq!(j.table.fixed(2), Some(false));
     // Published as is, the change is exact.
-    let mut open = vec![false; j.table.len()];
-    for c in 3..j.table.len() {
-        open[c] = j.table.fixed(c) == Some(true);
-    }
+    let open: Vec<bool> = (0..j.table.len())
+        .map(|c| j.table.fixed(c) == Some(true))
+        .collect();
     let a = audit(&j.table, &open, Mode::Exact).unwrap();
     assert!(!a.unprotected(&j.table).is_empty());
     let p = protect(&j.table).unwrap();
@@ -323,7 +322,12 @@ fn a_revision_does_not_expose_what_the_previous_release_withheld() {
     assert_eq!(p.suppression.suppressed, vec![false, true, true]);
     // Only a third Comune C appears (Zona 40 = 3 + 27 + 10): A and B unchanged.
     let new = table(vec![40, 3, 27, 10], &[&[0, 1, 2, 3]], Relation::Sum, 5);
-    let j = joint(&new, &old, &p.suppression.suppressed, &[Some(0), Some(1), Some(2)]);
+    let j = joint(
+        &new,
+        &old,
+        &p.suppression.suppressed,
+        &[Some(0), Some(1), Some(2)],
+    );
     let q = protect(&j.table).unwrap();
     let s = &q.suppression.suppressed;
     // B stays withheld (publishing 27 would give A = 30 − 27 through the old release).
