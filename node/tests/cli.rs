@@ -141,8 +141,13 @@ async fn node_commands_end_to_end() {
     assert_eq!(v["shared_records"], 3);
     assert_eq!(v["outbox_batches"], 0);
     assert!(v["last_sync"].is_string());
+    // Statistics are published as releases: the hub cuts one (a running `siso-hub serve` does
+    // so by itself once ingest is quiet), and the answer names it.
+    assert_eq!(v["epoch"], 2026);
+    let rel = hub.release(2026).await;
     let v = run_json(&data, &["stats", "--level", "zona"]);
     assert_eq!(v["level"], "zona");
+    assert_eq!(v["release"]["id"], rel.meta.id);
 
     // serve: health and metrics, then SIGTERM.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
