@@ -150,6 +150,32 @@ impl Table {
         self.fixed(c).is_none()
     }
 
+    /// Cells exact relations pin to their value whatever is withheld: every other cell of one
+    /// of their sums is published for good (fixed published, a zero count) or pinned itself.
+    /// Withholding such a cell hides nothing, so suppression never picks one as a complement.
+    pub fn pinned(&self) -> Vec<bool> {
+        let n = self.len();
+        let mut known: Vec<bool> = (0..n)
+            .map(|y| self.fixed(y) == Some(false) || (self.is_count(y) && self.values[y] == 0))
+            .collect();
+        let mut pinned = vec![false; n];
+        let member_of = self.member_of();
+        let mut queue: Vec<usize> = (0..self.constraints.len()).collect();
+        while let Some(ci) = queue.pop() {
+            let c = &self.constraints[ci];
+            if c.relation != Relation::Sum {
+                continue;
+            }
+            let mut unknown = c.cells().filter(|&y| y < n && !known[y]);
+            if let (Some(x), None) = (unknown.next(), unknown.next()) {
+                known[x] = true;
+                pinned[x] = true;
+                queue.extend(member_of[x].iter().copied());
+            }
+        }
+        pinned
+    }
+
     /// The primary-sensitive cells: counts in `1..k`.
     pub fn small(&self, c: usize) -> bool {
         self.is_count(c) && self.values[c] > 0 && self.values[c] < self.k

@@ -112,6 +112,7 @@ fn complement(
     suppressed: &[bool],
     member_of: &[Vec<usize>],
     cost: &[i64],
+    pinned: &[bool],
 ) -> Option<usize> {
     let n = t.len();
     let mut seen_cells = vec![false; n];
@@ -137,7 +138,7 @@ fn complement(
                         next.push(y);
                         continue;
                     }
-                    if !t.free(y) || (t.is_count(y) && t.values[y] <= 0) {
+                    if !t.free(y) || pinned[y] || (t.is_count(y) && t.values[y] <= 0) {
                         continue;
                     }
                     let key = (t.values[y] <= 0, cost[y], pos == 0, y);
@@ -162,6 +163,7 @@ pub fn protect(t: &Table) -> Result<Protection, AuditError> {
     let mut auditor = Auditor::new(t)?;
     let member_of = t.member_of();
     let cost = t.costs();
+    let pinned = t.pinned();
     let base = super::suppress(t, &[]);
     let mut forced: Vec<usize> = Vec::new();
     let mut rounds = 0;
@@ -200,7 +202,7 @@ pub fn protect(t: &Table) -> Result<Protection, AuditError> {
             if member_of[w].iter().any(|&ci| widened[ci]) {
                 continue;
             }
-            let Some(pick) = complement(t, w, &now, &member_of, &cost) else {
+            let Some(pick) = complement(t, w, &now, &member_of, &cost, &pinned) else {
                 stuck.push(w);
                 continue;
             };

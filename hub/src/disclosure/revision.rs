@@ -3,23 +3,30 @@
 //! Both releases' cells go into one *joint* table. A cell whose key and true value are the
 //! same in both is one variable (the attacker may assume an unchanged figure is unchanged), so
 //! what either release published about it is known; a changed cell is two variables, the old
-//! one withheld or published as the old release decided. For every count that changed by less
-//! than `k` a *change cell* `d = |new − old|` is added, always withheld and primary-sensitive:
-//! the few households that arrived (or left) between two releases must not be derivable any
-//! more than a small cell may. The previous release's decisions are fixed ([`Table::fixed`]);
-//! [`super::protect()`] may only withhold more of the new release's cells.
+//! one withheld or published as the old release decided. The previous release's decisions are
+//! fixed ([`Table::fixed`]); [`super::protect()`] may only withhold more of the new release's
+//! cells, and every withheld cell of either release must stay protected in the joint program.
+//!
+//! The change of a cell, `new − old`, is what a difference of the two releases shows: a count
+//! that changed by fewer than `k` (the few households that arrived, or left, in between) must
+//! not be derivable any more than a small cell may. The attacker is not assumed to know the
+//! direction of a change, so the change's interval is the new value's minus the old one's, as
+//! wide as the two widths added: it is protected as soon as either value is withheld and
+//! protected. A cell the previous release withheld is (its old copy stays withheld and must stay
+//! protected); a cell it published that changed by fewer than `k` is therefore *withheld* in the
+//! new release (fixed), and protect() protects it like a small cell.
 
-use super::{Constraint, Relation, Table};
+use super::{Constraint, Table};
 
 /// The joint table of a revision and how its cells map back.
 #[derive(Debug, Clone)]
 pub struct Joint {
     /// The joint table: the new release's cells first (same indices), then the previous
-    /// release's changed or dropped cells, then the change cells.
+    /// release's changed or dropped cells.
     pub table: Table,
     /// Cells of the new release (`0..new`).
     pub new: usize,
-    /// Change cells added (counts that changed by `1..k`).
+    /// Counts the previous release published that changed by `1..k` (withheld now).
     pub changes: usize,
 }
 
@@ -64,25 +71,16 @@ pub fn joint(new: &Table, old: &Table, old_suppressed: &[bool], same: &[Option<u
         });
     }
     let mut changes = 0;
-    for (o, c, j) in changed {
-        if !(new.is_count(c) && old.is_count(o)) {
+    for (o, c, _) in changed {
+        if !(new.is_count(c) && old.is_count(o)) || withheld(o) {
             continue;
         }
         let delta = new.values[c] - old.values[o];
-        if delta == 0 || delta.abs() >= new.k {
-            continue;
+        if delta != 0 && delta.abs() < new.k {
+            // Published before, changed a little: withheld now.
+            fixed[c] = Some(true);
+            changes += 1;
         }
-        let d = values.len();
-        values.push(delta.abs());
-        counts.push(true);
-        fixed.push(Some(true));
-        let (total, part) = if delta > 0 { (c, j) } else { (j, c) };
-        constraints.push(Constraint {
-            total,
-            parts: vec![part, d],
-            relation: Relation::Sum,
-        });
-        changes += 1;
     }
     Joint {
         table: Table {

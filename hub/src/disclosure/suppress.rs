@@ -26,6 +26,7 @@ pub fn suppress(t: &Table, forced: &[usize]) -> Suppression {
     let mut s = vec![false; n];
     let member_of = t.member_of();
     let cost = t.costs();
+    let pinned = t.pinned();
     let mut followers: Vec<Vec<usize>> = vec![Vec::new(); n];
     for &(a, b) in &t.follows {
         if a < n && b < n {
@@ -62,7 +63,7 @@ pub fn suppress(t: &Table, forced: &[usize]) -> Suppression {
         // value); then an amount that is zero. Never a count that is zero: the attacker assumes
         // suppressed counts are at least 1. (A constraint whose other cells are all zero counts
         // cannot have exactly one positive suppressed cell, so this always finds one.)
-        let open = |x: &usize| *x < n && !s[*x] && t.free(*x);
+        let open = |x: &usize| *x < n && !s[*x] && t.free(*x) && !pinned[*x];
         let choice = c
             .cells()
             .filter(open)
