@@ -115,9 +115,18 @@ impl<'a> Auditor<'a> {
             cells = todo.iter().map(|c| c.len()).sum::<usize>(),
             "disclosure control: auditing"
         );
+        // A large component is shared between the cores (each share its own copy of the
+        // program, its own cells), so one component does not keep one core busy alone.
+        let todo: Vec<(&Vec<usize>, Share)> = todo
+            .into_iter()
+            .flat_map(|c| {
+                let of = if c.len() >= SPLIT { self.threads } else { 1 };
+                (0..of).map(move |index| (c, Share { index, of }))
+            })
+            .collect();
         let next = AtomicUsize::new(0);
         let solved_lps = AtomicUsize::new(0);
-        let results: Mutex<Vec<(Vec<usize>, Solved)>> = Mutex::new(Vec::new());
+        let results: Mutex<HashMap<Vec<usize>, Solved>> = Mutex::new(HashMap::new());
         let failure: Mutex<Option<AuditError>> = Mutex::new(None);
         let threads = self.threads.min(todo.len()).max(1);
         let member_of = &self.member_of;
@@ -125,14 +134,16 @@ impl<'a> Auditor<'a> {
             for _ in 0..threads {
                 scope.spawn(|| loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(cells) = todo.get(i) else { break };
+                    let Some(&(cells, share)) = todo.get(i) else {
+                        break;
+                    };
                     if lock(&failure).is_some() {
                         break;
                     }
-                    match solve_component(t, member_of, &suppressed, cells, mode, proven) {
+                    match solve_component(t, member_of, &suppressed, cells, mode, proven, share) {
                         Ok((r, n)) => {
                             solved_lps.fetch_add(n, Ordering::Relaxed);
-                            lock(&results).push(((*cells).clone(), r))
+                            lock(&results).entry(cells.clone()).or_default().extend(r);
                         }
                         Err(e) => {
                             lock(&failure).get_or_insert(e);
@@ -180,74 +191,67 @@ impl<'a> Auditor<'a> {
 
     /// Decides `cells` (suppressed in `suppressed`) exactly, each on its whole component's
     /// program; those found protected count as proven for later [`Mode::Sufficient`] runs on
-    /// this suppression or a larger one.
+    /// this suppression or a larger one. The cells of a component are split between the
+    /// cores, each with its own copy of the component's program.
     pub fn decide(
         &mut self,
         suppressed: &[bool],
         cells: &[usize],
     ) -> Result<Vec<(usize, Interval)>, AuditError> {
         let t = self.table;
-        let mut out = Vec::new();
-        for component in self.components(suppressed) {
+        let components = self.components(suppressed);
+        let mut work: Vec<(&Vec<usize>, Vec<usize>)> = Vec::new();
+        for component in &components {
             let wanted: Vec<usize> = (0..component.len())
                 .filter(|&i| cells.contains(&component[i]))
                 .collect();
             if wanted.is_empty() {
                 continue;
             }
-            let mut lp = Lp::new(t, &self.member_of, suppressed, &component)?;
-            // All of them pushed up together first, then down: where nothing published holds
-            // them, one program proves them all.
-            for up in [true, false] {
-                let costs: Vec<(usize, f64)> = wanted
-                    .iter()
-                    .map(|&i| (i, if up { -1.0 } else { 1.0 }))
-                    .collect();
-                let bounds: Vec<(usize, f64, f64)> = wanted
-                    .iter()
-                    .map(|&i| {
-                        let c = component[i];
-                        let (v, w) = (t.values[c] as f64, width(t, c));
-                        if up {
-                            (i, lp.lower[i], v + w)
-                        } else {
-                            (i, (v - w).max(lp.lower[i]), f64::INFINITY)
-                        }
-                    })
-                    .collect();
-                lp.solve(&costs, &bounds)?;
-            }
-            lp.batches(wanted.clone())?;
-            for i in wanted {
-                let c = component[i];
-                // Proven by the batches, or by its own upper bound: the lower one is not needed.
-                let mut max = f64::NAN;
-                if !lp.proven(i) {
-                    max = lp.solve(&[(i, -1.0)], &[])?.map_or(f64::INFINITY, |o| -o);
-                }
-                if lp.proven(i) {
-                    let (min, max) = lp.seen[i];
-                    let iv = Interval {
-                        min,
-                        max,
-                        exact: false,
-                    };
-                    self.proven[c] = Some(iv);
-                    out.push((c, iv));
-                    continue;
-                }
-                let min = lp.solve(&[(i, 1.0)], &[])?.unwrap_or(0.0);
-                let iv = Interval {
-                    min,
-                    max,
-                    exact: true,
-                };
-                if iv.protects(t.is_count(c), t.k) {
-                    self.proven[c] = Some(iv);
-                }
-                out.push((c, iv));
+            // Interleaved, so that each share holds cells from all over the component.
+            let shares = self.threads.min(wanted.len()).max(1);
+            for s in 0..shares {
+                let share: Vec<usize> = wanted.iter().copied().skip(s).step_by(shares).collect();
+                work.push((component, share));
             }
         }
+        // Largest first, so the threads finish together.
+        work.sort_by_key(|(c, w)| std::cmp::Reverse(c.len() * w.len()));
+        let next = AtomicUsize::new(0);
+        let results: Mutex<Vec<(usize, Interval, bool)>> = Mutex::new(Vec::new());
+        let failure: Mutex<Option<AuditError>> = Mutex::new(None);
+        let member_of = &self.member_of;
+        std::thread::scope(|scope| {
+            for _ in 0..self.threads.min(work.len()).max(1) {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((component, share)) = work.get(i) else {
+                        break;
+                    };
+                    if lock(&failure).is_some() {
+                        break;
+                    }
+                    match decide_share(t, member_of, suppressed, component, share) {
+                        Ok(r) => lock(&results).extend(r),
+                        Err(e) => {
+                            lock(&failure).get_or_insert(e);
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        if let Some(e) = lock(&failure).take() {
+            return Err(e);
+        }
+        let mut out = Vec::new();
+        for (c, iv, proven) in std::mem::take(&mut *lock(&results)) {
+            if proven {
+                self.proven[c] = Some(iv);
+            }
+            out.push((c, iv));
+        }
+        out.sort_by_key(|&(c, _)| c);
         Ok(out)
     }
 
@@ -280,6 +284,70 @@ impl<'a> Auditor<'a> {
         out.sort();
         out
     }
+}
+
+/// Decides the cells at positions `wanted` of `component` on the component's whole program:
+/// all pushed up, then down, together (where nothing published holds them, one program proves
+/// them all); random-sign boxed batches; then each cell's own upper bound, and its lower bound
+/// only if still needed. Returns each cell's interval and whether it is protected.
+fn decide_share(
+    t: &Table,
+    member_of: &[Vec<usize>],
+    suppressed: &[bool],
+    component: &[usize],
+    wanted: &[usize],
+) -> Result<Vec<(usize, Interval, bool)>, AuditError> {
+    let mut lp = Lp::new(t, member_of, suppressed, component)?;
+    for up in [true, false] {
+        let costs: Vec<(usize, f64)> = wanted
+            .iter()
+            .map(|&i| (i, if up { -1.0 } else { 1.0 }))
+            .collect();
+        let bounds: Vec<(usize, f64, f64)> = wanted
+            .iter()
+            .map(|&i| {
+                let c = component[i];
+                let (v, w) = (t.values[c] as f64, width(t, c));
+                if up {
+                    (i, lp.lower[i], v + w)
+                } else {
+                    (i, (v - w).max(lp.lower[i]), f64::INFINITY)
+                }
+            })
+            .collect();
+        lp.solve_once(&costs, &bounds)?;
+    }
+    lp.batches(wanted.to_vec())?;
+    let mut out = Vec::with_capacity(wanted.len());
+    for &i in wanted {
+        let c = component[i];
+        // Proven by the batches, or by its own upper bound: the lower one is not needed.
+        let mut max = f64::NAN;
+        if !lp.proven(i) {
+            max = lp.solve(&[(i, -1.0)], &[])?.map_or(f64::INFINITY, |o| -o);
+        }
+        if lp.proven(i) {
+            let (min, max) = lp.seen[i];
+            out.push((
+                c,
+                Interval {
+                    min,
+                    max,
+                    exact: false,
+                },
+                true,
+            ));
+            continue;
+        }
+        let min = lp.solve(&[(i, 1.0)], &[])?.unwrap_or(0.0);
+        let iv = Interval {
+            min,
+            max,
+            exact: true,
+        };
+        out.push((c, iv, iv.protects(t.is_count(c), t.k)));
+    }
+    Ok(out)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -461,13 +529,50 @@ impl<'a> Lp<'a> {
                     (i, (v - w).max(self.lower[i]), v + w)
                 })
                 .collect();
-            self.solve(&costs, &bounds)?;
+            self.solve_once(&costs, &bounds)?;
             open.retain(|&i| !self.proven(i));
             if (before - open.len()) * 20 < before {
                 break;
             }
         }
         Ok(open)
+    }
+
+    /// One program from scratch with presolve, leaving the warm model alone: a batch moves the
+    /// bounds of thousands of columns at once, which a warm start handles worse than presolve.
+    fn solve_once(
+        &mut self,
+        costs: &[(usize, f64)],
+        bounds: &[(usize, f64, f64)],
+    ) -> Result<(), AuditError> {
+        let at = costs.first().map_or(0, |c| c.0);
+        let mut m = self
+            .problem
+            .clone()
+            .try_optimise(Sense::Minimise)
+            .map_err(|e| self.error(at, format!("{e:?}")))?;
+        m.make_quiet();
+        let _ = m.try_set_option(&b"threads"[..], 1);
+        for &(i, c) in costs {
+            m.change_column_cost(self.cols[i], c);
+        }
+        for &(i, lo, hi) in bounds {
+            m.change_column_bounds(self.cols[i], lo..=hi);
+        }
+        self.solves += 1;
+        let solved = m
+            .try_solve()
+            .map_err(|e| self.error(at, format!("{e:?}")))?;
+        if solved.status() == HighsModelStatus::Optimal {
+            let x = solved.get_solution();
+            for (i, s) in self.seen.iter_mut().enumerate() {
+                if let Some(&val) = x.columns().get(self.cols[i].index()) {
+                    s.0 = s.0.min(val);
+                    s.1 = s.1.max(val);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Whether cell `i`'s feasible points already span a protected interval.
@@ -672,6 +777,22 @@ fn local(
 /// [`LOCAL_CAP`]; such a cell is reported with the interval seen (not proven), and
 /// [`Auditor::decide`] settles it on the whole component if protection cannot widen around it.
 /// Returns the intervals and the programs solved.
+/// Components of at least this many cells are shared between the cores.
+const SPLIT: usize = 1000;
+
+/// Which of a component's cells one program handles: positions `index`, `index + of`, ….
+#[derive(Debug, Clone, Copy)]
+struct Share {
+    index: usize,
+    of: usize,
+}
+
+impl Share {
+    fn has(&self, position: usize) -> bool {
+        position % self.of.max(1) == self.index
+    }
+}
+
 fn solve_component(
     t: &Table,
     member_of: &[Vec<usize>],
@@ -679,11 +800,12 @@ fn solve_component(
     cells: &[usize],
     mode: Mode,
     proven: &[Option<Interval>],
+    share: Share,
 ) -> Result<(Solved, usize), AuditError> {
-    let mut out = Vec::with_capacity(cells.len());
+    let mut out = Vec::with_capacity(cells.len() / share.of.max(1) + 1);
     if mode == Mode::Exact {
         let mut lp = Lp::new(t, member_of, suppressed, cells)?;
-        for (i, &c) in cells.iter().enumerate() {
+        for (i, &c) in cells.iter().enumerate().filter(|(i, _)| share.has(*i)) {
             let max = lp.solve(&[(i, -1.0)], &[])?.map_or(f64::INFINITY, |o| -o);
             let min = lp.solve(&[(i, 1.0)], &[])?.unwrap_or(0.0);
             out.push((
@@ -701,20 +823,23 @@ fn solve_component(
     // Feasible points of earlier programs prove many cells for free.
     let mut seen: HashMap<usize, (f64, f64)> = HashMap::new();
     let open: Vec<usize> = (0..cells.len())
-        .filter(|&i| proven[cells[i]].is_none())
+        .filter(|&i| share.has(i) && proven[cells[i]].is_none())
         .collect();
+    let started = std::time::Instant::now();
     if open.len() > 8 {
         // Batches first: every open cell boxed to its true value ± its width and pushed up or
         // down by a pseudo-random sign; at the optimum (a vertex) many cells sit on an edge of
         // their box, which proves them. Repeated on the rest while it proves enough.
         let mut lp = Lp::new(t, member_of, suppressed, cells)?;
-        lp.batches(open)?;
+        lp.batches(open.clone())?;
         for (i, &c) in cells.iter().enumerate() {
             seen.insert(c, lp.seen[i]);
         }
         solves += lp.solves;
     }
-    for &c in cells {
+    let batched = started.elapsed().as_secs_f64();
+    let mut locals = 0;
+    for (_, &c) in cells.iter().enumerate().filter(|(i, _)| share.has(*i)) {
         if let Some(iv) = proven[c] {
             out.push((c, iv));
             continue;
@@ -731,6 +856,7 @@ fn solve_component(
             }
         }
         solves += 1;
+        locals += 1;
         let iv = match local(t, member_of, suppressed, c, &mut seen)? {
             Some(iv) => iv,
             None => {
@@ -744,6 +870,16 @@ fn solve_component(
             }
         };
         out.push((c, iv));
+    }
+    if cells.len() >= SPLIT {
+        tracing::debug!(
+            cells = cells.len(),
+            open = open.len(),
+            batched_s = batched,
+            locals,
+            seconds = started.elapsed().as_secs_f64(),
+            "disclosure control: large component"
+        );
     }
     Ok((out, solves))
 }
