@@ -315,7 +315,7 @@ fn decide_share(
                 }
             })
             .collect();
-        lp.solve_once(&costs, &bounds)?;
+        lp.solve(&costs, &bounds)?;
     }
     lp.batches(wanted.to_vec())?;
     let mut out = Vec::with_capacity(wanted.len());
@@ -516,6 +516,13 @@ impl<'a> Lp<'a> {
             let costs: Vec<(usize, f64)> = open
                 .iter()
                 .map(|&i| {
+                    let c = self.cells[i];
+                    let (v, w) = (self.t.values[c] as f64, width(self.t, c));
+                    // A cell that cannot go a whole width down (a small count) is proven only
+                    // upwards; the others go either way.
+                    if v - w < self.lower[i] {
+                        return (i, -1.0);
+                    }
                     let h = (i as u64 ^ round.wrapping_mul(0x9E37_79B9_7F4A_7C15))
                         .wrapping_mul(0xBF58_476D_1CE4_E5B9);
                     (i, if (h >> 33) & 1 == 0 { -1.0 } else { 1.0 })
@@ -529,7 +536,10 @@ impl<'a> Lp<'a> {
                     (i, (v - w).max(self.lower[i]), v + w)
                 })
                 .collect();
-            self.solve_once(&costs, &bounds)?;
+            if !self.solve_once(&costs, &bounds)? {
+                // Out of time: the neighbourhood programs (or the whole component) take over.
+                break;
+            }
             open.retain(|&i| !self.proven(i));
             if (before - open.len()) * 20 < before {
                 break;
@@ -544,7 +554,7 @@ impl<'a> Lp<'a> {
         &mut self,
         costs: &[(usize, f64)],
         bounds: &[(usize, f64, f64)],
-    ) -> Result<(), AuditError> {
+    ) -> Result<bool, AuditError> {
         let at = costs.first().map_or(0, |c| c.0);
         let mut m = self
             .problem
@@ -553,6 +563,9 @@ impl<'a> Lp<'a> {
             .map_err(|e| self.error(at, format!("{e:?}")))?;
         m.make_quiet();
         let _ = m.try_set_option(&b"threads"[..], 1);
+        // A batch only saves work: on a very large component it may cost more than it saves.
+        // (An iteration limit, not a time limit: the outcome must not depend on the machine.)
+        let _ = m.try_set_option(&b"simplex_iteration_limit"[..], BATCH_ITERATIONS);
         for &(i, c) in costs {
             m.change_column_cost(self.cols[i], c);
         }
@@ -563,16 +576,17 @@ impl<'a> Lp<'a> {
         let solved = m
             .try_solve()
             .map_err(|e| self.error(at, format!("{e:?}")))?;
-        if solved.status() == HighsModelStatus::Optimal {
-            let x = solved.get_solution();
-            for (i, s) in self.seen.iter_mut().enumerate() {
-                if let Some(&val) = x.columns().get(self.cols[i].index()) {
-                    s.0 = s.0.min(val);
-                    s.1 = s.1.max(val);
-                }
+        if solved.status() != HighsModelStatus::Optimal {
+            return Ok(false);
+        }
+        let x = solved.get_solution();
+        for (i, s) in self.seen.iter_mut().enumerate() {
+            if let Some(&val) = x.columns().get(self.cols[i].index()) {
+                s.0 = s.0.min(val);
+                s.1 = s.1.max(val);
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Whether cell `i`'s feasible points already span a protected interval.
@@ -777,6 +791,9 @@ fn local(
 /// [`LOCAL_CAP`]; such a cell is reported with the interval seen (not proven), and
 /// [`Auditor::decide`] settles it on the whole component if protection cannot widen around it.
 /// Returns the intervals and the programs solved.
+/// Simplex iterations a batch program may take before it is abandoned.
+const BATCH_ITERATIONS: i32 = 20_000;
+
 /// Components of at least this many cells are shared between the cores.
 const SPLIT: usize = 1000;
 

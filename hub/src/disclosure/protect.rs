@@ -156,6 +156,9 @@ fn complement(
     None
 }
 
+/// Rounds in which a constraint gets at most one new complement.
+const EACH_AFTER: usize = 3;
+
 /// Suppresses, audits, and adds the cheapest complementary cell next to every cell the audit
 /// finds unprotected, until the audit passes for every suppressed cell.
 pub fn protect(t: &Table) -> Result<Protection, AuditError> {
@@ -198,8 +201,11 @@ pub fn protect(t: &Table) -> Result<Protection, AuditError> {
         let mut now = s.suppressed.clone();
         let mut stuck = Vec::new();
         for w in weak {
-            // One new cell per constraint and round: the next audit says whether it sufficed.
-            if member_of[w].iter().any(|&ci| widened[ci]) {
+            // One new cell per constraint and round at first: the next audit says whether it
+            // sufficed (one complement often protects several cells). Later rounds give every
+            // cell still exposed its own complement, so the loop ends in a few rounds even when
+            // thousands of cells need one.
+            if rounds <= EACH_AFTER && member_of[w].iter().any(|&ci| widened[ci]) {
                 continue;
             }
             let Some(pick) = complement(t, w, &now, &member_of, &cost, &pinned) else {
