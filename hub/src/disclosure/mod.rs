@@ -19,6 +19,7 @@
 //! intervals are the attacker's.
 
 mod audit;
+mod lp;
 mod protect;
 mod revision;
 mod suppress;
