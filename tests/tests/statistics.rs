@@ -405,6 +405,36 @@ async fn statistics_api_and_dashboard() {
     assert!(row(&v, TERNI)["accessi"].is_null(), "{v}");
     // Cutting again without new data makes no new release.
     assert_eq!(hub.release(2026).await.meta.id, 2);
+
+    // A monthly release (as `siso-hub release create --month 1`): January's figures alone,
+    // audited against the latest release of the epoch. Queries of January are served from it;
+    // the year's from the epoch's release.
+    let h = hub.running.hub.clone();
+    let january = siso_hub::release::Period {
+        epoch: 2026,
+        month: Some(1),
+    };
+    let m = tokio::task::spawn_blocking(move || h.cut_release(january))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((m.meta.id, m.meta.previous), (3, Some(2)));
+    let (_, body) = hub
+        .http_get("/api/stats?level=zona&epoch=2026&month=1", t)
+        .await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["release"]["period"], "2026-01", "{v}");
+    let z2 = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["zona"] == 2)
+        .cloned()
+        .unwrap();
+    assert_eq!(z2["accessi"], 25);
+    let (_, body) = hub.http_get("/api/stats?level=zona&epoch=2026", t).await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["release"]["id"], 2);
     hub.stop().await;
 }
 
