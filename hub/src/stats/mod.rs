@@ -173,15 +173,8 @@ impl Cube {
         table.check()?;
         let suppression = disclosure::Suppression { suppressed };
         let protection = disclosure::published(&table, suppression, reasons, intervals);
-        let cells = keys
-            .iter()
-            .cloned()
-            .zip(table.values.iter().copied())
-            .zip(protection.suppression.suppressed.iter().copied())
-            .map(|((k, v), s)| (k, (v, s)))
-            .collect();
         Ok(Cube {
-            cells,
+            cells: cells_of(&keys, &table, &protection),
             members,
             measures,
             k,
@@ -410,15 +403,8 @@ pub fn protect(
             restrict(&table, p, j.new)
         }
     };
-    let cells = keys
-        .iter()
-        .cloned()
-        .zip(table.values.iter().copied())
-        .zip(protection.suppression.suppressed.iter().copied())
-        .map(|((k, v), s)| (k, (v, s)))
-        .collect();
     Ok(Cube {
-        cells,
+        cells: cells_of(&keys, &table, &protection),
         members: members.into_iter().collect(),
         measures,
         k,
@@ -427,6 +413,20 @@ pub fn protect(
         protection,
         changes,
     })
+}
+
+/// Every cell's key with its true value and whether it is withheld, for lookups.
+fn cells_of(
+    keys: &[CellKey],
+    table: &disclosure::Table,
+    protection: &disclosure::Protection,
+) -> HashMap<CellKey, (i64, bool)> {
+    keys.iter()
+        .cloned()
+        .zip(table.values.iter().copied())
+        .zip(protection.suppression.suppressed.iter().copied())
+        .map(|((k, v), s)| (k, (v, s)))
+        .collect()
 }
 
 /// The protection of a joint table's first `n` cells (the new release's), with its costs
