@@ -114,7 +114,8 @@ enum ReleaseCommand {
 #[derive(Subcommand)]
 enum SdcCommand {
     /// The linear-programming attack on everything the hub would publish for an epoch: every
-    /// suppressed cell's feasible interval, and whether it is protected (exit 3 if not).
+    /// sensitive suppressed cell's feasible interval (with --exact every suppressed cell's),
+    /// and whether it is protected (exit 3 if a sensitive one is not).
     Audit {
         /// The configuration file (data directory and k; the hub must not be running).
         #[arg(long)]
@@ -457,7 +458,14 @@ fn sdc_audit(
         let started = std::time::Instant::now();
         let (audit, cells) = siso_hub::stats::audit(&cube, mode)?;
         let audit_s = started.elapsed().as_secs_f64();
-        let unprotected: Vec<_> = cells.iter().filter(|c| !c.protected).collect();
+        let unprotected: Vec<_> = cells
+            .iter()
+            .filter(|c| c.sensitive && !c.protected)
+            .collect();
+        let narrowed = cells
+            .iter()
+            .filter(|c| !c.sensitive && !c.protected)
+            .count();
         exposed += unprotected.len();
         if let Some(path) = export {
             let doc = cube.table.to_json(&cube.protection.suppression.suppressed);
@@ -478,7 +486,9 @@ fn sdc_audit(
             "rounds": p.rounds,
             "components": audit.components,
             "largest_component": audit.largest,
+            "sensitive": cells.iter().filter(|c| c.sensitive).count(),
             "not_proven": unprotected.len(),
+            "narrowed_complements": narrowed,
             "method": method,
             "protect_s": protect_s,
             "subtraction_only_s": reference_s,
@@ -488,7 +498,7 @@ fn sdc_audit(
         match format {
             OutputFormat::Text => {
                 println!(
-                    "epoch {e}: {} cells, {} suppressed ({} primary, {} more of total {}, {} added by the audit in {} rounds); {} components (largest {}); {} not proven protected; protection {protect_s:.1} s, audit {audit_s:.1} s",
+                    "epoch {e}: {} cells, {} suppressed ({} primary, {} more of total {}, {} added by the audit in {} rounds); {} components (largest {}); {} sensitive cells not proven protected; {narrowed} complements narrowed below k (not sensitive); protection {protect_s:.1} s, audit {audit_s:.1} s",
                     cube.table.len(),
                     p.suppression.count(),
                     p.primary_cells,
@@ -546,11 +556,18 @@ fn sdc_audit_release(
             .to_json(&r.cube.protection.suppression.suppressed);
         write_private(path, doc.to_string().as_bytes())?;
     }
-    let unprotected: Vec<_> = cells.iter().filter(|c| !c.protected).collect();
+    let unprotected: Vec<_> = cells
+        .iter()
+        .filter(|c| c.sensitive && !c.protected)
+        .collect();
+    let narrowed = cells
+        .iter()
+        .filter(|c| !c.sensitive && !c.protected)
+        .count();
     match format {
         OutputFormat::Text => {
             println!(
-                "release {id} of {}: {} cells, {} withheld; {} components (largest {}); {} not proven protected; audit {audit_s:.1} s",
+                "release {id} of {}: {} cells, {} withheld; {} components (largest {}); {} sensitive cells not proven protected; {narrowed} complements narrowed below k (not sensitive); audit {audit_s:.1} s",
                 r.meta.period,
                 r.cube.table.len(),
                 r.cube.protection.suppression.count(),
@@ -571,7 +588,9 @@ fn sdc_audit_release(
                 "release": r.meta,
                 "components": audit.components,
                 "largest_component": audit.largest,
+                "sensitive": cells.iter().filter(|c| c.sensitive).count(),
                 "not_proven": unprotected.len(),
+                "narrowed_complements": narrowed,
                 "audit_s": audit_s,
                 "intervals": cells,
             })

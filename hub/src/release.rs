@@ -6,7 +6,7 @@
 //! release and names it, so two downloads differ only when a new release was cut, and a
 //! revision is protected against the one before it ([`crate::disclosure::joint`]).
 //!
-//! **Invariant:** a release is stored only when the audit proved every withheld cell of it —
+//! **Invariant:** a release is stored only when the audit proved every sensitive withheld cell of it —
 //! and, for a revision, every change of fewer than `k` since the previous release — protected;
 //! otherwise it is refused and the previous release stays published.
 //!
@@ -60,7 +60,8 @@ pub struct Report {
     /// Counts that changed by fewer than `k` since the previous release (protected as change
     /// cells of the revision).
     pub changes: usize,
-    /// Withheld cells the audit proved protected (all of them, or the release is refused).
+    /// Sensitive withheld cells (small counts, small changes, amounts spent on either) the
+    /// audit proved protected: all of them, or the release is refused.
     pub proven: usize,
     /// Audit rounds and linear programs solved.
     pub rounds: usize,
@@ -216,8 +217,8 @@ pub enum ReleaseError {
     /// Disclosure control could not protect the figures.
     #[error("disclosure control refused the release: {0}")]
     Audit(#[from] AuditError),
-    /// The audit did not prove every withheld cell protected.
-    #[error("the audit did not prove {0} withheld cells protected: release refused")]
+    /// The audit did not prove every sensitive withheld cell protected.
+    #[error("the audit did not prove {0} sensitive withheld cells protected: release refused")]
     NotProven(usize),
     /// A stored release does not match its digest.
     #[error("release {0} does not match its digest: the store was altered")]
@@ -256,7 +257,7 @@ pub fn canonical(meta: &Meta, cube: &Cube) -> Result<Vec<u8>, ReleaseError> {
 
 /// Cuts release `id` of `period` at `created` from `figures` (already those of the period:
 /// see [`Figures::month`]), as a revision of `previous` if there is one: protects with the
-/// audited method, checks that every withheld cell was proven protected, and computes the
+/// audited method, checks that every sensitive withheld cell was proven protected, and computes the
 /// report and digest. Pure: the caller stores it.
 pub fn cut(
     id: u64,
@@ -287,7 +288,9 @@ pub fn cut(
     let withheld: Vec<usize> = (0..t.len())
         .filter(|&c| p.suppression.suppressed[c])
         .collect();
-    let proven = withheld
+    let sensitive = t.sensitive();
+    let must: Vec<usize> = withheld.iter().copied().filter(|&c| sensitive[c]).collect();
+    let proven = must
         .iter()
         .filter(|&&c| {
             p.intervals
@@ -297,8 +300,8 @@ pub fn cut(
                 .is_some_and(|iv| iv.protects(t.is_count(c), t.k))
         })
         .count();
-    if proven < withheld.len() {
-        return Err(ReleaseError::NotProven(withheld.len() - proven));
+    if proven < must.len() {
+        return Err(ReleaseError::NotProven(must.len() - proven));
     }
     let report = Report {
         cells: t.len(),

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use super::lp::{local, width, Lp};
+use super::lp::{local, width, Lp, LOCAL_CAP};
 use super::{AuditError, Interval, Table};
 
 /// How much to compute.
@@ -19,16 +19,18 @@ use super::{AuditError, Interval, Table};
 pub enum Mode {
     /// Both bounds of every suppressed cell (the audit report).
     Exact,
-    /// Only as much as proves each cell protected or not: a cell whose feasible points seen so
-    /// far (the true values, and every optimum of its component) already span a protected
-    /// interval is not solved for (the protection loop).
+    /// Only as much as proves each sensitive cell ([`Table::sensitive`]) protected or not: a
+    /// cell whose feasible points seen so far (the true values, and every optimum of its
+    /// component) already span a protected interval is not solved for, and cells that are not
+    /// sensitive are not solved for at all (the protection loop).
     Sufficient,
 }
 
 /// The outcome of an audit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Audit {
-    /// Per cell: its interval if suppressed, `None` if published.
+    /// Per cell: its interval if suppressed, `None` if published (or, in [`Mode::Sufficient`],
+    /// not sensitive).
     pub intervals: Vec<Option<Interval>>,
     /// Components (independent linear programs).
     pub components: usize,
@@ -39,11 +41,31 @@ pub struct Audit {
 }
 
 impl Audit {
-    /// The suppressed cells that the audit finds unprotected.
+    /// The suppressed sensitive cells ([`Table::sensitive`]) that the audit finds unprotected:
+    /// the audit fails if there is one.
     pub fn unprotected(&self, t: &Table) -> Vec<usize> {
+        let sensitive = t.sensitive();
         (0..t.len())
-            .filter(|&c| self.intervals[c].is_some_and(|iv| !iv.protects(t.is_count(c), t.k)))
+            .filter(|&c| sensitive[c] && self.narrow(t, c))
             .collect()
+    }
+
+    /// The suppressed cells that are not sensitive and that the audit narrows to less than a
+    /// protected interval: complements an attacker can estimate closely, which discloses
+    /// nothing about fewer than `k` units (reported, not a failure; [`Mode::Exact`] only).
+    pub fn narrowed(&self, t: &Table) -> Vec<usize> {
+        let sensitive = t.sensitive();
+        (0..t.len())
+            .filter(|&c| !sensitive[c] && self.narrow(t, c))
+            .collect()
+    }
+
+    fn narrow(&self, t: &Table, c: usize) -> bool {
+        self.intervals
+            .get(c)
+            .copied()
+            .flatten()
+            .is_some_and(|iv| !iv.protects(t.is_count(c), t.k))
     }
 }
 
@@ -55,11 +77,16 @@ pub fn audit(t: &Table, suppressed: &[bool], mode: Mode) -> Result<Audit, AuditE
 
 type Solved = Vec<(usize, Interval)>;
 
+/// A cell [`Auditor::widen`] could not prove: its interval if exact, and the published cells
+/// that bound it.
+pub type Widened = (usize, Option<Interval>, Vec<usize>);
+
 /// Audits suppressions of one table, remembering every component it solved.
 #[derive(Debug)]
 pub struct Auditor<'a> {
     table: &'a Table,
     member_of: Vec<Vec<usize>>,
+    sensitive: Vec<bool>,
     cache: HashMap<(Vec<usize>, bool), Solved>,
     /// Cells proven protected by a [`Mode::Sufficient`] run, and the suppression that run
     /// audited: suppressing more cells only widens every interval (a published cell becomes a
@@ -76,6 +103,7 @@ impl<'a> Auditor<'a> {
         Ok(Auditor {
             table,
             member_of: table.member_of(),
+            sensitive: table.sensitive(),
             cache: HashMap::new(),
             proven: vec![None; table.len()],
             proven_under: vec![false; table.len()],
@@ -129,6 +157,7 @@ impl<'a> Auditor<'a> {
         let failure: Mutex<Option<AuditError>> = Mutex::new(None);
         let threads = self.threads.min(todo.len()).max(1);
         let member_of = &self.member_of;
+        let sensitive = &self.sensitive;
         std::thread::scope(|scope| {
             for _ in 0..threads {
                 scope.spawn(|| loop {
@@ -139,7 +168,13 @@ impl<'a> Auditor<'a> {
                     if lock(&failure).is_some() {
                         break;
                     }
-                    match solve_component(t, member_of, &suppressed, cells, mode, proven, share) {
+                    let needs = Needs {
+                        mode,
+                        proven,
+                        sensitive,
+                        share,
+                    };
+                    match solve_component(t, member_of, &suppressed, cells, &needs) {
                         Ok((r, n)) => {
                             solved_lps.fetch_add(n, Ordering::Relaxed);
                             lock(&results).entry(cells.clone()).or_default().extend(r);
@@ -252,6 +287,65 @@ impl<'a> Auditor<'a> {
         }
         out.sort_by_key(|&(c, _)| c);
         Ok(out)
+    }
+
+    /// Tries to prove `cells` (suppressed in `suppressed`) protected with neighbourhood
+    /// programs of up to `cap` cells (the audit rounds stop at `LOCAL_CAP`), on every core;
+    /// those proven count as proven for later [`Mode::Sufficient`] runs on this suppression or a
+    /// larger one. Returns the cells still not proven, each with its interval if exact (its
+    /// neighbourhood was its whole component: exposed for certain) and the published cells
+    /// of the constraints that bound it in its largest program (see [`local`]).
+    pub fn widen(
+        &mut self,
+        suppressed: &[bool],
+        cells: &[usize],
+        cap: usize,
+    ) -> Result<Vec<Widened>, AuditError> {
+        let t = self.table;
+        let next = AtomicUsize::new(0);
+        let results: Mutex<Vec<Widened>> = Mutex::new(Vec::new());
+        let failure: Mutex<Option<AuditError>> = Mutex::new(None);
+        let member_of = &self.member_of;
+        std::thread::scope(|scope| {
+            for _ in 0..self.threads.min(cells.len()).max(1) {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&c) = cells.get(i) else {
+                        break;
+                    };
+                    let mut seen = HashMap::new();
+                    let mut binding = Vec::new();
+                    match local(
+                        t,
+                        member_of,
+                        suppressed,
+                        c,
+                        &mut seen,
+                        cap,
+                        true,
+                        Some(&mut binding),
+                    ) {
+                        Ok(iv) => lock(&results).push((c, iv, binding)),
+                        Err(e) => {
+                            lock(&failure).get_or_insert(e);
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        if let Some(e) = lock(&failure).take() {
+            return Err(e);
+        }
+        let mut open = Vec::new();
+        for (c, iv, binding) in std::mem::take(&mut *lock(&results)) {
+            match iv {
+                Some(iv) if iv.protects(t.is_count(c), t.k) => self.proven[c] = Some(iv),
+                other => open.push((c, other, binding)),
+            }
+        }
+        open.sort_by_key(|w| w.0);
+        Ok(open)
     }
 
     /// Suppressed cells grouped by the constraints they share (union-find), each group sorted.
@@ -369,21 +463,37 @@ impl Share {
     }
 }
 
+/// What one program of a component must compute.
+#[derive(Clone, Copy)]
+struct Needs<'a> {
+    mode: Mode,
+    /// Cells proven protected already.
+    proven: &'a [Option<Interval>],
+    /// The cells that need protection ([`Table::sensitive`]).
+    sensitive: &'a [bool],
+    /// Which of the component's cells this program handles.
+    share: Share,
+}
+
 /// Solves one component. [`Mode::Exact`]: both bounds of each cell on the whole component's
-/// program, warm-started from cell to cell. [`Mode::Sufficient`]: neighbourhood programs
-/// ([`local`]) until each cell is proven protected or its neighbourhood outgrows
-/// `LOCAL_CAP` cells; such a cell is reported with the interval seen (not proven), and
-/// [`Auditor::decide`] settles it on the whole component if protection cannot widen around it.
-/// Returns the intervals and the programs solved.
+/// program, warm-started from cell to cell. [`Mode::Sufficient`]: for each sensitive cell,
+/// neighbourhood programs ([`local`]) until it is proven protected or its neighbourhood
+/// outgrows `LOCAL_CAP` cells; such a cell is reported with the interval seen (not proven),
+/// and [`Auditor::decide`] settles it on the whole component if protection cannot widen around
+/// it. Returns the intervals and the programs solved.
 fn solve_component(
     t: &Table,
     member_of: &[Vec<usize>],
     suppressed: &[bool],
     cells: &[usize],
-    mode: Mode,
-    proven: &[Option<Interval>],
-    share: Share,
+    needs: &Needs,
 ) -> Result<(Solved, usize), AuditError> {
+    let Needs {
+        mode,
+        proven,
+        sensitive,
+        share,
+    } = *needs;
     let mut out = Vec::with_capacity(cells.len() / share.of.max(1) + 1);
     if mode == Mode::Exact {
         let mut lp = Lp::new(t, member_of, suppressed, cells)?;
@@ -405,7 +515,7 @@ fn solve_component(
     // Feasible points of earlier programs prove many cells for free.
     let mut seen: HashMap<usize, (f64, f64)> = HashMap::new();
     let open: Vec<usize> = (0..cells.len())
-        .filter(|&i| share.has(i) && proven[cells[i]].is_none())
+        .filter(|&i| share.has(i) && sensitive[cells[i]] && proven[cells[i]].is_none())
         .collect();
     let started = std::time::Instant::now();
     if open.len() > 8 {
@@ -421,7 +531,11 @@ fn solve_component(
     }
     let batched = started.elapsed().as_secs_f64();
     let mut locals = 0;
-    for (_, &c) in cells.iter().enumerate().filter(|(i, _)| share.has(*i)) {
+    for (_, &c) in cells
+        .iter()
+        .enumerate()
+        .filter(|&(i, &c)| share.has(i) && sensitive[c])
+    {
         if let Some(iv) = proven[c] {
             out.push((c, iv));
             continue;
@@ -439,7 +553,9 @@ fn solve_component(
         }
         solves += 1;
         locals += 1;
-        let iv = match local(t, member_of, suppressed, c, &mut seen)? {
+        let iv = match local(
+            t, member_of, suppressed, c, &mut seen, LOCAL_CAP, false, None,
+        )? {
             Some(iv) => iv,
             None => {
                 let v = t.values[c] as f64;

@@ -18,8 +18,10 @@ pub(super) fn program(
     member_of: &[Vec<usize>],
     suppressed: &[bool],
     cells: &[usize],
-) -> (RowProblem, HashMap<usize, highs::Col>) {
+) -> (RowProblem, HashMap<usize, highs::Col>, Vec<usize>) {
     let mut pb = RowProblem::default();
+    // The constraint of each row.
+    let mut rows = Vec::new();
     let mut col = HashMap::with_capacity(cells.len());
     for &c in cells {
         // A suppressed count is at least 1 (zeros are published; the module's invariant keeps
@@ -58,23 +60,26 @@ pub(super) fn program(
                 let (expr, rhs) = row(&con.parts);
                 if !expr.is_empty() {
                     pb.add_row(rhs..=rhs, expr);
+                    rows.push(ci);
                 }
             }
             Relation::Bound => {
                 let (expr, rhs) = row(&con.parts);
                 if !expr.is_empty() {
                     pb.add_row(..=rhs, expr);
+                    rows.push(ci);
                 }
                 for p in con.parts.chunks(1) {
                     let (expr, rhs) = row(p);
                     if !expr.is_empty() {
                         pb.add_row(rhs.., expr);
+                        rows.push(ci);
                     }
                 }
             }
         }
     }
-    (pb, col)
+    (pb, col, rows)
 }
 
 /// The width a cell's interval needs: `k` for a count, `k` euro for an amount (cents).
@@ -109,7 +114,7 @@ impl<'a> Lp<'a> {
         suppressed: &[bool],
         cells: &'a [usize],
     ) -> Result<Self, AuditError> {
-        let (problem, col) = program(t, member_of, suppressed, cells);
+        let (problem, col, _) = program(t, member_of, suppressed, cells);
         let cols: Vec<highs::Col> = cells.iter().map(|c| col[c]).collect();
         let lower = cells
             .iter()
@@ -322,21 +327,31 @@ impl<'a> Lp<'a> {
     }
 }
 
-/// Cells in a neighbourhood program at most: a cell that no neighbourhood up to this size
-/// proves protected is reported not proven in [`Mode::Sufficient`] (protection then widens
-/// suppression around it; the exact mode decides it on the whole component).
+/// Cells in a neighbourhood program at most, in an audit round: a cell that no neighbourhood up
+/// to this size proves protected is reported not proven in [`Mode::Sufficient`] (protection
+/// then tries larger neighbourhoods, [`super::Auditor::widen`], before it widens suppression
+/// around it; the exact mode decides it on the whole component).
 pub(super) const LOCAL_CAP: usize = 60;
 
 /// Tries to prove cell `c` protected with feasible points that move only its neighbourhood:
 /// the suppressed cells within 1, 2, … constraints of it, every other cell held at its true
-/// value (so each point is feasible for the whole system). Records every point in `seen`.
-/// Returns the interval and whether it is exact (the neighbourhood grew to the whole component).
+/// value (so each point is feasible for the whole system), up to `cap` cells. With `fill`, the
+/// ring that would outgrow `cap` is taken in part (its first cells, nearest constraints first)
+/// for one last program: any set of cells gives feasible points. Records every point in
+/// `seen`. Returns the interval, exact if the neighbourhood grew to the whole component; `None`
+/// if it outgrew `cap` before proving the cell. With `binding`, leaves there the published cells
+/// of the constraints that bound the cell in the last program (a non-zero dual value): the
+/// complements that would widen it.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn local(
     t: &Table,
     member_of: &[Vec<usize>],
     suppressed: &[bool],
     c: usize,
     seen: &mut HashMap<usize, (f64, f64)>,
+    cap: usize,
+    fill: bool,
+    mut binding: Option<&mut Vec<usize>>,
 ) -> Result<Option<Interval>, AuditError> {
     let protects = |seen: &HashMap<usize, (f64, f64)>| {
         seen.get(&c).is_some_and(|&(min, max)| {
@@ -367,14 +382,22 @@ pub(super) fn local(
             }
         }
         let whole = next.is_empty();
+        let mut last = false;
         // The first ring always (a cell in a long constraint has no smaller neighbourhood).
-        if ball.len() > 1 && ball.len() + next.len() > LOCAL_CAP {
-            return Ok(None);
+        if ball.len() > 1 && ball.len() + next.len() > cap {
+            if !fill || ball.len() >= cap {
+                return Ok(None);
+            }
+            next.truncate(cap - ball.len());
+            last = true;
         }
         ball.extend(next.iter().copied());
         frontier = next;
-        let (pb, col) = program(t, member_of, suppressed, &ball);
+        let (pb, col, rows) = program(t, member_of, suppressed, &ball);
         let v = col[&c];
+        if let Some(b) = binding.as_deref_mut() {
+            b.clear();
+        }
         let mut bounds = [f64::INFINITY, f64::NEG_INFINITY];
         for (k, cost) in [-1.0, 1.0].into_iter().enumerate() {
             // A fresh program per bound: small, so building costs less than a warm start.
@@ -395,6 +418,15 @@ pub(super) fn local(
             match solved.status() {
                 HighsModelStatus::Optimal => {
                     let x = solved.get_solution();
+                    if let Some(b) = binding.as_deref_mut() {
+                        for (r, &d) in x.dual_rows().iter().enumerate() {
+                            if d.abs() > 1e-9 {
+                                if let Some(&ci) = rows.get(r) {
+                                    b.extend(t.constraints[ci].cells().filter(|&y| !suppressed[y]));
+                                }
+                            }
+                        }
+                    }
                     for &y in &ball {
                         if let Some(&val) = x.columns().get(col[&y].index()) {
                             let s = seen
@@ -438,6 +470,9 @@ pub(super) fn local(
                 max: bounds[0],
                 exact: true,
             }));
+        }
+        if last {
+            return Ok(None);
         }
     }
 }

@@ -123,6 +123,9 @@ pub struct Table {
     /// `Some(false)` known to the attacker. A revision's joint table ([`joint()`]) fixes
     /// the previous release's cells this way; suppression never picks a fixed cell.
     pub fixed: Vec<Option<bool>>,
+    /// Cells that must be protected besides the small counts (empty: none): a revision's
+    /// counts that changed by fewer than `k` ([`joint()`]). See [`Table::sensitive`].
+    pub marked: Vec<bool>,
 }
 
 impl Table {
@@ -182,6 +185,35 @@ impl Table {
         self.is_count(c) && self.values[c] > 0 && self.values[c] < self.k
     }
 
+    /// The *sensitive* cells, those whose withheld value must be protected: small counts,
+    /// [`Table::marked`] cells (a revision's small changes), and the amounts that follow either
+    /// (what was spent on fewer than `k` households). Other withheld cells — complements,
+    /// withheld only to protect these — need no protection of their own: an attacker who
+    /// derives that a Comune counted 57 learns nothing about fewer than `k` people (τ-ARGUS and
+    /// sdcTable set protection levels on sensitive cells only, Hundepool et al. 2012, §4.2).
+    pub fn sensitive(&self) -> Vec<bool> {
+        let n = self.len();
+        let mut s: Vec<bool> = (0..n)
+            .map(|c| self.small(c) || self.marked.get(c).copied().unwrap_or(false))
+            .collect();
+        let mut followers: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for &(a, b) in &self.follows {
+            if a < n && b < n {
+                followers[a].push(b);
+            }
+        }
+        let mut stack: Vec<usize> = (0..n).filter(|&c| s[c]).collect();
+        while let Some(a) = stack.pop() {
+            for &b in &followers[a] {
+                if !s[b] {
+                    s[b] = true;
+                    stack.push(b);
+                }
+            }
+        }
+        s
+    }
+
     /// What withholding each cell costs, to choose the cheapest complement: its value (amounts
     /// in euro), times one plus the number of constraints it is the total of — a total carries
     /// the information of its parts, and the Region's totals are what users read first.
@@ -233,7 +265,14 @@ impl Table {
                 self.fixed.len()
             )));
         }
-        if let Some(c) = (0..n).find(|&c| self.small(c) && self.fixed(c) == Some(false)) {
+        if !self.marked.is_empty() && self.marked.len() != n {
+            return Err(AuditError::Malformed(format!(
+                "{} sensitivity marks for {n} cells",
+                self.marked.len()
+            )));
+        }
+        let sensitive = self.sensitive();
+        if let Some(c) = (0..n).find(|&c| sensitive[c] && self.fixed(c) == Some(false)) {
             return Err(AuditError::Unprotectable(c));
         }
         if let Some(&(a, b)) = self.follows.iter().find(|(a, b)| *a >= n || *b >= n) {

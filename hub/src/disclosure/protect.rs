@@ -1,6 +1,8 @@
 //! Suppression that passes its own audit: suppress, audit, and next to every cell the audit
-//! finds unprotected suppress the cheapest complementary cell; repeat until every suppressed
+//! finds unprotected suppress the cheapest complementary cell; repeat until every sensitive suppressed
 //! cell is protected. Each round re-solves only the components that changed.
+
+use std::collections::HashMap;
 
 use super::{AuditError, Auditor, Interval, Mode, Suppression, Table};
 
@@ -54,12 +56,15 @@ impl Protection {
                 .map(|&x| t.values[x])
                 .sum()
         };
+        let marked = |x: usize| t.marked.get(x).copied().unwrap_or(false);
         let reasons = (0..n)
             .map(|x| {
                 if !s.suppressed[x] {
                     None
                 } else if t.small(x) {
                     Some(Reason::Primary)
+                } else if marked(x) {
+                    Some(Reason::Change)
                 } else if base.suppressed[x] {
                     Some(Reason::Secondary)
                 } else {
@@ -100,6 +105,9 @@ pub enum Reason {
     Secondary,
     /// Added because the linear-programming audit found a cell unprotected.
     Audit,
+    /// A count the previous release published that changed by fewer than `k`
+    /// ([`super::joint()`]): sensitive, protected like a small count.
+    Change,
 }
 
 /// The cheapest publishable cell to suppress beside `w`: searching outwards from `w` through
@@ -138,7 +146,7 @@ fn complement(
                         next.push(y);
                         continue;
                     }
-                    if !t.free(y) || pinned[y] || (t.is_count(y) && t.values[y] <= 0) {
+                    if !open(t, y, suppressed, pinned) {
                         continue;
                     }
                     let key = (t.values[y] <= 0, cost[y], pos == 0, y);
@@ -156,11 +164,22 @@ fn complement(
     None
 }
 
+/// Whether cell `y` may become a complement: published now, free, not pinned by published
+/// figures, and not a zero count (the module's invariant).
+fn open(t: &Table, y: usize, suppressed: &[bool], pinned: &[bool]) -> bool {
+    !suppressed[y] && t.free(y) && !pinned[y] && !(t.is_count(y) && t.values[y] <= 0)
+}
+
 /// Rounds in which a constraint gets at most one new complement.
 const EACH_AFTER: usize = 3;
 
+/// After those rounds, when at most this many cells are left unproven, larger neighbourhoods
+/// (of up to each of [`WIDER`] cells) are tried before suppression widens around them.
+const WIDEN_AT: usize = 256;
+const WIDER: [usize; 2] = [400, 2000];
+
 /// Suppresses, audits, and adds the cheapest complementary cell next to every cell the audit
-/// finds unprotected, until the audit passes for every suppressed cell.
+/// finds unprotected, until the audit passes for every sensitive suppressed cell ([`Table::sensitive`]).
 pub fn protect(t: &Table) -> Result<Protection, AuditError> {
     let n = t.len();
     let mut auditor = Auditor::new(t)?;
@@ -179,7 +198,7 @@ pub fn protect(t: &Table) -> Result<Protection, AuditError> {
         let s = super::suppress(t, &forced);
         let audit = auditor.run(&s.suppressed, Mode::Sufficient)?;
         solves += audit.solves;
-        let weak = audit.unprotected(t);
+        let mut weak = audit.unprotected(t);
         tracing::debug!(
             round = rounds,
             suppressed = s.count(),
@@ -192,6 +211,31 @@ pub fn protect(t: &Table) -> Result<Protection, AuditError> {
         );
         if weak.is_empty() {
             return Ok(Protection::of(t, &base, s, Some(audit), rounds, solves));
+        }
+        // Few cells left after the first rounds: try larger neighbourhoods before widening
+        // suppression around them. The audit's neighbourhoods may have been too small to prove
+        // them, and a complement next to a cell already protected is information lost and one
+        // more round.
+        let mut binding: HashMap<usize, Vec<usize>> = HashMap::new();
+        if rounds > EACH_AFTER && weak.len() <= WIDEN_AT {
+            let before = weak.len();
+            for cap in WIDER {
+                let open = auditor.widen(&s.suppressed, &weak, cap)?;
+                solves += weak.len();
+                weak = open.iter().map(|w| w.0).collect();
+                binding = open.into_iter().map(|(c, _, b)| (c, b)).collect();
+            }
+            tracing::debug!(
+                round = rounds,
+                tried = before,
+                proven = before - weak.len(),
+                "disclosure control: larger neighbourhoods"
+            );
+            if weak.len() < before {
+                // Proven now (the auditor remembers): audit the same suppression again.
+                forced = (0..n).filter(|&x| s.suppressed[x]).collect();
+                continue;
+            }
         }
         forced = (0..n).filter(|&x| s.suppressed[x]).collect();
         let before = forced.len();
@@ -208,7 +252,17 @@ pub fn protect(t: &Table) -> Result<Protection, AuditError> {
             if rounds <= EACH_AFTER && member_of[w].iter().any(|&ci| widened[ci]) {
                 continue;
             }
-            let Some(pick) = complement(t, w, &now, &member_of, &cost, &pinned) else {
+            // Where larger neighbourhoods found what bounds the cell, the cheapest published
+            // cell of those constraints; else the cheapest nearby.
+            let bound_by = binding.get(&w).and_then(|b| {
+                b.iter()
+                    .copied()
+                    .filter(|&y| open(t, y, &now, &pinned))
+                    .min_by_key(|&y| (cost[y], y))
+            });
+            let Some(pick) =
+                bound_by.or_else(|| complement(t, w, &now, &member_of, &cost, &pinned))
+            else {
                 stuck.push(w);
                 continue;
             };
@@ -218,6 +272,12 @@ pub fn protect(t: &Table) -> Result<Protection, AuditError> {
                 widened[ci] = true;
             }
         }
+        tracing::debug!(
+            round = rounds,
+            added = forced.len() - before,
+            stuck = stuck.len(),
+            "disclosure control: complements"
+        );
         if forced.len() == before {
             // Nothing left to suppress around the cells not proven: decide them exactly (the
             // neighbourhood programs may have been too small to prove them).

@@ -5,7 +5,7 @@
 //! what either release published about it is known; a changed cell is two variables, the old
 //! one withheld or published as the old release decided. The previous release's decisions are
 //! fixed ([`Table::fixed`]); [`super::protect()`] may only withhold more of the new release's
-//! cells, and every withheld cell of either release must stay protected in the joint program.
+//! cells, and every sensitive withheld cell of either release must stay protected in the joint program.
 //!
 //! The change of a cell, `new − old`, is what a difference of the two releases shows: a count
 //! that changed by fewer than `k` (the few households that arrived, or left, in between) must
@@ -38,6 +38,11 @@ pub fn joint(new: &Table, old: &Table, old_suppressed: &[bool], same: &[Option<u
     let mut counts: Vec<bool> = (0..n).map(|c| new.is_count(c)).collect();
     let mut fixed: Vec<Option<bool>> = (0..n).map(|c| new.fixed(c)).collect();
     let mut constraints = new.constraints.clone();
+    let mut marked: Vec<bool> = (0..n)
+        .map(|c| new.marked.get(c).copied().unwrap_or(false))
+        .collect();
+    // The previous release's sensitive cells stay sensitive (they were withheld).
+    let old_sensitive = old.sensitive();
     let withheld = |o: usize| old_suppressed.get(o).copied().unwrap_or(false);
     // Where each old cell lives in the joint table.
     let mut at = Vec::with_capacity(old.len());
@@ -48,6 +53,8 @@ pub fn joint(new: &Table, old: &Table, old_suppressed: &[bool], same: &[Option<u
                 if !withheld(o) {
                     // Published before: known, whatever the new release does.
                     fixed[c] = Some(false);
+                } else if old_sensitive[o] {
+                    marked[c] = true;
                 }
                 at.push(c);
             }
@@ -56,6 +63,7 @@ pub fn joint(new: &Table, old: &Table, old_suppressed: &[bool], same: &[Option<u
                 values.push(old.values[o]);
                 counts.push(old.is_count(o));
                 fixed.push(Some(withheld(o)));
+                marked.push(withheld(o) && old_sensitive[o]);
                 at.push(j);
                 if let Some(c) = other {
                     changed.push((o, c, j));
@@ -79,6 +87,7 @@ pub fn joint(new: &Table, old: &Table, old_suppressed: &[bool], same: &[Option<u
         if delta != 0 && delta.abs() < new.k {
             // Published before, changed a little: withheld now.
             fixed[c] = Some(true);
+            marked[c] = true;
             changes += 1;
         }
     }
@@ -90,6 +99,7 @@ pub fn joint(new: &Table, old: &Table, old_suppressed: &[bool], same: &[Option<u
             constraints,
             k: new.k,
             fixed,
+            marked,
         },
         new: n,
         changes,

@@ -45,7 +45,8 @@ pub fn suppress(t: &Table, forced: &[usize]) -> Suppression {
             stack.extend(followers[c].iter().copied());
         }
     };
-    for i in (0..n).filter(|&i| t.small(i)) {
+    let sensitive = t.sensitive();
+    for i in (0..n).filter(|&i| sensitive[i]) {
         mark(i, &mut s, &mut queue);
     }
     for i in (0..n).filter(|&i| t.fixed(i) == Some(true)) {

@@ -19,6 +19,7 @@ fn table(values: Vec<i64>, constraints: &[&[usize]], relation: Relation, k: i64)
             .collect(),
         k,
         fixed: Vec::new(),
+        marked: Vec::new(),
     }
 }
 
@@ -105,6 +106,7 @@ fn single_small_cell_gets_a_partner() {
         constraints: Vec::new(),
         k: 5,
         fixed: Vec::new(),
+        marked: Vec::new(),
     };
     assert_eq!(suppress(&t, &[]).suppressed, vec![true, true]);
 }
@@ -204,7 +206,7 @@ fn an_auditor_solves_each_component_once() {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 60, ..ProptestConfig::default() })]
 
-    /// Every suppressed cell of a protected table is protected against the full linear
+    /// Every sensitive suppressed cell of a protected table is protected against the full linear
     /// programming attack (all constraints at once), re-audited independently in exact mode;
     /// the true value lies in every interval; no small cell is published and no zero count is
     /// suppressed.
@@ -216,10 +218,14 @@ proptest! {
         let t = cube(zones, comuni, groups, &data, k);
         let p = protect(&t).unwrap();
         let a = audit(&t, &p.suppression.suppressed, Mode::Exact).unwrap();
+        let sensitive = t.sensitive();
         for (i, x) in a.intervals.iter().enumerate() {
             if let Some(x) = x {
                 prop_assert!(x.exact);
-                prop_assert!(x.protects(true, k), "cell {i} = {} pinned to {x:?}", t.values[i]);
+                prop_assert!(
+                    !sensitive[i] || x.protects(true, k),
+                    "sensitive cell {i} = {} pinned to {x:?}", t.values[i]
+                );
                 let v = t.values[i] as f64;
                 prop_assert!(x.min <= v + 1e-6 && v <= x.max + 1e-6, "{v} outside {x:?}");
                 prop_assert!(t.values[i] > 0, "zero count {i} suppressed");
@@ -338,4 +344,73 @@ fn a_revision_does_not_expose_what_the_previous_release_withheld() {
     assert!(s[1] && s[2], "{s:?}");
     let a = audit(&j.table, s, Mode::Exact).unwrap();
     assert!(a.unprotected(&j.table).is_empty(), "{a:?}");
+}
+
+/// Only sensitive cells need protection: a complement the attacker narrows below `k` discloses
+/// nothing about fewer than `k` units. Here the 10 is withheld beside the small 2; a
+/// distinct-count bound (10 ≥ its published part 9) and a sum (30 = 10 + 20, the 20 at least
+/// its part 18) narrow it to [9, 12], yet the 2 ranges over [1, 22].
+#[test]
+fn complements_need_no_protection_of_their_own() {
+    let sum = |total, parts: &[usize]| Constraint {
+        total,
+        parts: parts.to_vec(),
+        relation: Relation::Sum,
+    };
+    let bound = |total, parts: &[usize]| Constraint {
+        total,
+        parts: parts.to_vec(),
+        relation: Relation::Bound,
+    };
+    let t = Table {
+        values: vec![32, 2, 10, 20, 9, 6, 30, 20, 18, 7],
+        counts: vec![true; 10],
+        follows: Vec::new(),
+        constraints: vec![
+            sum(0, &[1, 2, 3]),
+            bound(2, &[4, 5]),
+            sum(6, &[2, 7]),
+            bound(7, &[8, 9]),
+        ],
+        k: 5,
+        fixed: Vec::new(),
+        marked: Vec::new(),
+    };
+    let mut suppressed = vec![false; 10];
+    for c in [1, 2, 3, 7] {
+        suppressed[c] = true;
+    }
+    let a = audit(&t, &suppressed, Mode::Exact).unwrap();
+    let iv = |c: usize| a.intervals[c].unwrap();
+    assert!(
+        close(iv(1).min, 1.0) && close(iv(1).max, 22.0),
+        "{:?}",
+        iv(1)
+    );
+    assert!(
+        close(iv(2).min, 9.0) && close(iv(2).max, 12.0),
+        "{:?}",
+        iv(2)
+    );
+    assert!(a.unprotected(&t).is_empty());
+    assert_eq!(a.narrowed(&t), vec![2, 7]);
+    // The proof mode computes nothing for complements, and agrees.
+    let q = audit(&t, &suppressed, Mode::Sufficient).unwrap();
+    assert!(q.unprotected(&t).is_empty() && q.intervals[2].is_none());
+    assert!(q.intervals[1].is_some_and(|iv| iv.protects(true, 5)));
+    // Marked cells (a revision's small changes) are sensitive, and so is an amount that
+    // follows a sensitive count; a marked cell published for good cannot be protected.
+    let mut m = t.clone();
+    m.marked = vec![false; 10];
+    m.marked[2] = true;
+    assert_eq!(a.unprotected(&m), vec![2]);
+    m.values.push(5000);
+    m.counts.push(false);
+    m.follows.push((2, 10));
+    m.marked.push(false);
+    let sensitive = m.sensitive();
+    assert!(sensitive[1] && sensitive[2] && sensitive[10] && !sensitive[3]);
+    m.fixed = vec![None; 11];
+    m.fixed[2] = Some(false);
+    assert!(matches!(m.check(), Err(AuditError::Unprotectable(2))));
 }

@@ -164,7 +164,13 @@ impl Cube {
             )));
         }
         let order: Vec<CellKey> = cells.iter().map(|(k, _)| k.clone()).collect();
-        let (keys, table) = table_of(k, cells.into_iter().collect());
+        let (keys, mut table) = table_of(k, cells.into_iter().collect());
+        // A revision's small changes stay sensitive (the next revision must keep them
+        // protected).
+        table.marked = reasons
+            .iter()
+            .map(|r| *r == Some(disclosure::Reason::Change))
+            .collect();
         if keys != order {
             return Err(disclosure::AuditError::Malformed(
                 "cells not in key order, or named twice".into(),
@@ -446,7 +452,11 @@ fn restrict(
         .map(|r| {
             matches!(
                 r,
-                Some(disclosure::Reason::Primary | disclosure::Reason::Secondary)
+                Some(
+                    disclosure::Reason::Primary
+                        | disclosure::Reason::Secondary
+                        | disclosure::Reason::Change
+                )
             )
         })
         .collect::<Vec<_>>());
@@ -581,6 +591,7 @@ fn table_of(k: u32, values: BTreeMap<CellKey, i64>) -> (Vec<CellKey>, disclosure
         constraints,
         k: i64::from(k),
         fixed: Vec::new(),
+        marked: Vec::new(),
     };
     (keys, table)
 }
@@ -600,6 +611,9 @@ pub struct AuditedCell {
     pub interval: disclosure::Interval,
     /// Whether that is wide enough.
     pub protected: bool,
+    /// Whether it must be (a small count, a small change, or an amount spent on either;
+    /// [`disclosure::Table::sensitive`]): a complement need not be.
+    pub sensitive: bool,
     /// Why it is withheld.
     pub reason: Option<disclosure::Reason>,
 }
@@ -628,6 +642,7 @@ pub fn audit(
             disclosure::audit(t, &cube.protection.suppression.suppressed, mode)?
         }
     };
+    let sensitive = t.sensitive();
     let cells = a
         .intervals
         .iter()
@@ -649,6 +664,7 @@ pub fn audit(
                 measure: measure.clone(),
                 interval,
                 protected: interval.protects(t.is_count(i), t.k),
+                sensitive: sensitive[i],
                 reason: cube.protection.reasons.get(i).copied().flatten(),
             }
         })
