@@ -144,10 +144,11 @@ async fn init_serve_sigterm_and_audit() {
     assert!(l.status.success(), "{}", String::from_utf8_lossy(&l.stderr));
     let list: serde_json::Value = serde_json::from_slice(&l.stdout).unwrap();
     assert_eq!(list["releases"][0]["digest"], digest.as_str(), "{list}");
-    assert_eq!(
-        list["releases"][0]["report"]["proven"],
-        list["releases"][0]["report"]["suppressed"]
-    );
+    // Every sensitive withheld cell proven (complements need no proof; tests/tests/statistics.rs
+    // checks the exact count against a release's table). Nothing is small here.
+    let report = &list["releases"][0]["report"];
+    let (proven, withheld) = (report["proven"].as_u64(), report["suppressed"].as_u64());
+    assert!(proven.is_some_and(|p| Some(p) <= withheld), "{report}");
     let again = bin()
         .args([
             "release", "create", "--epoch", "2026", "--format", "json", "--config",

@@ -167,7 +167,8 @@ fn complement(
 /// Whether cell `y` may become a complement: published now, free, not pinned by published
 /// figures, and not a zero count (the module's invariant).
 fn open(t: &Table, y: usize, suppressed: &[bool], pinned: &[bool]) -> bool {
-    !suppressed[y] && t.free(y) && !pinned[y] && !(t.is_count(y) && t.values[y] <= 0)
+    let zero_count = t.is_count(y) && t.values[y] <= 0;
+    !suppressed[y] && t.free(y) && !pinned[y] && !zero_count
 }
 
 /// Rounds in which a constraint gets at most one new complement.

@@ -53,7 +53,7 @@ pub fn joint(new: &Table, old: &Table, old_suppressed: &[bool], same: &[Option<u
                 if !withheld(o) {
                     // Published before: known, whatever the new release does.
                     fixed[c] = Some(false);
-                } else if old_sensitive[o] {
+                } else if old_sensitive.get(o).copied().unwrap_or(false) {
                     marked[c] = true;
                 }
                 at.push(c);
@@ -63,7 +63,7 @@ pub fn joint(new: &Table, old: &Table, old_suppressed: &[bool], same: &[Option<u
                 values.push(old.values[o]);
                 counts.push(old.is_count(o));
                 fixed.push(Some(withheld(o)));
-                marked.push(withheld(o) && old_sensitive[o]);
+                marked.push(withheld(o) && old_sensitive.get(o).copied().unwrap_or(false));
                 at.push(j);
                 if let Some(c) = other {
                     changed.push((o, c, j));

@@ -167,10 +167,7 @@ impl Cube {
         let (keys, mut table) = table_of(k, cells.into_iter().collect());
         // A revision's small changes stay sensitive (the next revision must keep them
         // protected).
-        table.marked = reasons
-            .iter()
-            .map(|r| *r == Some(disclosure::Reason::Change))
-            .collect();
+        table.marked = marks(&reasons);
         if keys != order {
             return Err(disclosure::AuditError::Malformed(
                 "cells not in key order, or named twice".into(),
@@ -409,6 +406,10 @@ pub fn protect(
             restrict(&table, p, j.new)
         }
     };
+    let mut table = table;
+    // A revision's small changes are sensitive in the release's own table too (as when it is
+    // restored from the store), so its checks and the next revision protect them.
+    table.marked = marks(&protection.reasons);
     Ok(Cube {
         cells: cells_of(&keys, &table, &protection),
         members: members.into_iter().collect(),
@@ -419,6 +420,17 @@ pub fn protect(
         protection,
         changes,
     })
+}
+
+/// Which cells are a revision's small changes ([`disclosure::Table::marked`]; empty if none).
+fn marks(reasons: &[Option<disclosure::Reason>]) -> Vec<bool> {
+    if !reasons.contains(&Some(disclosure::Reason::Change)) {
+        return Vec::new();
+    }
+    reasons
+        .iter()
+        .map(|r| *r == Some(disclosure::Reason::Change))
+        .collect()
 }
 
 /// Every cell's key with its true value and whether it is withheld, for lookups.
@@ -466,7 +478,11 @@ fn restrict(
         largest: p.largest,
         solves: p.solves,
     };
-    disclosure::Protection::of(table, &base, s, Some(audit), p.rounds, p.solves)
+    let reasons = p.reasons.iter().take(n).copied().collect();
+    let mut q = disclosure::Protection::of(table, &base, s, Some(audit), p.rounds, p.solves);
+    // Why each cell is withheld as the joint table says (a change cell is not small here).
+    q.reasons = reasons;
+    q
 }
 
 /// Whether the cells of a dimension's groups add up to their total (Sum) or only bound it
