@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 #[derive(Parser)]
 #[command(
     name = "siso-certs",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("SISO_GIT_REV"), ")"),
     about = "Development PKI for a siso federation: regional CA, hub and member certificates, CRL, fingerprint secret"
 )]
 struct Cli {

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 #[derive(Parser)]
 #[command(
     name = "siso-hub",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("SISO_GIT_REV"), ")"),
     about = "The Region's siso hub: mutual-TLS QUIC ingestion of pseudonymous household records, overlap detection, statistics"
 )]
 struct Cli {

@@ -252,3 +252,29 @@ fn help_everywhere() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/hub.toml"));
 }
+
+/// `--version` names the version and the git revision it was built from (or "unknown" outside
+/// a git checkout), so an operator can tell which build runs.
+#[test]
+fn version_names_the_git_revision() {
+    let out = bin().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let prefix = format!("siso-hub {} (", env!("CARGO_PKG_VERSION"));
+    let rev = text
+        .trim()
+        .strip_prefix(&prefix)
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{text}"));
+    let git = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    match git {
+        Some(head) => assert_eq!(rev, head),
+        None => assert_eq!(rev, "unknown"),
+    }
+}

@@ -26,7 +26,7 @@ use time::OffsetDateTime;
 #[derive(Parser)]
 #[command(
     name = "siso-node",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("SISO_GIT_REV"), ")"),
     about = "siso node: local registries and social-service records, pseudonymous sync with the Region's hub"
 )]
 struct Cli {
