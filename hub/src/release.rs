@@ -6,9 +6,10 @@
 //! release and names it, so two downloads differ only when a new release was cut, and a
 //! revision is protected against the one before it ([`crate::disclosure::joint`]).
 //!
-//! **Invariant:** a release is stored only when the audit proved every sensitive withheld cell of it —
-//! and, for a revision, every change of fewer than `k` since the previous release — protected;
-//! otherwise it is refused and the previous release stays published.
+//! **Invariant:** a release is stored only when the audit proved every sensitive withheld cell
+//! of it — small counts, the amounts spent on them, and, for a revision, every change of fewer
+//! than `k` since the previous release — protected; otherwise it is refused and the previous
+//! release stays published.
 //!
 //! **Invariant:** the digest covers exactly what is published (keys and published values, not
 //! the withheld true values) and is the payload hash of the release's message-log record.

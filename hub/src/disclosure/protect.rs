@@ -1,6 +1,6 @@
 //! Suppression that passes its own audit: suppress, audit, and next to every cell the audit
-//! finds unprotected suppress the cheapest complementary cell; repeat until every sensitive suppressed
-//! cell is protected. Each round re-solves only the components that changed.
+//! finds unprotected suppress the cheapest complementary cell; repeat until every sensitive
+//! suppressed cell is protected. Each round re-solves only the components that changed.
 
 use std::collections::HashMap;
 
@@ -180,7 +180,8 @@ const WIDEN_AT: usize = 256;
 const WIDER: [usize; 2] = [400, 2000];
 
 /// Suppresses, audits, and adds the cheapest complementary cell next to every cell the audit
-/// finds unprotected, until the audit passes for every sensitive suppressed cell ([`Table::sensitive`]).
+/// finds unprotected, until the audit passes for every sensitive suppressed cell
+/// ([`Table::sensitive`]).
 pub fn protect(t: &Table) -> Result<Protection, AuditError> {
     let n = t.len();
     let mut auditor = Auditor::new(t)?;

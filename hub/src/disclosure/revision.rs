@@ -5,7 +5,9 @@
 //! what either release published about it is known; a changed cell is two variables, the old
 //! one withheld or published as the old release decided. The previous release's decisions are
 //! fixed ([`Table::fixed`]); [`super::protect()`] may only withhold more of the new release's
-//! cells, and every sensitive withheld cell of either release must stay protected in the joint program.
+//! cells, and every sensitive withheld cell of either release must stay protected in the joint
+//! program (the previous release's sensitive cells and the new small changes are
+//! [`Table::marked`]).
 //!
 //! The change of a cell, `new − old`, is what a difference of the two releases shows: a count
 //! that changed by fewer than `k` (the few households that arrived, or left, in between) must
