@@ -422,6 +422,20 @@ fn release_list(config: &Path, format: OutputFormat) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The sensitive cells an audit did not prove protected (the failure, exit 3), and how many
+/// complements it narrowed below k (reported, not a failure).
+fn exposure(cells: &[siso_hub::stats::AuditedCell]) -> (Vec<&siso_hub::stats::AuditedCell>, usize) {
+    let unprotected = cells
+        .iter()
+        .filter(|c| c.sensitive && !c.protected)
+        .collect();
+    let narrowed = cells
+        .iter()
+        .filter(|c| !c.sensitive && !c.protected)
+        .count();
+    (unprotected, narrowed)
+}
+
 /// `siso-hub sdc audit`.
 fn sdc_audit(
     config: &Path,
@@ -458,14 +472,7 @@ fn sdc_audit(
         let started = std::time::Instant::now();
         let (audit, cells) = siso_hub::stats::audit(&cube, mode)?;
         let audit_s = started.elapsed().as_secs_f64();
-        let unprotected: Vec<_> = cells
-            .iter()
-            .filter(|c| c.sensitive && !c.protected)
-            .collect();
-        let narrowed = cells
-            .iter()
-            .filter(|c| !c.sensitive && !c.protected)
-            .count();
+        let (unprotected, narrowed) = exposure(&cells);
         exposed += unprotected.len();
         if let Some(path) = export {
             let doc = cube.table.to_json(&cube.protection.suppression.suppressed);
@@ -556,14 +563,7 @@ fn sdc_audit_release(
             .to_json(&r.cube.protection.suppression.suppressed);
         write_private(path, doc.to_string().as_bytes())?;
     }
-    let unprotected: Vec<_> = cells
-        .iter()
-        .filter(|c| c.sensitive && !c.protected)
-        .collect();
-    let narrowed = cells
-        .iter()
-        .filter(|c| !c.sensitive && !c.protected)
-        .count();
+    let (unprotected, narrowed) = exposure(&cells);
     match format {
         OutputFormat::Text => {
             println!(

@@ -151,47 +151,24 @@ impl<'a> Auditor<'a> {
                 (0..of).map(move |index| (c, Share { index, of }))
             })
             .collect();
-        let next = AtomicUsize::new(0);
-        let solved_lps = AtomicUsize::new(0);
-        let results: Mutex<HashMap<Vec<usize>, Solved>> = Mutex::new(HashMap::new());
-        let failure: Mutex<Option<AuditError>> = Mutex::new(None);
-        let threads = self.threads.min(todo.len()).max(1);
         let member_of = &self.member_of;
         let sensitive = &self.sensitive;
-        std::thread::scope(|scope| {
-            for _ in 0..threads {
-                scope.spawn(|| loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&(cells, share)) = todo.get(i) else {
-                        break;
-                    };
-                    if lock(&failure).is_some() {
-                        break;
-                    }
-                    let needs = Needs {
-                        mode,
-                        proven,
-                        sensitive,
-                        share,
-                    };
-                    match solve_component(t, member_of, &suppressed, cells, &needs) {
-                        Ok((r, n)) => {
-                            solved_lps.fetch_add(n, Ordering::Relaxed);
-                            lock(&results).entry(cells.clone()).or_default().extend(r);
-                        }
-                        Err(e) => {
-                            lock(&failure).get_or_insert(e);
-                            break;
-                        }
-                    }
-                });
-            }
-        });
-        if let Some(e) = lock(&failure).take() {
-            return Err(e);
+        let solved = on_every_core(self.threads, &todo, |&(cells, share)| {
+            let needs = Needs {
+                mode,
+                proven,
+                sensitive,
+                share,
+            };
+            solve_component(t, member_of, &suppressed, cells, &needs).map(|r| (cells, r))
+        })?;
+        let mut solves = 0;
+        let mut results: HashMap<Vec<usize>, Solved> = HashMap::new();
+        for (cells, (r, lps)) in solved {
+            solves += lps;
+            results.entry(cells.clone()).or_default().extend(r);
         }
-        let solves = solved_lps.into_inner();
-        for (cells, r) in std::mem::take(&mut *lock(&results)) {
+        for (cells, r) in results {
             self.cache.insert((cells, exact), r);
         }
         let mut intervals = vec![None; n];
@@ -251,35 +228,12 @@ impl<'a> Auditor<'a> {
         }
         // Largest first, so the threads finish together.
         work.sort_by_key(|(c, w)| std::cmp::Reverse(c.len() * w.len()));
-        let next = AtomicUsize::new(0);
-        let results: Mutex<Vec<(usize, Interval, bool)>> = Mutex::new(Vec::new());
-        let failure: Mutex<Option<AuditError>> = Mutex::new(None);
         let member_of = &self.member_of;
-        std::thread::scope(|scope| {
-            for _ in 0..self.threads.min(work.len()).max(1) {
-                scope.spawn(|| loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((component, share)) = work.get(i) else {
-                        break;
-                    };
-                    if lock(&failure).is_some() {
-                        break;
-                    }
-                    match decide_share(t, member_of, suppressed, component, share) {
-                        Ok(r) => lock(&results).extend(r),
-                        Err(e) => {
-                            lock(&failure).get_or_insert(e);
-                            break;
-                        }
-                    }
-                });
-            }
-        });
-        if let Some(e) = lock(&failure).take() {
-            return Err(e);
-        }
+        let results = on_every_core(self.threads, &work, |(component, share)| {
+            decide_share(t, member_of, suppressed, component, share)
+        })?;
         let mut out = Vec::new();
-        for (c, iv, proven) in std::mem::take(&mut *lock(&results)) {
+        for (c, iv, proven) in results.into_iter().flatten() {
             if proven {
                 self.proven[c] = Some(iv);
             }
@@ -302,43 +256,24 @@ impl<'a> Auditor<'a> {
         cap: usize,
     ) -> Result<Vec<Widened>, AuditError> {
         let t = self.table;
-        let next = AtomicUsize::new(0);
-        let results: Mutex<Vec<Widened>> = Mutex::new(Vec::new());
-        let failure: Mutex<Option<AuditError>> = Mutex::new(None);
         let member_of = &self.member_of;
-        std::thread::scope(|scope| {
-            for _ in 0..self.threads.min(cells.len()).max(1) {
-                scope.spawn(|| loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&c) = cells.get(i) else {
-                        break;
-                    };
-                    let mut seen = HashMap::new();
-                    let mut binding = Vec::new();
-                    match local(
-                        t,
-                        member_of,
-                        suppressed,
-                        c,
-                        &mut seen,
-                        cap,
-                        true,
-                        Some(&mut binding),
-                    ) {
-                        Ok(iv) => lock(&results).push((c, iv, binding)),
-                        Err(e) => {
-                            lock(&failure).get_or_insert(e);
-                            break;
-                        }
-                    }
-                });
-            }
-        });
-        if let Some(e) = lock(&failure).take() {
-            return Err(e);
-        }
+        let results = on_every_core(self.threads, cells, |&c| {
+            let mut seen = HashMap::new();
+            let mut binding = Vec::new();
+            let local = local(
+                t,
+                member_of,
+                suppressed,
+                c,
+                &mut seen,
+                cap,
+                true,
+                Some(&mut binding),
+            )?;
+            Ok((c, local, binding))
+        })?;
         let mut open = Vec::new();
-        for (c, iv, binding) in std::mem::take(&mut *lock(&results)) {
+        for (c, iv, binding) in results {
             match iv {
                 Some(iv) if iv.protects(t.is_count(c), t.k) => self.proven[c] = Some(iv),
                 other => open.push((c, other, binding)),
@@ -445,6 +380,42 @@ fn decide_share(
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// `f` of every item, on up to `threads` threads taking the items in order (so items sorted
+/// largest first finish together); the first error stops them all. Results in no set order.
+fn on_every_core<T: Sync, R: Send>(
+    threads: usize,
+    items: &[T],
+    f: impl Fn(&T) -> Result<R, AuditError> + Sync,
+) -> Result<Vec<R>, AuditError> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<R>> = Mutex::new(Vec::with_capacity(items.len()));
+    let failure: Mutex<Option<AuditError>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..threads.min(items.len()).max(1) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else {
+                    break;
+                };
+                if lock(&failure).is_some() {
+                    break;
+                }
+                match f(item) {
+                    Ok(r) => lock(&results).push(r),
+                    Err(e) => {
+                        lock(&failure).get_or_insert(e);
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = lock(&failure).take() {
+        return Err(e);
+    }
+    Ok(results.into_inner().unwrap_or_else(|p| p.into_inner()))
 }
 
 /// Components of at least this many cells are shared between the cores.
