@@ -1,4 +1,9 @@
-//! Pseudonymous fingerprints: keyed BLAKE3 over normalised codici fiscali.
+//! Pseudonymous fingerprints, in two schemes ([`crate::wire::Scheme`]).
+//!
+//! - `oprf` (the default): the person fingerprint is an RFC 9497 VOPRF output under an epoch key
+//!   that no single party holds ([`crate::oprf`]), through BLAKE3 `derive_key`
+//!   ([`person_of_oprf`]); household keys hash the member fingerprints with no secret.
+//! - `shared-key` (tests and small pilots only): the rest of this paragraph.
 //!
 //! A 32-byte regional secret, held by the nodes only, derives one key per epoch (a year), so the
 //! hub can link records within an epoch and nothing across epochs. A person fingerprint is the
@@ -11,7 +16,10 @@
 use std::fmt;
 
 use crate::cf::CodiceFiscale;
-use crate::wire::PROTOCOL_VERSION;
+
+/// The protocol version named in the shared-key scheme's key context: 1, where the scheme was
+/// defined (later protocol versions keep its fingerprints unchanged).
+const SHARED_KEY_PROTOCOL: u16 = 1;
 
 /// Domain-separation prefix of person fingerprints.
 const PERSON_DOMAIN: &[u8] = b"siso/person/v1\0";
@@ -72,7 +80,7 @@ impl FingerprintSecret {
     /// Derives the key of one epoch.
     pub fn epoch_key(&self, epoch: u16) -> EpochKey {
         let context = format!(
-            "siso regional social information system, person fingerprint key, protocol {PROTOCOL_VERSION}, epoch {epoch}"
+            "siso regional social information system, person fingerprint key, protocol {SHARED_KEY_PROTOCOL}, epoch {epoch}"
         );
         EpochKey {
             epoch,
@@ -120,6 +128,34 @@ impl EpochKey {
         }
         Fingerprint(*h.finalize().as_bytes())
     }
+}
+
+/// BLAKE3 `derive_key` context of person fingerprints of the `oprf` scheme.
+pub const PERSON_V2_CONTEXT: &str = "siso/person/v2";
+/// BLAKE3 `derive_key` context of household keys of the `oprf` scheme.
+pub const HOUSEHOLD_V2_CONTEXT: &str = "siso/household/v2";
+
+/// The OPRF's input for a person: the normalised code as given (omocodic letters kept).
+pub fn oprf_input(cf: &CodiceFiscale) -> Vec<u8> {
+    cf.as_bytes().to_vec()
+}
+
+/// A person fingerprint of the `oprf` scheme: the VOPRF output through BLAKE3 `derive_key`.
+pub fn person_of_oprf(output: &[u8; 64]) -> Fingerprint {
+    Fingerprint(blake3::derive_key(PERSON_V2_CONTEXT, output))
+}
+
+/// A household key of the `oprf` scheme: no secret, a hash of the sorted, de-duplicated member
+/// fingerprints (which only the key services' evaluation could produce).
+pub fn household_of_persons(members: &[Fingerprint]) -> Fingerprint {
+    let mut sorted: Vec<&Fingerprint> = members.iter().collect();
+    sorted.sort();
+    sorted.dedup();
+    let mut h = blake3::Hasher::new_derive_key(HOUSEHOLD_V2_CONTEXT);
+    for f in sorted {
+        h.update(&f.0);
+    }
+    Fingerprint(*h.finalize().as_bytes())
 }
 
 /// A 32-byte pseudonym. `Debug` and `Display` show an 8-hex-digit prefix only.

@@ -11,6 +11,7 @@ pub mod cf;
 pub mod comuni;
 pub mod fingerprint;
 pub mod identity;
+pub mod oprf;
 pub mod vocab;
 pub mod wire;
 

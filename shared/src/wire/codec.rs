@@ -48,6 +48,11 @@ const fn config() -> Config {
 
 /// Encodes a message as a complete frame (header and body).
 pub fn encode(msg: &Message) -> Result<Vec<u8>, CodecError> {
+    encode_frame_of(msg)
+}
+
+/// Encodes any value as a complete frame (the key service's protocol uses the same framing).
+pub fn encode_frame_of<T: serde::Serialize>(msg: &T) -> Result<Vec<u8>, CodecError> {
     let mut out = vec![0u8; HEADER_LEN];
     bincode::serde::encode_into_std_write(msg, &mut out, config())
         .map_err(|e| CodecError::Encode(e.to_string()))?;

@@ -482,6 +482,12 @@ pub enum ErrorCode {
     Internal,
     /// 10: too many bad requests; the connection will be closed.
     Abuse,
+    /// 11: the member's evaluation budget for the epoch is spent (key service).
+    OverBudget,
+    /// 12: too many evaluations in the last minute (key service); retry later.
+    RateLimited,
+    /// 13: the batch's fingerprint scheme differs from the one the epoch already holds (hub).
+    SchemeMismatch,
     /// Any other number (from a newer peer).
     Other(u16),
 }
@@ -499,6 +505,9 @@ impl From<u16> for ErrorCode {
             8 => ErrorCode::Unavailable,
             9 => ErrorCode::Internal,
             10 => ErrorCode::Abuse,
+            11 => ErrorCode::OverBudget,
+            12 => ErrorCode::RateLimited,
+            13 => ErrorCode::SchemeMismatch,
             n => ErrorCode::Other(n),
         }
     }
@@ -517,6 +526,9 @@ impl From<ErrorCode> for u16 {
             ErrorCode::Unavailable => 8,
             ErrorCode::Internal => 9,
             ErrorCode::Abuse => 10,
+            ErrorCode::OverBudget => 11,
+            ErrorCode::RateLimited => 12,
+            ErrorCode::SchemeMismatch => 13,
             ErrorCode::Other(n) => n,
         }
     }
@@ -536,6 +548,9 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
             ErrorCode::Abuse => "abuse",
+            ErrorCode::OverBudget => "over_budget",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::SchemeMismatch => "scheme_mismatch",
             ErrorCode::Other(_) => "other",
         }
     }

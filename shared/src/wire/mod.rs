@@ -9,8 +9,8 @@ pub mod codec;
 pub mod messages;
 
 pub use codec::{
-    decode_body, decode_frame, decode_value, encode, encode_value, frame_len, submit_batch_tail,
-    CodecError,
+    decode_body, decode_frame, decode_value, encode, encode_frame_of, encode_value, frame_len,
+    submit_batch_tail, CodecError,
 };
 pub use messages::*;
 
