@@ -160,7 +160,11 @@ impl Layout {
     pub fn member_dir(&self, m: &MemberId) -> PathBuf {
         self.root.join("members").join(m.to_string())
     }
-    /// The fingerprint secret (nodes only).
+    /// A key service's certificate directory.
+    pub fn keyd_dir(&self, name: &str) -> PathBuf {
+        self.root.join("keyd").join(name)
+    }
+    /// The fingerprint secret of the shared-key scheme (written only when asked for).
     pub fn fingerprint_key(&self) -> PathBuf {
         self.root.join("fingerprint.key")
     }
@@ -267,6 +271,31 @@ impl Ca {
         p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
         self.sign(p, &key, hub_name, now, now + Duration::days(days))
+            .map(|(cert_pem, serial)| Issued {
+                cert_pem,
+                key_pem: Some(key.serialize_pem()),
+                serial,
+            })
+    }
+
+    /// Issues a key service's server certificate: SAN DNS `name`, 127.0.0.1, ::1 and the URI
+    /// `urn:siso:keyd:<name>` (a role no member has, so the hub refuses it as a client);
+    /// serverAuth only.
+    pub fn issue_keyd(&self, name: &str, now: OffsetDateTime, days: i64) -> Result<Issued> {
+        siso_shared::identity::check_slug(name)?;
+        let mut p = CertificateParams::new(vec![name.to_owned()])?;
+        p.subject_alt_names
+            .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        p.subject_alt_names
+            .push(SanType::IpAddress(IpAddr::V6(Ipv6Addr::LOCALHOST)));
+        p.subject_alt_names.push(SanType::URI(
+            format!("{}keyd:{name}", siso_shared::identity::URI_PREFIX).try_into()?,
+        ));
+        p.distinguished_name = dn(name);
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        self.sign(p, &key, name, now, now + Duration::days(days))
             .map(|(cert_pem, serial)| Issued {
                 cert_pem,
                 key_pem: Some(key.serialize_pem()),
@@ -525,6 +554,10 @@ pub struct InitOptions {
     pub region: Vec<String>,
     /// DNS name in the hub's certificate.
     pub hub_name: String,
+    /// Key services to certify (names, also their DNS names).
+    pub keyd: Vec<String>,
+    /// Also write a fingerprint secret for the shared-key scheme (tests and small pilots).
+    pub shared_key: bool,
     /// Validity of member certificates, days.
     pub member_days: i64,
     /// Validity of the hub certificate, days.
@@ -545,6 +578,8 @@ impl Default for InitOptions {
             ets: vec!["caritas-perugia".into(), "banco-alimentare-umbria".into()],
             region: vec!["umbria".into()],
             hub_name: "localhost".into(),
+            keyd: vec!["keyd-1".into(), "keyd-2".into(), "keyd-3".into()],
+            shared_key: false,
             member_days: 365,
             hub_days: 730,
             ca_days: 3650,
@@ -592,12 +627,18 @@ pub fn init(out: &Path, opts: &InitOptions, now: OffsetDateTime) -> Result<InitR
         issued.write_to(&layout.member_dir(&m))?;
         report.push((m, issued.serial));
     }
-    let secret = FingerprintSecret::from_bytes(random_bytes()?);
-    write_file(
-        &layout.fingerprint_key(),
-        format!("{}\n", secret.to_hex()).as_bytes(),
-        0o600,
-    )?;
+    for name in &opts.keyd {
+        ca.issue_keyd(name, now, opts.hub_days)?
+            .write_to(&layout.keyd_dir(name))?;
+    }
+    if opts.shared_key {
+        let secret = FingerprintSecret::from_bytes(random_bytes()?);
+        write_file(
+            &layout.fingerprint_key(),
+            format!("{}\n", secret.to_hex()).as_bytes(),
+            0o600,
+        )?;
+    }
     Ok(InitReport {
         layout,
         members: report,

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 #[command(
     name = "siso-certs",
     version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("SISO_GIT_REV"), ")"),
-    about = "Development PKI for a siso federation: regional CA, hub and member certificates, CRL, fingerprint secret"
+    about = "Development PKI for a siso federation: regional CA, hub, key service and member certificates, CRL (and, on request, a shared-key fingerprint secret)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -29,7 +29,8 @@ enum Format {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create a CA, the hub certificate, member certificates and the fingerprint secret.
+    /// Create a CA, the hub, key service and member certificates (and, with --shared-key, a
+    /// fingerprint secret).
     Init {
         /// Output directory.
         #[arg(long)]
@@ -46,6 +47,13 @@ enum Command {
         /// DNS name in the hub's certificate (127.0.0.1 and ::1 are always included).
         #[arg(long, default_value = "localhost")]
         hub_name: String,
+        /// Key services to certify (names, comma-separated; `none` for none).
+        #[arg(long, default_value = "keyd-1,keyd-2,keyd-3")]
+        keyd: String,
+        /// Also write `fingerprint.key`, the secret of the shared-key fingerprint scheme (tests
+        /// and small pilots only: every node holding it can fingerprint any codice fiscale).
+        #[arg(long)]
+        shared_key: bool,
         /// Validity of member certificates, in days.
         #[arg(long, default_value_t = 365)]
         days: i64,
@@ -55,6 +63,21 @@ enum Command {
         /// Output format of the summary on stdout.
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+    },
+    /// Issue a key service's server certificate and key.
+    IssueKeyd {
+        /// The CA directory (`OUT/ca`).
+        #[arg(long)]
+        ca: PathBuf,
+        /// The service's name (its DNS name in the certificate; a slug).
+        #[arg(long)]
+        name: String,
+        /// Directory to write `cert.pem` and `key.pem` into.
+        #[arg(long)]
+        out: PathBuf,
+        /// Validity in days.
+        #[arg(long, default_value_t = 730)]
+        days: i64,
     },
     /// Issue a certificate and key for one more member.
     Issue {
@@ -152,6 +175,8 @@ fn run(cli: Cli) -> Result<()> {
             ets,
             region,
             hub_name,
+            keyd,
+            shared_key,
             days,
             force,
             format,
@@ -160,6 +185,8 @@ fn run(cli: Cli) -> Result<()> {
                 ets: list(&ets),
                 region: list(&region),
                 hub_name,
+                keyd: list(&keyd),
+                shared_key,
                 member_days: days,
                 force,
                 ..InitOptions::default()
@@ -177,10 +204,19 @@ fn run(cli: Cli) -> Result<()> {
                         report.members.len(),
                         report.layout.root.join("members").display()
                     );
-                    println!(
-                        "fingerprint key:  {} (nodes only; never give it to the hub)",
-                        report.layout.fingerprint_key().display()
-                    );
+                    if !opts.keyd.is_empty() {
+                        println!(
+                            "key services:     {} under {}",
+                            opts.keyd.len(),
+                            report.layout.root.join("keyd").display()
+                        );
+                    }
+                    if opts.shared_key {
+                        println!(
+                            "fingerprint key:  {} (shared-key scheme; nodes only, never the hub)",
+                            report.layout.fingerprint_key().display()
+                        );
+                    }
                 }
                 Format::Json => {
                     let members: Vec<serde_json::Value> = report
@@ -196,6 +232,16 @@ fn run(cli: Cli) -> Result<()> {
                     println!("{doc}");
                 }
             }
+        }
+        Command::IssueKeyd {
+            ca,
+            name,
+            out,
+            days,
+        } => {
+            let issued = Ca::load(&ca)?.issue_keyd(&name, now, days)?;
+            issued.write_to(&out)?;
+            println!("{} (serial {})", out.display(), issued.serial);
         }
         Command::Issue {
             ca,

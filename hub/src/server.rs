@@ -93,12 +93,8 @@ pub async fn run(
 
 /// The member identity in a connection's client certificate.
 fn caller_of(conn: &quinn::Connection) -> Result<Caller, String> {
-    let identity = conn.peer_identity().ok_or("no client certificate")?;
-    let certs = identity
-        .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
-        .map_err(|_| "unexpected peer identity type")?;
-    let leaf = certs.first().ok_or("empty certificate chain")?;
-    siso_shared::identity::member_of_cert_der(leaf)
+    let leaf = siso_server::tls::peer_leaf(conn.peer_identity())?;
+    siso_shared::identity::member_of_cert_der(&leaf)
         .map(|member| Caller { member })
         .map_err(|e| e.to_string())
 }
