@@ -72,6 +72,8 @@ enum Ingested {
     Full,
     /// Stored (not yet flushed) and applied: the member's record count now.
     Applied(u64),
+    /// Refused: the epoch holds fingerprints of another scheme.
+    Scheme(wire::Scheme),
 }
 
 /// The blocking part of a batch submission, under the member's lock: ledger check, durable
@@ -82,11 +84,26 @@ fn ingest_blocking(
     epoch: u16,
     member: &MemberId,
     batch_id: &wire::BatchId,
+    scheme: wire::Scheme,
     stored: StoredBatch,
     encoded: Option<Vec<u8>>,
 ) -> Result<Ingested, StoreError> {
     if let Some(e) = store.ledger_get(epoch, member, batch_id)? {
         return Ok(Ingested::Duplicate(e.stored));
+    }
+    // One scheme per epoch: fingerprints of two schemes never match, so a mixed epoch would
+    // silently find no overlaps between them.
+    let held = match store.epoch_scheme(epoch)? {
+        Some(s) => Some(s),
+        None => {
+            let st = state.read().unwrap_or_else(|p| p.into_inner());
+            (st.epochs.get(&epoch).map_or(0, |e| e.records()) > 0).then_some(wire::Scheme::SharedKey)
+        }
+    };
+    match held {
+        Some(h) if h != scheme => return Ok(Ingested::Scheme(h)),
+        Some(_) => {}
+        None => store.set_epoch_scheme(epoch, scheme)?,
     }
     let (count, total) = {
         let st = state.read().unwrap_or_else(|p| p.into_inner());
@@ -692,7 +709,7 @@ impl Hub {
             );
         }
         let encoded = wire::submit_batch_tail(body, &b).map(<[u8]>::to_vec);
-        let (epoch, member, batch_id) = (b.epoch, b.member, b.batch_id);
+        let (epoch, member, batch_id, scheme) = (b.epoch, b.member, b.batch_id, b.scheme);
         let stored = StoredBatch {
             snapshot: b.snapshot,
             add: b.add,
@@ -707,7 +724,7 @@ impl Hub {
             let (store, state) = (self.store.clone(), self.state.clone());
             let m = member.clone();
             let outcome = tokio::task::spawn_blocking(move || {
-                ingest_blocking(&store, &state, epoch, &m, &batch_id, stored, encoded)
+                ingest_blocking(&store, &state, epoch, &m, &batch_id, scheme, stored, encoded)
             })
             .await
             .map_err(|e| StoreError::Task(e.to_string()))??;
@@ -715,7 +732,7 @@ impl Hub {
             if let Ingested::Applied(_) = outcome {
                 self.changed(epoch);
             }
-            if !matches!(outcome, Ingested::Full) {
+            if !matches!(outcome, Ingested::Full | Ingested::Scheme(_)) {
                 // Durable before the acknowledgement (also for a duplicate: what was applied
                 // before must be on disk before it is acknowledged again).
                 self.store.flush().await?;
@@ -732,6 +749,13 @@ impl Hub {
                     stored: n,
                 })
             }
+            Ok(Ingested::Scheme(held)) => err(
+                ErrorCode::SchemeMismatch,
+                format!(
+                    "epoch {epoch} holds {held} fingerprints and this batch is {scheme}: the hub \
+                     does not mix fingerprint schemes within an epoch"
+                ),
+            ),
             Ok(Ingested::Full) => err(
                 ErrorCode::Unavailable,
                 "the hub holds the most records it can; ask the Region to add capacity",

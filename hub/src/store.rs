@@ -1,7 +1,8 @@
 //! The hub's store: the only module that touches sled.
 //!
 //! Trees (every key big-endian; `M` is a member id as one length byte and its bytes):
-//! - `meta`: `schema_version` → u32.
+//! - `meta`: `schema_version` → u32; `scheme` ‖ `epoch u16` → the epoch's fingerprint scheme
+//!   (the first batch's; none recorded on a store older than protocol 2 means the shared key).
 //! - `batches/` ‖ `epoch u16 ‖ M` (one tree per member and epoch): `seq u64` → an acknowledged
 //!   batch (adds, removes, snapshot flag). A member's current set is the replay of its batches in
 //!   `seq` order; a snapshot deletes the member's earlier batches in the same transaction, and
@@ -26,7 +27,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 pub use siso_server::store::OpenMode;
 use siso_server::store::{open_versioned, schema_version, Owner, Versioned};
-use siso_shared::wire::{decode_value, encode_value, AggregateCell, BatchId, HouseholdRecord};
+use siso_shared::wire::{
+    decode_value, encode_value, AggregateCell, BatchId, HouseholdRecord, Scheme,
+};
 use siso_shared::{Fingerprint, MemberId};
 use sled::transaction::ConflictableTransactionError;
 use sled::Transactional;
@@ -164,6 +167,21 @@ impl Store {
         tokio::task::spawn_blocking(move || db.flush())
             .await
             .map_err(|e| StoreError::Task(e.to_string()))??;
+        Ok(())
+    }
+
+    /// The fingerprint scheme recorded for an epoch.
+    pub fn epoch_scheme(&self, epoch: u16) -> Result<Option<Scheme>, StoreError> {
+        let mut k = b"scheme".to_vec();
+        k.extend_from_slice(&epoch.to_be_bytes());
+        self.meta.get(k)?.map(|v| decode(&v)).transpose()
+    }
+
+    /// Records an epoch's fingerprint scheme (flushed with the batch that set it).
+    pub fn set_epoch_scheme(&self, epoch: u16, scheme: Scheme) -> Result<(), StoreError> {
+        let mut k = b"scheme".to_vec();
+        k.extend_from_slice(&epoch.to_be_bytes());
+        self.meta.insert(k, encode(&scheme)?)?;
         Ok(())
     }
 

@@ -44,6 +44,7 @@ fn batch(m: &str, b: u16) -> SubmitBatch {
         member: m.parse().unwrap(),
         epoch: 2026,
         batch_id: BatchId(id),
+        scheme: siso_shared::wire::Scheme::SharedKey,
         snapshot: false,
         add,
         remove: vec![],

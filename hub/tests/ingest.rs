@@ -55,6 +55,7 @@ fn submit(
         member: member.parse().unwrap(),
         epoch: 2026,
         batch_id: BatchId([id; 16]),
+        scheme: siso_shared::wire::Scheme::SharedKey,
         snapshot,
         add,
         remove,

@@ -127,7 +127,8 @@ impl ClientTls {
         })
     }
 
-    fn quinn_config(self) -> Result<quinn::ClientConfig, ClientError> {
+    /// The quinn client configuration (TLS 1.3, ring, the ALPN list of `self`).
+    pub fn quinn_config(self) -> Result<quinn::ClientConfig, ClientError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = rustls::RootCertStore::empty();
         for c in self.roots {
@@ -154,6 +155,68 @@ impl ClientTls {
     }
 }
 
+/// Opens a QUIC connection to `addr` (TLS name `server_name`) within `timeout`; a handshake
+/// that times out is abandoned for good.
+pub async fn dial(
+    addr: SocketAddr,
+    server_name: &str,
+    tls: ClientTls,
+    timeout: Duration,
+) -> Result<(quinn::Endpoint, quinn::Connection), ClientError> {
+    let bind: SocketAddr = if addr.is_ipv6() {
+        SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0))
+    } else {
+        SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0))
+    };
+    let mut endpoint = quinn::Endpoint::client(bind).map_err(ClientError::Socket)?;
+    endpoint.set_default_client_config(tls.quinn_config()?);
+    let connecting = endpoint
+        .connect(addr, server_name)
+        .map_err(|e| ClientError::Connect {
+            addr,
+            reason: e.to_string(),
+        })?;
+    match tokio::time::timeout(timeout, connecting).await {
+        Err(_) => {
+            endpoint.close(quinn::VarInt::from_u32(0), b"timeout");
+            Err(ClientError::Timeout(timeout))
+        }
+        Ok(Err(e)) => Err(ClientError::Connect {
+            addr,
+            reason: e.to_string(),
+        }),
+        Ok(Ok(c)) => Ok((endpoint, c)),
+    }
+}
+
+/// One request on its own bidirectional stream: writes `bytes`, finishes, reads the whole reply
+/// (at most one maximal frame) within `timeout`.
+pub async fn exchange(
+    conn: &quinn::Connection,
+    bytes: &[u8],
+    timeout: Duration,
+) -> Result<Vec<u8>, ClientError> {
+    let fut = async {
+        let (mut send, mut recv) = conn.open_bi().await?;
+        send.write_all(bytes)
+            .await
+            .map_err(|e| ClientError::Stream(e.to_string()))?;
+        send.finish()
+            .map_err(|e| ClientError::Stream(e.to_string()))?;
+        recv.read_to_end(MAX_FRAME + wire::HEADER_LEN)
+            .await
+            .map_err(|e| match e {
+                quinn::ReadToEndError::Read(quinn::ReadError::ConnectionLost(c)) => {
+                    ClientError::Connection(c)
+                }
+                other => ClientError::Stream(other.to_string()),
+            })
+    };
+    tokio::time::timeout(timeout, fut)
+        .await
+        .map_err(|_| ClientError::Timeout(timeout))?
+}
+
 /// A connection to the hub.
 #[derive(Debug)]
 pub struct HubClient {
@@ -172,37 +235,7 @@ impl HubClient {
         member: &MemberId,
         timeout: Duration,
     ) -> Result<(HubClient, HelloAck), ClientError> {
-        let bind: SocketAddr = if addr.is_ipv6() {
-            "[::]:0"
-                .parse()
-                .map_err(|_| ClientError::Tls("bind".into()))?
-        } else {
-            "0.0.0.0:0"
-                .parse()
-                .map_err(|_| ClientError::Tls("bind".into()))?
-        };
-        let mut endpoint = quinn::Endpoint::client(bind).map_err(ClientError::Socket)?;
-        endpoint.set_default_client_config(tls.quinn_config()?);
-        let connecting = endpoint
-            .connect(addr, server_name)
-            .map_err(|e| ClientError::Connect {
-                addr,
-                reason: e.to_string(),
-            })?;
-        let conn = match tokio::time::timeout(timeout, connecting).await {
-            Err(_) => {
-                // Abandon the handshake for good: no half-open attempt lingers.
-                endpoint.close(quinn::VarInt::from_u32(0), b"timeout");
-                return Err(ClientError::Timeout(timeout));
-            }
-            Ok(Err(e)) => {
-                return Err(ClientError::Connect {
-                    addr,
-                    reason: e.to_string(),
-                })
-            }
-            Ok(Ok(c)) => c,
-        };
+        let (endpoint, conn) = dial(addr, server_name, tls, timeout).await?;
         let client = HubClient {
             endpoint,
             conn,
@@ -231,31 +264,12 @@ impl HubClient {
 
     /// Sends raw bytes as a request (tests of malformed frames) and reads the reply.
     pub async fn request_raw(&self, bytes: &[u8]) -> Result<Message, ClientError> {
-        let fut = async {
-            let (mut send, mut recv) = self.conn.open_bi().await?;
-            send.write_all(bytes)
-                .await
-                .map_err(|e| ClientError::Stream(e.to_string()))?;
-            send.finish()
-                .map_err(|e| ClientError::Stream(e.to_string()))?;
-            let reply = recv
-                .read_to_end(MAX_FRAME + wire::HEADER_LEN)
-                .await
-                .map_err(|e| match e {
-                    quinn::ReadToEndError::Read(quinn::ReadError::ConnectionLost(c)) => {
-                        ClientError::Connection(c)
-                    }
-                    other => ClientError::Stream(other.to_string()),
-                })?;
-            match wire::decode_frame(&reply)? {
-                Some((m, used)) if used == reply.len() => Ok(m),
-                Some(_) => Err(ClientError::Codec(wire::CodecError::TrailingBytes(0))),
-                None => Err(ClientError::Codec(wire::CodecError::Truncated)),
-            }
-        };
-        tokio::time::timeout(self.timeout, fut)
-            .await
-            .map_err(|_| ClientError::Timeout(self.timeout))?
+        let reply = exchange(&self.conn, bytes, self.timeout).await?;
+        match wire::decode_frame(&reply)? {
+            Some((m, used)) if used == reply.len() => Ok(m),
+            Some(_) => Err(ClientError::Codec(wire::CodecError::TrailingBytes(0))),
+            None => Err(ClientError::Codec(wire::CodecError::Truncated)),
+        }
     }
 
     /// Sends a request and returns its reply, turning an `Error` reply into `Err(Refused)`.

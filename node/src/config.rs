@@ -25,8 +25,13 @@ pub struct NodeConfig {
     pub cert: PathBuf,
     /// This node's private key (PEM).
     pub key: PathBuf,
-    /// The regional fingerprint secret (hex file; nodes only).
-    pub fingerprint_key: PathBuf,
+    /// The shared-key scheme's fingerprint secret (hex file): tests and small pilots only, and
+    /// exclusive with `[oprf]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint_key: Option<PathBuf>,
+    /// The fingerprint key services (the default scheme).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oprf: Option<OprfConfig>,
     /// The epoch (year) this node shares.
     pub epoch: u16,
     /// Sync settings.
@@ -38,6 +43,79 @@ pub struct NodeConfig {
     /// The operators' web app of `serve`.
     #[serde(default)]
     pub web: WebConfig,
+}
+
+/// The fingerprint key services (`[oprf]`): person fingerprints are VOPRF evaluations by any
+/// `threshold` of these services under the epoch's shared key (docs/PRIVACY.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OprfConfig {
+    /// The epoch's public verification keys (`verification.toml` of `siso-keyd deal`).
+    pub verification: PathBuf,
+    /// Codici fiscali per request (default 4096, at most 65535).
+    #[serde(default = "default_oprf_batch")]
+    pub batch: usize,
+    /// Seconds to wait for a key service (default 30).
+    #[serde(default = "default_oprf_timeout")]
+    pub timeout_secs: u64,
+    /// The key services, each with the share it holds.
+    pub services: Vec<KeyService>,
+}
+
+fn default_oprf_batch() -> usize {
+    4096
+}
+
+fn default_oprf_timeout() -> u64 {
+    30
+}
+
+/// One key service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyService {
+    /// Its name in its certificate (TLS server name), e.g. `keyd-1`.
+    pub name: String,
+    /// Its QUIC address.
+    pub address: SocketAddr,
+    /// The index of the share it holds (as in `verification.toml`).
+    pub share: u8,
+}
+
+impl std::str::FromStr for KeyService {
+    type Err = String;
+
+    /// Parses `SHARE:NAME@ADDRESS`, e.g. `1:keyd-1@127.0.0.1:7401`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("{s:?}: expected SHARE:NAME@ADDRESS, e.g. 1:keyd-1@10.0.0.7:7401");
+        let (share, rest) = s.split_once(':').ok_or_else(bad)?;
+        let (name, address) = rest.split_once('@').ok_or_else(bad)?;
+        Ok(KeyService {
+            name: name.to_owned(),
+            address: address.parse().map_err(|_| bad())?,
+            share: share.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+impl OprfConfig {
+    /// Range checks.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(format!("oprf: {m}")));
+        if self.batch == 0 || self.batch > siso_shared::oprf::wire::MAX_BATCH {
+            return bad(format!(
+                "batch must be 1 to {}",
+                siso_shared::oprf::wire::MAX_BATCH
+            ));
+        }
+        let mut shares: Vec<u8> = self.services.iter().map(|s| s.share).collect();
+        shares.sort_unstable();
+        shares.dedup();
+        if shares.len() != self.services.len() || shares.contains(&0) || shares.len() < 2 {
+            return bad("list at least two services with distinct, non-zero shares".into());
+        }
+        Ok(())
+    }
 }
 
 /// Sync settings.
@@ -157,12 +235,31 @@ impl NodeConfig {
         )?;
         cfg.member_id()?;
         cfg.web.check()?;
+        cfg.check_scheme()?;
         if cfg.sync.batch_records == 0 {
             return Err(ConfigError::Invalid(
                 "sync.batch_records must be positive".into(),
             ));
         }
         Ok(cfg)
+    }
+
+    /// Exactly one fingerprint scheme: `[oprf]`, or `fingerprint_key` (shared-key).
+    pub fn check_scheme(&self) -> Result<(), ConfigError> {
+        match (&self.oprf, &self.fingerprint_key) {
+            (Some(o), None) => o.check(),
+            (None, Some(_)) => Ok(()),
+            (Some(_), Some(_)) => Err(ConfigError::Invalid(
+                "fingerprint_key and [oprf] exclude each other: the hub refuses to mix schemes \
+                 within an epoch; keep [oprf] (fingerprint_key is for tests and small pilots)"
+                    .into(),
+            )),
+            (None, None) => Err(ConfigError::Invalid(
+                "no fingerprint scheme: configure the key services in [oprf] \
+                 (or, for tests and small pilots only, fingerprint_key)"
+                    .into(),
+            )),
+        }
     }
 
     /// The member id.
@@ -181,6 +278,36 @@ impl NodeConfig {
     /// set, replace their commented examples.
     pub fn render(&self) -> Result<String, ConfigError> {
         let mut text = siso_server::config::fill_template(TEMPLATE, self)?;
+        let quote = |p: &Path| toml::Value::String(p.display().to_string()).to_string();
+        let scheme = match &self.fingerprint_key {
+            Some(p) => format!(
+                "# Shared-key fingerprint scheme (tests and small pilots only: whoever holds this\n\
+                 # secret can fingerprint any codice fiscale). Never give it to the hub.\n\
+                 fingerprint_key = {}",
+                quote(p)
+            ),
+            None => "# Person fingerprints come from the key services of [oprf] (at the end).".into(),
+        };
+        text = text.replace(SCHEME_MARKER, &scheme);
+        if let Some(o) = &self.oprf {
+            text.push_str(&format!(
+                "\n[oprf]\n# The epoch's public verification keys (verification.toml of `siso-keyd deal`).\n\
+                 verification = {}\n# Codici fiscali per request (default 4096).\nbatch = {}\n\
+                 # Seconds to wait for a key service (default 30).\ntimeout_secs = {}\n\
+                 # The key services (any `threshold` of them evaluate; see verification.toml).\n",
+                quote(&o.verification),
+                o.batch,
+                o.timeout_secs
+            ));
+            for k in &o.services {
+                text.push_str(&format!(
+                    "\n[[oprf.services]]\nname = {}\naddress = \"{}\"\nshare = {}\n",
+                    toml::Value::String(k.name.clone()),
+                    k.address,
+                    k.share
+                ));
+            }
+        }
         for (name, example, value) in [
             ("cert", CERT_EXAMPLE, &self.web.cert),
             ("key", KEY_EXAMPLE, &self.web.key),
@@ -193,6 +320,9 @@ impl NodeConfig {
         Ok(text)
     }
 }
+
+/// Where the template's fingerprint scheme line goes.
+const SCHEME_MARKER: &str = "# {SCHEME}";
 
 /// The template's commented example of `web.cert`.
 const CERT_EXAMPLE: &str = "# cert = \"/etc/siso/web/cert.pem\"";
@@ -211,8 +341,7 @@ hub_name = {hub_name}
 ca = {ca}
 cert = {cert}
 key = {key}
-# The regional fingerprint secret (hex). Kept by the nodes only; never give it to the hub.
-fingerprint_key = {fingerprint_key}
+# {SCHEME}
 # The epoch (year) whose records this node shares.
 epoch = {epoch}
 
@@ -256,7 +385,8 @@ mod tests {
             ca: "/etc/siso/ca \"regione\".pem".into(),
             cert: "C:\\siso\\cert.pem".into(),
             key: "/etc/siso/key.pem".into(),
-            fingerprint_key: "/etc/siso/fingerprint.key".into(),
+            fingerprint_key: Some("/etc/siso/fingerprint.key".into()),
+            oprf: None,
             epoch: 2026,
             sync: SyncConfig::default(),
             http: HttpConfig::default(),

@@ -16,6 +16,7 @@ pub mod devices;
 pub mod household;
 pub mod import;
 pub mod model;
+pub mod oprf;
 pub mod persons;
 pub mod report;
 pub mod rules;

@@ -80,9 +80,16 @@ enum Command {
         /// This node's private key.
         #[arg(long)]
         key: PathBuf,
-        /// The regional fingerprint secret (hex file).
-        #[arg(long)]
-        fingerprint_key: PathBuf,
+        /// The epoch's key service verification keys (`verification.toml` of `siso-keyd deal`).
+        #[arg(long, required_unless_present = "fingerprint_key")]
+        oprf_verification: Option<PathBuf>,
+        /// A key service as SHARE:NAME@ADDRESS, e.g. 1:keyd-1@10.0.0.7:7401 (repeat for each).
+        #[arg(long = "keyd", value_name = "SHARE:NAME@ADDRESS")]
+        keyd: Vec<siso_node::config::KeyService>,
+        /// Shared-key scheme instead of the key services: the fingerprint secret (hex file).
+        /// For tests and small pilots only.
+        #[arg(long, conflicts_with_all = ["oprf_verification", "keyd"])]
+        fingerprint_key: Option<PathBuf>,
         /// The epoch (year) to share; default: the current year.
         #[arg(long)]
         epoch: Option<u16>,
@@ -397,6 +404,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             ca,
             cert,
             key,
+            oprf_verification,
+            keyd,
             fingerprint_key,
             epoch,
             force,
@@ -430,13 +439,30 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ca: absolute(&ca)?,
                 cert: absolute(&cert)?,
                 key: absolute(&key)?,
-                fingerprint_key: absolute(&fingerprint_key)?,
+                fingerprint_key: fingerprint_key.as_deref().map(absolute).transpose()?,
+                oprf: match oprf_verification {
+                    Some(v) => Some(siso_node::config::OprfConfig {
+                        verification: absolute(&v)?,
+                        batch: 4096,
+                        timeout_secs: 30,
+                        services: keyd,
+                    }),
+                    None => None,
+                },
                 epoch: epoch.unwrap_or(OffsetDateTime::now_utc().year() as u16),
                 sync: SyncConfig::default(),
                 http: HttpConfig::default(),
                 web: Default::default(),
             };
-            sync::epoch_key(&cfg)?;
+            cfg.check_scheme()?;
+            match &cfg.oprf {
+                Some(o) => {
+                    siso_node::oprf::load_verification(&o.verification, cfg.epoch)?;
+                }
+                None => {
+                    sync::epoch_key(&cfg)?;
+                }
+            }
             Store::open(&data.join("store"), OpenMode::Create)?;
             let rules = data.join("rules.toml");
             if !rules.exists() {

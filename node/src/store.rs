@@ -146,6 +146,9 @@ pub enum Kind {
     Verifica = b'G',
     /// Operators' phones (key: user ‖ 0 ‖ device id).
     Device = b'E',
+    /// Person fingerprints obtained from the key services (key: epoch `u16` BE ‖ codice
+    /// fiscale), so routine syncs and re-imports spend no budget; one epoch at a time.
+    Pseudonym = b'Y',
 }
 
 /// Length of the random id of a record written in the app (imported rows end in an 8-byte

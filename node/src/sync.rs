@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use siso_shared::wire::{
-    BatchId, FetchOverlaps, HouseholdRecord, InterventionSummary, Message, RecordFlags, SubmitBatch,
+    BatchId, FetchOverlaps, HouseholdRecord, InterventionSummary, Message, RecordFlags, Scheme,
+    SubmitBatch,
 };
 use siso_shared::{CodiceFiscale, EpochKey, Fingerprint, FingerprintSecret, MemberId, Role};
 use time::Date;
@@ -34,6 +35,10 @@ pub enum SyncError {
     /// The hub could not be reached or refused.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// The key services could not make the fingerprints (unreachable, over budget, a wrong
+    /// answer); nothing was sent and the outbox is kept.
+    #[error(transparent)]
+    Oprf(#[from] crate::oprf::OprfClientError),
     /// The fingerprint secret could not be read.
     #[error("fingerprint secret {path}: {reason}")]
     Secret {
@@ -85,6 +90,10 @@ pub struct SyncReport {
     /// The hub reported fewer of this member's records than it had acknowledged (re-created or
     /// restored from an older backup), so the round sent the whole set again as a snapshot.
     pub resent_full: bool,
+    /// Person fingerprints the key services evaluated in this round (budget spent).
+    pub fingerprints_evaluated: u64,
+    /// Person fingerprints taken from the node's cache.
+    pub fingerprints_cached: u64,
 }
 
 /// Options of a round.
@@ -102,17 +111,127 @@ pub struct SyncOptions {
     pub full: bool,
 }
 
-/// Reads the fingerprint secret and derives the epoch key.
+/// Reads the shared-key scheme's secret and derives the epoch key.
 pub fn epoch_key(cfg: &NodeConfig) -> Result<EpochKey, SyncError> {
-    let text = std::fs::read_to_string(&cfg.fingerprint_key).map_err(|e| SyncError::Secret {
-        path: cfg.fingerprint_key.display().to_string(),
+    let path = cfg.fingerprint_key.as_ref().ok_or_else(|| SyncError::Secret {
+        path: "node.toml".into(),
+        reason: "no fingerprint_key: this node uses the key services ([oprf])".into(),
+    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| SyncError::Secret {
+        path: path.display().to_string(),
         reason: e.to_string(),
     })?;
     let secret = FingerprintSecret::from_hex(&text).map_err(|e| SyncError::Secret {
-        path: cfg.fingerprint_key.display().to_string(),
+        path: path.display().to_string(),
         reason: e.to_string(),
     })?;
     Ok(secret.epoch_key(cfg.epoch))
+}
+
+/// How a round makes fingerprints: the shared key, or person fingerprints already obtained from
+/// the key services (by codice fiscale).
+#[derive(Debug)]
+pub enum Pseudonyms {
+    /// The shared-key scheme.
+    Shared(EpochKey),
+    /// The OPRF scheme: every needed person's fingerprint, by normalised code.
+    Oprf(HashMap<String, Fingerprint>),
+}
+
+impl Pseudonyms {
+    /// The scheme declared to the hub.
+    pub fn scheme(&self) -> Scheme {
+        match self {
+            Pseudonyms::Shared(_) => Scheme::SharedKey,
+            Pseudonyms::Oprf(_) => Scheme::Oprf,
+        }
+    }
+
+    fn person(&self, code: &CodiceFiscale) -> Result<Fingerprint, SyncError> {
+        match self {
+            Pseudonyms::Shared(k) => Ok(k.person(code)),
+            Pseudonyms::Oprf(m) => m
+                .get(code.as_str())
+                .copied()
+                .ok_or_else(|| SyncError::Data("a member has no fingerprint".into())),
+        }
+    }
+
+    fn household(&self, persons: &[Fingerprint]) -> Fingerprint {
+        match self {
+            Pseudonyms::Shared(k) => k.household(persons),
+            Pseudonyms::Oprf(_) => siso_shared::fingerprint::household_of_persons(persons),
+        }
+    }
+}
+
+/// Active households, by local id, with their interventions in the epoch.
+pub type Households = BTreeMap<String, (LocalHousehold, Vec<InterventionSummary>)>;
+
+/// The person fingerprints of every member of `households` under the key services: from the
+/// node's cache (this epoch's), else evaluated (and cached, durably). Returns the map and the
+/// number evaluated.
+pub async fn oprf_pseudonyms(
+    store: &Store,
+    cfg: &NodeConfig,
+    oprf: &crate::config::OprfConfig,
+    households: &Households,
+    reference: Date,
+) -> Result<(Pseudonyms, u64, u64), SyncError> {
+    let epoch = cfg.epoch.to_be_bytes();
+    // The cache holds one epoch: entries of any other are wiped (epochs stay unlinkable).
+    let mut stale = Tx::default();
+    let mut stale_n = 0;
+    for k in store.keys(Kind::Pseudonym)? {
+        if k.get(..2) != Some(&epoch[..]) {
+            stale.delete(Kind::Pseudonym, &k);
+            stale_n += 1;
+        }
+    }
+    if stale_n > 0 {
+        store.commit(stale)?;
+        tracing::info!(entries = stale_n, "fingerprint cache of earlier epochs wiped");
+    }
+    let mut codes = BTreeSet::new();
+    for (id, (h, _)) in households {
+        for cf in &h.members {
+            let code = CodiceFiscale::parse(cf, reference)
+                .map_err(|e| SyncError::Data(format!("household {id}: {e}")))?;
+            codes.insert(code.as_str().to_owned());
+        }
+    }
+    let mut map = HashMap::with_capacity(codes.len());
+    let mut missing = Vec::new();
+    for cf in codes {
+        let mut k = epoch.to_vec();
+        k.extend_from_slice(cf.as_bytes());
+        match store.get::<Fingerprint>(Kind::Pseudonym, &k)? {
+            Some(f) => {
+                map.insert(cf, f);
+            }
+            None => missing.push(cf),
+        }
+    }
+    let cached = map.len() as u64;
+    let evaluated = missing.len() as u64;
+    if !missing.is_empty() {
+        let session = crate::oprf::KeySession::connect(cfg, oprf).await?;
+        tracing::info!(count = missing.len(), services = ?session.services(), "asking the key services for fingerprints");
+        let inputs = missing.iter().map(|c| c.as_bytes().to_vec()).collect();
+        let outputs = session.evaluate(inputs).await;
+        session.close().await;
+        let outputs = outputs?;
+        let mut tx = Tx::default();
+        for (cf, out) in missing.into_iter().zip(outputs) {
+            let f = siso_shared::fingerprint::person_of_oprf(&out);
+            let mut k = epoch.to_vec();
+            k.extend_from_slice(cf.as_bytes());
+            tx.put(Kind::Pseudonym, &k, &f)?;
+            map.insert(cf, f);
+        }
+        store.commit(tx)?;
+    }
+    Ok((Pseudonyms::Oprf(map), evaluated, cached))
 }
 
 /// Every local household of an epoch with activity, as (household, interventions in the epoch).
@@ -120,7 +239,7 @@ pub fn active_households(
     store: &Store,
     epoch: u16,
     latent: &BTreeSet<String>,
-) -> Result<BTreeMap<String, (LocalHousehold, Vec<InterventionSummary>)>, StoreError> {
+) -> Result<Households, StoreError> {
     let families = household_of(store)?;
     let mut out: BTreeMap<String, (LocalHousehold, Vec<InterventionSummary>)> = BTreeMap::new();
     let cf_of = |k: &[u8]| String::from_utf8_lossy(&k[..16.min(k.len())]).into_owned();
@@ -175,7 +294,7 @@ pub fn active_households(
     Ok(out)
 }
 
-/// The pseudonymised records to share, by household key, with their local ids.
+/// The pseudonymised records to share (shared-key scheme), by household key, with their ids.
 pub fn build_records(
     store: &Store,
     key: &EpochKey,
@@ -183,17 +302,35 @@ pub fn build_records(
     latent: &BTreeSet<String>,
     reference: Date,
 ) -> Result<BTreeMap<Fingerprint, (String, HouseholdRecord)>, SyncError> {
+    let households = active_households(store, key.epoch(), latent)?;
+    records_of(
+        households,
+        &Pseudonyms::Shared(key.clone()),
+        role,
+        latent,
+        reference,
+    )
+}
+
+/// The pseudonymised records of `households`, by household key, with their local ids.
+pub fn records_of(
+    households: Households,
+    pseudonyms: &Pseudonyms,
+    role: Role,
+    latent: &BTreeSet<String>,
+    reference: Date,
+) -> Result<BTreeMap<Fingerprint, (String, HouseholdRecord)>, SyncError> {
     let mut out = BTreeMap::new();
-    for (id, (h, interventions)) in active_households(store, key.epoch(), latent)? {
+    for (id, (h, interventions)) in households {
         let mut persons = Vec::with_capacity(h.members.len());
         for cf in &h.members {
             let code = CodiceFiscale::parse(cf, reference)
                 .map_err(|e| SyncError::Data(format!("household {id}: {e}")))?;
-            persons.push(key.person(&code));
+            persons.push(pseudonyms.person(&code)?);
         }
         persons.sort();
         persons.dedup();
-        let hk = key.household(&persons);
+        let hk = pseudonyms.household(&persons);
         let supported = !interventions.is_empty();
         out.insert(
             hk,
@@ -226,34 +363,33 @@ fn random_batch_id() -> Result<BatchId, SyncError> {
     Ok(BatchId(b))
 }
 
-/// Computes the difference with what the hub acknowledged and appends it to the outbox
-/// (unless the outbox still holds batches of an earlier round: those go first). Returns the
-/// number of records shared.
+/// Forgets what the hub acknowledged and any unsent batch: the next batches are a snapshot.
+fn reset(store: &Store) -> Result<(), SyncError> {
+    let mut tx = Tx::default();
+    for k in store.keys(Kind::Outbox)? {
+        tx.delete(Kind::Outbox, &k);
+    }
+    for k in store.keys(Kind::Acked)? {
+        tx.delete(Kind::Acked, &k);
+    }
+    store.commit(tx)?;
+    let mut state: SyncState = store.meta_get("sync")?.unwrap_or_default();
+    state.last_sync = None;
+    store.meta_put("sync", &state)?;
+    Ok(())
+}
+
+/// Computes the difference between `households` (fingerprinted with `pseudonyms`) and what the
+/// hub acknowledged, and appends it to the outbox. Returns the number of records shared.
 pub fn prepare(
     store: &Store,
     cfg: &NodeConfig,
-    key: &EpochKey,
+    pseudonyms: &Pseudonyms,
+    households: Households,
     opts: &SyncOptions,
     reference: Date,
 ) -> Result<u64, SyncError> {
-    let desired = build_records(store, key, cfg.role(), &opts.latent_need, reference)?;
-    if opts.full {
-        // Back to a node's first round: no acknowledged state, no pending batches.
-        let mut tx = Tx::default();
-        for k in store.keys(Kind::Outbox)? {
-            tx.delete(Kind::Outbox, &k);
-        }
-        for k in store.keys(Kind::Acked)? {
-            tx.delete(Kind::Acked, &k);
-        }
-        store.commit(tx)?;
-        let mut state: SyncState = store.meta_get("sync")?.unwrap_or_default();
-        state.last_sync = None;
-        store.meta_put("sync", &state)?;
-    }
-    if store.count(Kind::Outbox) > 0 {
-        return Ok(desired.len() as u64);
-    }
+    let desired = records_of(households, pseudonyms, cfg.role(), &opts.latent_need, reference)?;
     let acked: HashMap<Fingerprint, [u8; 32]> = store
         .scan::<[u8; 32]>(Kind::Acked, b"")?
         .into_iter()
@@ -354,14 +490,43 @@ pub async fn round(
     opts: &SyncOptions,
     now: time::OffsetDateTime,
 ) -> Result<SyncReport, SyncError> {
-    let key = epoch_key(cfg)?;
     let member = cfg
         .member_id()
         .map_err(|e| SyncError::Data(e.to_string()))?;
-    let mut report = SyncReport {
-        shared: prepare(store, cfg, &key, opts, now.date())?,
-        ..SyncReport::default()
+    let scheme = if cfg.oprf.is_some() {
+        Scheme::Oprf
+    } else {
+        Scheme::SharedKey
     };
+    // What the hub holds for this member was made under the stored scheme (none recorded: the
+    // shared key, the only scheme before protocol 2). Another scheme starts over as a snapshot.
+    let held: Option<String> = store.meta_get("scheme")?;
+    let held = held.or_else(|| (store.count(Kind::Acked) > 0).then(|| "shared-key".to_owned()));
+    let switched = held.as_deref().is_some_and(|h| h != scheme.as_str());
+    if opts.full || switched {
+        if switched {
+            tracing::info!(from = ?held, to = %scheme, "fingerprint scheme changed: sending the whole set again");
+        }
+        reset(store)?;
+    }
+    let mut report = SyncReport::default();
+    // Batches left by an interrupted round go first, as they are; new ones only after them.
+    if store.count(Kind::Outbox) == 0 {
+        let reference = now.date();
+        let households = active_households(store, cfg.epoch, &opts.latent_need)?;
+        let pseudonyms = match &cfg.oprf {
+            Some(o) => {
+                let (p, evaluated, cached) =
+                    oprf_pseudonyms(store, cfg, o, &households, reference).await?;
+                report.fingerprints_evaluated = evaluated;
+                report.fingerprints_cached = cached;
+                p
+            }
+            None => Pseudonyms::Shared(epoch_key(cfg)?),
+        };
+        report.shared = prepare(store, cfg, &pseudonyms, households, opts, reference)?;
+        store.meta_put("scheme", &scheme.as_str().to_owned())?;
+    }
     let client = connect(cfg).await?;
     let mut state: SyncState = store.meta_get("sync")?.unwrap_or_default();
     let mut fresh_stored = None;
@@ -371,6 +536,7 @@ pub async fn round(
                 member: member.clone(),
                 epoch: cfg.epoch,
                 batch_id: b.batch_id,
+                scheme,
                 snapshot: b.snapshot,
                 add: b.add.clone(),
                 remove: b.remove.clone(),
@@ -394,6 +560,9 @@ pub async fn round(
         }
     }
     report.hub_records = state.hub_records;
+    if report.shared == 0 {
+        report.shared = store.count(Kind::Acked) as u64;
+    }
     // After a batch it applied, the hub's count of this member's records must equal what the
     // node holds as acknowledged; fewer means the hub lost data it had acknowledged.
     let acked = store.count(Kind::Acked) as u64;

@@ -83,6 +83,7 @@ proptest! {
             member: member.parse().unwrap(),
             epoch: 2026,
             batch_id: BatchId([seed; 16]),
+            scheme: siso_shared::wire::Scheme::SharedKey,
             snapshot,
             add: (0..n)
                 .map(|i| HouseholdRecord {

@@ -47,6 +47,7 @@ pub fn samples() -> Vec<(&'static str, Message)> {
                 member: comune(),
                 epoch: 2026,
                 batch_id: batch,
+                scheme: siso_shared::wire::Scheme::SharedKey,
                 snapshot: true,
                 add: vec![HouseholdRecord {
                     key: fp(1),
@@ -258,6 +259,7 @@ fn semantic_validation() {
         member: comune(),
         epoch: 2026,
         batch_id: BatchId([0; 16]),
+        scheme: siso_shared::wire::Scheme::SharedKey,
         snapshot: false,
         add: vec![HouseholdRecord {
             key: fp(1),
@@ -276,4 +278,122 @@ fn semantic_validation() {
     let e = Message::Error(WireError::new(ErrorCode::Other(999), "x"));
     let f = encode(&e).unwrap();
     assert_eq!(decode_frame(&f).unwrap().unwrap().0, e);
+}
+
+/// One sample of every message of the key service's protocol (`siso-oprf/1`).
+fn oprf_samples() -> Vec<(&'static str, Vec<u8>)> {
+    use siso_shared::oprf::wire::{self as owire, Budget, Evaluate, Evaluated, KeyReply, KeyRequest};
+    use siso_shared::oprf::{Element, Proof};
+    let el = |b: u8| Element([b; 32]);
+    let req = |r: KeyRequest| owire::encode(&r).unwrap();
+    let rep = |r: KeyReply| owire::encode(&r).unwrap();
+    vec![
+        (
+            "oprf_evaluate",
+            req(KeyRequest::Evaluate {
+                version: owire::OPRF_PROTOCOL_VERSION,
+                body: Evaluate {
+                    epoch: 2026,
+                    set: vec![1, 3],
+                    blinded: vec![el(1), el(2)],
+                },
+            }),
+        ),
+        (
+            "oprf_budget_query",
+            req(KeyRequest::Budget {
+                version: owire::OPRF_PROTOCOL_VERSION,
+                epoch: 2026,
+            }),
+        ),
+        (
+            "oprf_evaluated",
+            rep(KeyReply::Evaluated(Evaluated {
+                share: 3,
+                evaluated: vec![el(3), el(4)],
+                proof: Proof {
+                    c: [5; 32],
+                    s: [6; 32],
+                },
+            })),
+        ),
+        (
+            "oprf_budget",
+            rep(KeyReply::Budget(Budget {
+                epoch: 2026,
+                used: 12_345,
+                limit: 330_000,
+                per_minute: 200_000,
+            })),
+        ),
+        (
+            "oprf_error",
+            rep(KeyReply::Error(WireError::new(
+                ErrorCode::OverBudget,
+                "the budget is spent",
+            ))),
+        ),
+    ]
+}
+
+#[test]
+fn oprf_golden_fixtures() {
+    use siso_shared::oprf::wire::{decode_reply, decode_request};
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let bless = std::env::var_os("SISO_BLESS").is_some();
+    for (name, frame) in oprf_samples() {
+        let hex_now = hex::encode(&frame);
+        let path = dir.join(format!("{name}.hex"));
+        if bless {
+            std::fs::write(&path, format!("{hex_now}\n")).unwrap();
+        }
+        let want = std::fs::read_to_string(&path)
+            .unwrap_or_else(|_| panic!("missing fixture {}", path.display()));
+        assert_eq!(hex_now, want.trim(), "fixture {name} changed");
+        let body = &frame[HEADER_LEN..];
+        assert_eq!(frame_len(frame[..4].try_into().unwrap()), Ok(body.len()));
+        // Requests decode as requests, replies as replies; re-encoding gives the same bytes.
+        if name == "oprf_evaluate" || name == "oprf_budget_query" {
+            let r = decode_request(body).unwrap();
+            assert_eq!(siso_shared::oprf::wire::encode(&r).unwrap(), frame);
+        } else {
+            let r = decode_reply(body).unwrap();
+            assert_eq!(siso_shared::oprf::wire::encode(&r).unwrap(), frame);
+        }
+    }
+}
+
+#[test]
+fn oprf_requests_are_validated() {
+    use siso_shared::oprf::wire::{self as owire, decode_request, Evaluate, KeyRequest};
+    use siso_shared::oprf::Element;
+    let body = |r: KeyRequest| owire::encode(&r).unwrap()[HEADER_LEN..].to_vec();
+    let eval = |epoch, set: Vec<u8>, n: usize, version| KeyRequest::Evaluate {
+        version,
+        body: Evaluate {
+            epoch,
+            set,
+            blinded: vec![Element([1; 32]); n],
+        },
+    };
+    assert!(decode_request(&body(eval(2026, vec![1, 2], 1, 1))).is_ok());
+    for bad in [
+        eval(2026, vec![1, 2], 0, 1),
+        eval(1999, vec![1, 2], 1, 1),
+        eval(2026, vec![], 1, 1),
+        eval(2026, vec![1, 2], 1, 9),
+    ] {
+        assert!(matches!(
+            decode_request(&body(bad)),
+            Err(CodecError::Malformed(_))
+        ));
+    }
+    // Truncated and trailing bytes are errors, not panics.
+    let b = body(eval(2026, vec![1, 2], 2, 1));
+    for n in 0..b.len() {
+        assert!(decode_request(&b[..n]).is_err());
+    }
+    let mut t = b.clone();
+    t.push(0);
+    assert_eq!(decode_request(&t), Err(CodecError::TrailingBytes(1)));
 }

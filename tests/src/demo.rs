@@ -31,6 +31,8 @@ pub struct DemoOptions {
     pub concurrency: usize,
     /// Address of the operators' web app of one Comune (Perugia), with demo accounts.
     pub web: SocketAddr,
+    /// Use the shared-key fingerprint scheme instead of three key services (comparison only).
+    pub shared_key: bool,
 }
 
 /// A demo account of the operators' web app (synthetic data only: the password is printed).
@@ -65,6 +67,11 @@ pub struct Summary {
     pub unsupported_need_planted: u64,
     /// Persons in the synthetic anagrafe.
     pub persons: u64,
+    /// How fingerprints were made: `oprf` (three key services, any two evaluate) or
+    /// `shared-key`.
+    pub fingerprint_scheme: String,
+    /// Person fingerprints the key services evaluated (0 with the shared key).
+    pub fingerprints_evaluated: u64,
     /// Seconds taken.
     pub elapsed_s: f64,
     /// The dashboard.
@@ -108,6 +115,8 @@ pub struct Demo {
     pub token: String,
     /// The hub's data directory.
     pub hub_dir: PathBuf,
+    /// The key services (none with the shared key).
+    pub keyd: Option<crate::keyd::KeyServices>,
 }
 
 /// Demo errors.
@@ -208,11 +217,31 @@ pub async fn run(
             comuni: comuni.clone(),
             ets: synth::ETS.iter().map(|s| s.to_string()).collect(),
             region: vec!["umbria".into()],
+            shared_key: opts.shared_key,
             ..Default::default()
         },
         time::OffsetDateTime::now_utc(),
     )?;
     let layout = siso_certs_dev::Layout { root: pki.clone() };
+    let keyd = if opts.shared_key {
+        None
+    } else {
+        progress("servizi delle chiavi / key services (2 di 3 / 2 of 3)");
+        let kdir = opts.dir.join("keyd");
+        if kdir.exists() {
+            std::fs::remove_dir_all(&kdir)?;
+        }
+        Some(
+            crate::keyd::KeyServices::start(
+                &layout,
+                &kdir,
+                epoch,
+                siso_keyd::config::Quota::default(),
+            )
+            .await?,
+        )
+    };
+    let oprf = keyd.as_ref().map(crate::keyd::KeyServices::oprf_config);
 
     progress("hub");
     let hub_dir = opts.dir.join("hub");
@@ -251,7 +280,8 @@ pub async fn run(
             ca: layout.ca_dir().join("ca.pem"),
             cert: d.join("cert.pem"),
             key: d.join("key.pem"),
-            fingerprint_key: layout.fingerprint_key(),
+            fingerprint_key: opts.shared_key.then(|| layout.fingerprint_key()),
+            oprf: oprf.clone(),
             epoch,
             sync: Default::default(),
             http: Default::default(),
@@ -269,6 +299,7 @@ pub async fn run(
     let nodes = Arc::new(nodes);
     let now = time::OffsetDateTime::now_utc();
     let mut shared = 0u64;
+    let mut fingerprints_evaluated = 0u64;
     for round in 0..2 {
         let mut tasks = Vec::new();
         for i in 0..nodes.len() {
@@ -307,12 +338,14 @@ pub async fn run(
                 let r = siso_node::sync::assess_and_round(store, cfg, &rules, now)
                     .await
                     .map_err(|e| format!("{}: {e}", cfg.member))?;
-                Ok::<u64, String>(r.shared)
+                Ok::<(u64, u64), String>((r.shared, r.fingerprints_evaluated))
             }));
         }
         shared = 0;
         for t in tasks {
-            shared += t.await.map_err(|e| e.to_string())??;
+            let (n, evaluated) = t.await.map_err(|e| e.to_string())??;
+            shared += n;
+            fingerprints_evaluated += evaluated;
         }
     }
     progress("app degli operatori / operators' web app");
@@ -352,6 +385,8 @@ pub async fn run(
         unsupported_need_found: s.unsupported_need,
         unsupported_need_planted: truth.unsupported_need_planted,
         persons: truth.persons,
+        fingerprint_scheme: if opts.shared_key { "shared-key" } else { "oprf" }.into(),
+        fingerprints_evaluated,
         elapsed_s: (started.elapsed().as_secs_f64() * 100.0).round() / 100.0,
         dashboard_url: format!("http://{}/login?token={token}", hub.http_addr),
         release,
@@ -365,6 +400,7 @@ pub async fn run(
         shutdown,
         token,
         hub_dir,
+        keyd,
     })
 }
 
@@ -444,6 +480,7 @@ impl Summary {
             "siso — dimostrazione / demo\n\
              enti sincronizzati / members synced:                 {}\n\
              persone nell'anagrafe sintetica / synthetic persons: {}\n\
+             impronte / fingerprints:                             {}\n\
              nuclei condivisi / households shared:                {}\n\
              sovrapposizioni trovate / overlaps found:            {} (piantate / planted {}) {}\n\
              doppio sostegno economico / double economic support: {} (piantati / planted {}) {}\n\
@@ -454,6 +491,14 @@ impl Summary {
              app degli operatori / operators' web app:            {}{}",
             self.members,
             self.persons,
+            if self.fingerprint_scheme == "oprf" {
+                format!(
+                    "OPRF (RFC 9497), 2 di 3 servizi delle chiavi / 2 of 3 key services; {} valutate / evaluated; nessuna chiave sui nodi / no key on any node",
+                    self.fingerprints_evaluated
+                )
+            } else {
+                "chiave condivisa (solo prove) / shared key (tests only)".into()
+            },
             self.households_shared,
             self.overlaps_found,
             self.overlaps_planted,

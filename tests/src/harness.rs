@@ -49,6 +49,7 @@ impl Pki {
         let dir = tempfile::tempdir().unwrap();
         let opts = InitOptions {
             comuni: vec![PERUGIA.into(), TERNI.into(), ASSISI.into()],
+            shared_key: true,
             ..InitOptions::default()
         };
         init(dir.path(), &opts, time::OffsetDateTime::now_utc()).unwrap();
@@ -321,6 +322,7 @@ pub fn one_record_batch(member: &str, id: u8, snapshot: bool) -> Message {
         member: member.parse().unwrap(),
         epoch: 2026,
         batch_id: BatchId([id; 16]),
+        scheme: siso_shared::wire::Scheme::SharedKey,
         snapshot,
         add: vec![HouseholdRecord {
             key: Fingerprint([id; 32]),
@@ -631,13 +633,26 @@ pub async fn http_exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unp
     (status, head.to_owned(), body.to_owned())
 }
 
-/// A node data directory configured for `member` against `hub`, with its store created.
+/// A node data directory configured for `member` against `hub` (shared-key scheme), with its
+/// store created.
 pub fn node(
     pki: &Pki,
     hub: SocketAddr,
     member: &str,
     data: &Path,
     batch_records: usize,
+) -> (siso_node::config::NodeConfig, siso_node::store::Store) {
+    node_with(pki, hub, member, data, batch_records, None)
+}
+
+/// [`node`] with the key services of `oprf` instead of the shared key (if given).
+pub fn node_with(
+    pki: &Pki,
+    hub: SocketAddr,
+    member: &str,
+    data: &Path,
+    batch_records: usize,
+    oprf: Option<siso_node::config::OprfConfig>,
 ) -> (siso_node::config::NodeConfig, siso_node::store::Store) {
     let m: MemberId = member.parse().unwrap();
     let d = pki.layout.member_dir(&m);
@@ -648,7 +663,8 @@ pub fn node(
         ca: pki.ca_pem(),
         cert: d.join("cert.pem"),
         key: d.join("key.pem"),
-        fingerprint_key: pki.layout.fingerprint_key(),
+        fingerprint_key: oprf.is_none().then(|| pki.layout.fingerprint_key()),
+        oprf,
         epoch: 2026,
         sync: siso_node::config::SyncConfig {
             batch_records,

@@ -4,6 +4,7 @@
 pub mod cartella_bench;
 pub mod demo;
 pub mod harness;
+pub mod keyd;
 pub mod loadgen;
 pub mod overlap_bench;
 pub mod synth;

@@ -242,6 +242,7 @@ pub async fn run_against(
                         member: member(i),
                         epoch: EPOCH,
                         batch_id: BatchId(id),
+                        scheme: siso_shared::wire::Scheme::SharedKey,
                         snapshot: b == 0,
                         add: chunk.to_vec(),
                         remove: vec![],

@@ -24,6 +24,7 @@ async fn demo_flow_finds_what_was_planted_and_leaks_nothing() {
         http: "127.0.0.1:0".parse().unwrap(),
         concurrency: 8,
         web: "127.0.0.1:0".parse().unwrap(),
+        shared_key: false,
     };
     let d = demo::run(&opts, |_| {}).await.unwrap();
     let s = &d.summary;

@@ -118,6 +118,7 @@ async fn load(hub: &TestHub, pki: &Pki) {
         member: PERUGIA.parse().unwrap(),
         epoch: 2026,
         batch_id: BatchId([2; 16]),
+        scheme: siso_shared::wire::Scheme::SharedKey,
         snapshot: true,
         add,
         remove: vec![],
@@ -129,6 +130,7 @@ async fn load(hub: &TestHub, pki: &Pki) {
         member: CARITAS.parse().unwrap(),
         epoch: 2026,
         batch_id: BatchId([3; 16]),
+        scheme: siso_shared::wire::Scheme::SharedKey,
         snapshot: true,
         add: vec![
             rec(201, &[1], Some(TipoIntervento::BuoniSpesa), false),

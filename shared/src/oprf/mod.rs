@@ -27,7 +27,8 @@ use curve25519_dalek::scalar::Scalar;
 use serde::{Deserialize, Serialize};
 
 pub use threshold::{
-    evaluate_share, lagrange_at_zero, KeyShare, Pending, ShareFailure, VerificationKeys,
+    deal_random, evaluate_share, evaluate_share_random, lagrange_at_zero, KeyShare, Pending,
+    ShareFailure, ShareKey, VerificationKeys,
 };
 
 /// A serialised ristretto255 group element (32 bytes, RFC 9496 encoding).

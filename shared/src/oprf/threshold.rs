@@ -117,6 +117,49 @@ pub fn deal(
         .collect()
 }
 
+/// Deals a fresh epoch key: draws the key and the polynomial from `random` (64 bytes each, the
+/// system's generator), splits it, and returns the shares with their verification keys. The key
+/// and the coefficients are zeroed before returning: only the shares remain.
+pub fn deal_random(
+    epoch: u16,
+    shares: u8,
+    threshold: u8,
+    random: &mut dyn FnMut(&mut [u8; 64]),
+) -> Result<(Vec<KeyShare>, VerificationKeys), OprfError> {
+    let mut draw = || {
+        let mut b = [0u8; 64];
+        random(&mut b);
+        let s = suite::scalar_from_random(&b);
+        b.zeroize();
+        s
+    };
+    let mut key = draw()?;
+    let mut coefficients = (1..threshold.max(1))
+        .map(|_| draw())
+        .collect::<Result<Vec<Scalar>, _>>()?;
+    let dealt = deal(epoch, &key, &coefficients, shares);
+    let group = public_of(&key);
+    key.zeroize();
+    coefficients.zeroize();
+    let dealt = dealt?;
+    let keys = VerificationKeys::of(epoch, threshold, &group, &dealt);
+    keys.check()?;
+    Ok((dealt, keys))
+}
+
+/// [`evaluate_share`] with the proof's nonce drawn from `random` (the key service).
+pub fn evaluate_share_random(
+    share: &KeyShare,
+    request: &Evaluate,
+    random: &mut dyn FnMut(&mut [u8; 64]),
+) -> Result<Evaluated, OprfError> {
+    let mut b = [0u8; 64];
+    random(&mut b);
+    let r = suite::scalar_from_random(&b);
+    b.zeroize();
+    evaluate_share(share, request, r?)
+}
+
 /// The Lagrange coefficient of `i` at zero over the set `set` of distinct non-zero indices.
 pub fn lagrange_at_zero(i: u8, set: &[u8]) -> Result<Scalar, OprfError> {
     check_set(set)?;

@@ -122,6 +122,7 @@ pub fn submit_batch_tail<'a>(body: &'a [u8], b: &super::SubmitBatch) -> Option<&
         member: b.member.clone(),
         epoch: b.epoch,
         batch_id: b.batch_id,
+        scheme: b.scheme,
         snapshot: b.snapshot,
         add: Vec::new(),
         remove: Vec::new(),

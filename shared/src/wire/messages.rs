@@ -229,6 +229,32 @@ impl HouseholdRecord {
     }
 }
 
+/// How the fingerprints of a batch were made (`fingerprint.rs`). The hub keeps one scheme per
+/// epoch and refuses a batch of the other: fingerprints of two schemes never match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Scheme {
+    /// Keyed BLAKE3 under a secret every node holds (tests and small pilots).
+    SharedKey,
+    /// RFC 9497 VOPRF under a threshold key held by the key services (the default).
+    Oprf,
+}
+
+impl Scheme {
+    /// The name used in configuration, logs and errors.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::SharedKey => "shared-key",
+            Scheme::Oprf => "oprf",
+        }
+    }
+}
+
+impl std::fmt::Display for Scheme {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Household records to add and remove; or, with `snapshot`, the member's whole set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubmitBatch {
@@ -238,6 +264,8 @@ pub struct SubmitBatch {
     pub epoch: u16,
     /// Idempotency key: a batch already applied is acknowledged again, not applied twice.
     pub batch_id: BatchId,
+    /// How the fingerprints were made (protocol version 2).
+    pub scheme: Scheme,
     /// True: `add` is the member's complete set for the epoch, replacing the previous one.
     pub snapshot: bool,
     /// Records to add or replace (by household key).

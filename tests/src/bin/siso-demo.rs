@@ -36,6 +36,10 @@ struct Cli {
     /// Nodes working at once.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
+    /// Fingerprints with a secret shared by every node instead of three key services
+    /// (the scheme before the key services; for comparison only).
+    #[arg(long)]
+    shared_key: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -65,6 +69,7 @@ fn run(cli: Cli) -> Result<(), demo::DemoError> {
         http: cli.http,
         concurrency: cli.concurrency,
         web: cli.web,
+        shared_key: cli.shared_key,
     };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
@@ -84,6 +89,9 @@ fn run(cli: Cli) -> Result<(), demo::DemoError> {
         }
         d.shutdown.cancel();
         let _ = d.hub.done.await;
+        if let Some(k) = d.keyd {
+            k.stop().await;
+        }
         Ok::<(), demo::DemoError>(())
     })
 }
