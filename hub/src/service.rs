@@ -97,7 +97,8 @@ fn ingest_blocking(
         Some(s) => Some(s),
         None => {
             let st = state.read().unwrap_or_else(|p| p.into_inner());
-            (st.epochs.get(&epoch).map_or(0, |e| e.records()) > 0).then_some(wire::Scheme::SharedKey)
+            (st.epochs.get(&epoch).map_or(0, |e| e.records()) > 0)
+                .then_some(wire::Scheme::SharedKey)
         }
     };
     match held {
@@ -724,7 +725,9 @@ impl Hub {
             let (store, state) = (self.store.clone(), self.state.clone());
             let m = member.clone();
             let outcome = tokio::task::spawn_blocking(move || {
-                ingest_blocking(&store, &state, epoch, &m, &batch_id, scheme, stored, encoded)
+                ingest_blocking(
+                    &store, &state, epoch, &m, &batch_id, scheme, stored, encoded,
+                )
             })
             .await
             .map_err(|e| StoreError::Task(e.to_string()))??;

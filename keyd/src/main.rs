@@ -203,7 +203,10 @@ fn run(cli: Cli) -> Result<()> {
                     println!("{}", serde_json::Value::Array(v));
                 }
                 Format::Text => {
-                    println!("{:<6} {:<32} {:>12} {:>12} {:>8}", "epoch", "member", "used", "limit", "refused");
+                    println!(
+                        "{:<6} {:<32} {:>12} {:>12} {:>8}",
+                        "epoch", "member", "used", "limit", "refused"
+                    );
                     for (e, m, u) in rows {
                         let limit = m
                             .parse()

@@ -48,53 +48,101 @@ impl Metrics {
     /// The text exposition, with the budget use of `usage` against `limit_of`.
     pub fn render(&self, usage: &[(u16, String, Usage, Option<u64>)]) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "# HELP siso_keyd_evaluations_total Blinded elements evaluated.");
+        let _ = writeln!(
+            s,
+            "# HELP siso_keyd_evaluations_total Blinded elements evaluated."
+        );
         let _ = writeln!(s, "# TYPE siso_keyd_evaluations_total counter");
         let _ = writeln!(
             s,
             "siso_keyd_evaluations_total {}",
             self.evaluations.load(Ordering::Relaxed)
         );
-        let _ = writeln!(s, "# HELP siso_keyd_requests_total Requests by kind and outcome.");
+        let _ = writeln!(
+            s,
+            "# HELP siso_keyd_requests_total Requests by kind and outcome."
+        );
         let _ = writeln!(s, "# TYPE siso_keyd_requests_total counter");
-        for ((k, o), n) in self.requests.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            let _ = writeln!(s, "siso_keyd_requests_total{{kind=\"{k}\",outcome=\"{o}\"}} {n}");
+        for ((k, o), n) in self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                s,
+                "siso_keyd_requests_total{{kind=\"{k}\",outcome=\"{o}\"}} {n}"
+            );
         }
-        let _ = writeln!(s, "# HELP siso_keyd_refusals_total Requests refused for budget or rate.");
+        let _ = writeln!(
+            s,
+            "# HELP siso_keyd_refusals_total Requests refused for budget or rate."
+        );
         let _ = writeln!(s, "# TYPE siso_keyd_refusals_total counter");
-        for (r, n) in self.refusals.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for (r, n) in self
+            .refusals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
             let _ = writeln!(s, "siso_keyd_refusals_total{{reason=\"{r}\"}} {n}");
         }
-        let _ = writeln!(s, "# HELP siso_keyd_connections_total Connections accepted.");
+        let _ = writeln!(
+            s,
+            "# HELP siso_keyd_connections_total Connections accepted."
+        );
         let _ = writeln!(s, "# TYPE siso_keyd_connections_total counter");
         let _ = writeln!(
             s,
             "siso_keyd_connections_total {}",
             self.connections_total.load(Ordering::Relaxed)
         );
-        let _ = writeln!(s, "# HELP siso_keyd_connections_refused_total Connections refused.");
+        let _ = writeln!(
+            s,
+            "# HELP siso_keyd_connections_refused_total Connections refused."
+        );
         let _ = writeln!(s, "# TYPE siso_keyd_connections_refused_total counter");
         let _ = writeln!(
             s,
             "siso_keyd_connections_refused_total {}",
             self.connections_refused.load(Ordering::Relaxed)
         );
-        let _ = writeln!(s, "# HELP siso_keyd_budget_used Evaluations a member spent in an epoch.");
+        let _ = writeln!(
+            s,
+            "# HELP siso_keyd_budget_used Evaluations a member spent in an epoch."
+        );
         let _ = writeln!(s, "# TYPE siso_keyd_budget_used gauge");
         for (e, m, u, _) in usage {
-            let _ = writeln!(s, "siso_keyd_budget_used{{epoch=\"{e}\",member=\"{m}\"}} {}", u.used);
+            let _ = writeln!(
+                s,
+                "siso_keyd_budget_used{{epoch=\"{e}\",member=\"{m}\"}} {}",
+                u.used
+            );
         }
-        let _ = writeln!(s, "# HELP siso_keyd_budget_limit A member's budget for an epoch.");
+        let _ = writeln!(
+            s,
+            "# HELP siso_keyd_budget_limit A member's budget for an epoch."
+        );
         let _ = writeln!(s, "# TYPE siso_keyd_budget_limit gauge");
         for (e, m, _, l) in usage {
             if let Some(l) = l {
-                let _ = writeln!(s, "siso_keyd_budget_limit{{epoch=\"{e}\",member=\"{m}\"}} {l}");
+                let _ = writeln!(
+                    s,
+                    "siso_keyd_budget_limit{{epoch=\"{e}\",member=\"{m}\"}} {l}"
+                );
             }
         }
-        let _ = writeln!(s, "# HELP siso_keyd_budget_refused Requests refused for a member's budget.");
+        let _ = writeln!(
+            s,
+            "# HELP siso_keyd_budget_refused Requests refused for a member's budget."
+        );
         let _ = writeln!(s, "# TYPE siso_keyd_budget_refused counter");
         for (e, m, u, _) in usage {
-            let _ = writeln!(s, "siso_keyd_budget_refused{{epoch=\"{e}\",member=\"{m}\"}} {}", u.refused);
+            let _ = writeln!(
+                s,
+                "siso_keyd_budget_refused{{epoch=\"{e}\",member=\"{m}\"}} {}",
+                u.refused
+            );
         }
         s
     }

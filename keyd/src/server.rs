@@ -65,7 +65,9 @@ pub async fn run(
             },
         };
         if active.load(Ordering::Relaxed) >= limits.max_connections {
-            keyd.metrics.connections_refused.fetch_add(1, Ordering::Relaxed);
+            keyd.metrics
+                .connections_refused
+                .fetch_add(1, Ordering::Relaxed);
             tracing::warn!(remote = %incoming.remote_address(), "connection refused: limit reached");
             incoming.refuse();
             continue;
@@ -84,9 +86,12 @@ pub async fn run(
         );
     }
     tracker.close();
-    if tokio::time::timeout(Duration::from_secs(limits.shutdown_grace_secs), tracker.wait())
-        .await
-        .is_err()
+    if tokio::time::timeout(
+        Duration::from_secs(limits.shutdown_grace_secs),
+        tracker.wait(),
+    )
+    .await
+    .is_err()
     {
         tracing::warn!("shutdown grace period over; closing connections with requests in flight");
     }
@@ -96,7 +101,10 @@ pub async fn run(
         Ok(Err(e)) => tracing::error!(error = %e, "final store flush failed"),
         Err(e) => tracing::error!(error = %e, "final store flush task failed"),
     }
-    endpoint.close(quinn::VarInt::from_u32(close::SHUTDOWN), b"key service stopping");
+    endpoint.close(
+        quinn::VarInt::from_u32(close::SHUTDOWN),
+        b"key service stopping",
+    );
     let _ = tokio::time::timeout(Duration::from_secs(3), endpoint.wait_idle()).await;
     tracing::info!("key service stopped");
 }
@@ -121,13 +129,20 @@ async fn connection(incoming: quinn::Incoming, keyd: Arc<Keyd>, shutdown: Cancel
     let member = match member_of(&conn) {
         Ok(m) => m,
         Err(reason) => {
-            keyd.metrics.connections_refused.fetch_add(1, Ordering::Relaxed);
+            keyd.metrics
+                .connections_refused
+                .fetch_add(1, Ordering::Relaxed);
             tracing::warn!(%reason, "connection closed: no member identity");
-            conn.close(quinn::VarInt::from_u32(close::NO_IDENTITY), reason.as_bytes());
+            conn.close(
+                quinn::VarInt::from_u32(close::NO_IDENTITY),
+                reason.as_bytes(),
+            );
             return;
         }
     };
-    keyd.metrics.connections_total.fetch_add(1, Ordering::Relaxed);
+    keyd.metrics
+        .connections_total
+        .fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!("member", %member);
     async {
         let streams = TaskTracker::new();
@@ -144,12 +159,16 @@ async fn connection(incoming: quinn::Incoming, keyd: Arc<Keyd>, shutdown: Cancel
             };
             let keyd = keyd.clone();
             let member = member.clone();
-            streams.spawn(async move { request(send, recv, &keyd, &member).await }.in_current_span());
+            streams
+                .spawn(async move { request(send, recv, &keyd, &member).await }.in_current_span());
         }
         streams.close();
         streams.wait().await;
         if shutdown.is_cancelled() {
-            conn.close(quinn::VarInt::from_u32(close::SHUTDOWN), b"key service stopping");
+            conn.close(
+                quinn::VarInt::from_u32(close::SHUTDOWN),
+                b"key service stopping",
+            );
         }
     }
     .instrument(span)
@@ -182,13 +201,22 @@ async fn request(
     let mut header = [0u8; HEADER_LEN];
     if let Err(e) = recv.read_exact(&mut header).await {
         keyd.metrics.request("frame", "malformed");
-        reply(&mut send, &refused(ErrorCode::Malformed, format!("incomplete frame header: {e}"))).await;
+        reply(
+            &mut send,
+            &refused(
+                ErrorCode::Malformed,
+                format!("incomplete frame header: {e}"),
+            ),
+        )
+        .await;
         return;
     }
     let len = match frame_len(header) {
         Ok(l) => l,
         Err(e) => {
-            let _ = recv.stop(quinn::VarInt::from_u32(u32::from(u16::from(ErrorCode::TooLarge))));
+            let _ = recv.stop(quinn::VarInt::from_u32(u32::from(u16::from(
+                ErrorCode::TooLarge,
+            ))));
             keyd.metrics.request("frame", "too_large");
             reply(&mut send, &refused(ErrorCode::TooLarge, e.to_string())).await;
             return;
@@ -204,7 +232,11 @@ async fn request(
         }
         Err(quinn::ReadToEndError::TooLong) => {
             keyd.metrics.request("frame", "malformed");
-            reply(&mut send, &refused(ErrorCode::Malformed, "bytes after the frame")).await;
+            reply(
+                &mut send,
+                &refused(ErrorCode::Malformed, "bytes after the frame"),
+            )
+            .await;
             return;
         }
         Err(e) => {

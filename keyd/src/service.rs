@@ -94,7 +94,10 @@ impl Keyd {
             .all()?
             .into_iter()
             .map(|(e, m, u)| {
-                let limit = m.parse::<MemberId>().ok().and_then(|id| self.quota.budget(&id));
+                let limit = m
+                    .parse::<MemberId>()
+                    .ok()
+                    .and_then(|id| self.quota.budget(&id));
                 (e, m, u, limit)
             })
             .collect())
@@ -102,7 +105,11 @@ impl Keyd {
 
     /// The epochs served, with the share index of each.
     pub fn epochs(&self) -> Vec<(u16, u8)> {
-        let mut v: Vec<(u16, u8)> = self.shares.values().map(|s| (s.epoch(), s.index())).collect();
+        let mut v: Vec<(u16, u8)> = self
+            .shares
+            .values()
+            .map(|s| (s.epoch(), s.index()))
+            .collect();
         v.sort_unstable();
         v
     }
@@ -127,7 +134,9 @@ impl Keyd {
         let (kind, reply) = match owire::decode_request(body) {
             Err(e) => ("malformed", error(ErrorCode::Malformed, e.to_string())),
             Ok(KeyRequest::Budget { epoch, .. }) => ("budget", self.budget(member, epoch).await),
-            Ok(KeyRequest::Evaluate { body, .. }) => ("evaluate", self.evaluate(member, body).await),
+            Ok(KeyRequest::Evaluate { body, .. }) => {
+                ("evaluate", self.evaluate(member, body).await)
+            }
         };
         let outcome = match &reply {
             KeyReply::Error(e) => e.code.as_str(),
@@ -142,7 +151,10 @@ impl Keyd {
 
     async fn budget(self: &Arc<Self>, member: &MemberId, epoch: u16) -> KeyReply {
         let Some(limit) = self.quota.budget(member) else {
-            return error(ErrorCode::Forbidden, format!("role {} may not ask for fingerprints", member.role()));
+            return error(
+                ErrorCode::Forbidden,
+                format!("role {} may not ask for fingerprints", member.role()),
+            );
         };
         let me = self.clone();
         let m = member.clone();
@@ -155,7 +167,10 @@ impl Keyd {
             }),
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "usage not readable");
-                error(ErrorCode::Unavailable, "usage store unavailable; retry later")
+                error(
+                    ErrorCode::Unavailable,
+                    "usage store unavailable; retry later",
+                )
             }
             Err(e) => error(ErrorCode::Internal, e.to_string()),
         }
@@ -177,7 +192,11 @@ impl Keyd {
         if !req.set.contains(&share.index()) {
             return error(
                 ErrorCode::Malformed,
-                format!("the share set {:?} does not name this service's share {}", req.set, share.index()),
+                format!(
+                    "the share set {:?} does not name this service's share {}",
+                    req.set,
+                    share.index()
+                ),
             );
         }
         let n = req.blinded.len() as u64;
@@ -185,13 +204,17 @@ impl Keyd {
             self.metrics.refusal("rate_limited");
             return error(
                 ErrorCode::RateLimited,
-                format!("more than {} evaluations in a minute; retry in a minute", self.quota.per_minute),
+                format!(
+                    "more than {} evaluations in a minute; retry in a minute",
+                    self.quota.per_minute
+                ),
             );
         }
         let me = self.clone();
         let m = member.clone();
         let epoch = req.epoch;
-        let charged = tokio::task::spawn_blocking(move || me.store.charge(epoch, &m, n, limit)).await;
+        let charged =
+            tokio::task::spawn_blocking(move || me.store.charge(epoch, &m, n, limit)).await;
         match charged {
             Ok(Ok(Charge::Granted(_))) => {}
             Ok(Ok(Charge::Refused(u))) => {
@@ -206,15 +229,19 @@ impl Keyd {
             }
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "usage not recorded");
-                return error(ErrorCode::Unavailable, "usage store unavailable; retry later");
+                return error(
+                    ErrorCode::Unavailable,
+                    "usage store unavailable; retry later",
+                );
             }
             Err(e) => return error(ErrorCode::Internal, e.to_string()),
         }
         let me = self.clone();
         let result = tokio::task::spawn_blocking(move || {
-            let share = me.shares.get(&req.epoch).ok_or_else(|| {
-                siso_shared::oprf::OprfError::Shares("share vanished".into())
-            })?;
+            let share = me
+                .shares
+                .get(&req.epoch)
+                .ok_or_else(|| siso_shared::oprf::OprfError::Shares("share vanished".into()))?;
             evaluate_share_random(share, &req, &mut system_random)
         })
         .await;

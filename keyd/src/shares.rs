@@ -36,7 +36,9 @@ pub enum ShareError {
     #[error("dealing: {0}")]
     Deal(#[from] siso_shared::oprf::OprfError),
     /// The output directory already holds a dealing.
-    #[error("{0} already holds share files: deal into an empty directory (an epoch is dealt once)")]
+    #[error(
+        "{0} already holds share files: deal into an empty directory (an epoch is dealt once)"
+    )]
     Exists(PathBuf),
 }
 

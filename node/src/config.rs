@@ -286,7 +286,9 @@ impl NodeConfig {
                  fingerprint_key = {}",
                 quote(p)
             ),
-            None => "# Person fingerprints come from the key services of [oprf] (at the end).".into(),
+            None => {
+                "# Person fingerprints come from the key services of [oprf] (at the end).".into()
+            }
         };
         text = text.replace(SCHEME_MARKER, &scheme);
         if let Some(o) = &self.oprf {

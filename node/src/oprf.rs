@@ -130,7 +130,10 @@ fn random64(b: &mut [u8; 64]) {
 impl KeySession {
     /// Connects to the services of `oprf` (all at once) and keeps the first `threshold` that
     /// answer, in configuration order.
-    pub async fn connect(cfg: &NodeConfig, oprf: &OprfConfig) -> Result<KeySession, OprfClientError> {
+    pub async fn connect(
+        cfg: &NodeConfig,
+        oprf: &OprfConfig,
+    ) -> Result<KeySession, OprfClientError> {
         let keys = load_verification(&oprf.verification, cfg.epoch)?;
         let threshold = usize::from(keys.threshold);
         let timeout = Duration::from_secs(oprf.timeout_secs.max(1));
@@ -151,6 +154,8 @@ impl KeySession {
         }
         let mut up = Vec::new();
         let mut failures = Vec::new();
+        // The first `threshold` services to answer are used; a service that is down costs no
+        // wait once enough others are up (its handshake would only end at the timeout).
         while let Some(j) = tasks.join_next().await {
             match j {
                 Ok((i, service, Ok((endpoint, conn)))) => up.push((
@@ -164,12 +169,17 @@ impl KeySession {
                 Ok((_, s, Err(e))) => failures.push(format!("{}: {e}", s.name)),
                 Err(e) => failures.push(e.to_string()),
             }
+            if up.len() >= threshold {
+                tasks.abort_all();
+                break;
+            }
         }
         up.sort_by_key(|(i, _)| *i);
         if up.len() < threshold {
             let reachable = up.len();
             for (_, l) in up {
-                l.endpoint.close(quinn::VarInt::from_u32(0), b"not enough services");
+                l.endpoint
+                    .close(quinn::VarInt::from_u32(0), b"not enough services");
             }
             return Err(OprfClientError::Unreachable {
                 reachable,
@@ -241,18 +251,26 @@ impl KeySession {
 
 async fn ask(link: &Link, frame: &[u8], timeout: Duration) -> Result<Evaluated, OprfClientError> {
     let name = || link.service.name.clone();
-    let bytes = exchange(&link.conn, frame, timeout)
-        .await
-        .map_err(|e| OprfClientError::Service { name: name(), source: e })?;
-    let body = bytes
-        .get(siso_shared::wire::HEADER_LEN..)
-        .ok_or_else(|| OprfClientError::Service {
-            name: name(),
-            source: ClientError::Codec(siso_shared::wire::CodecError::Truncated),
-        })?;
+    let bytes =
+        exchange(&link.conn, frame, timeout)
+            .await
+            .map_err(|e| OprfClientError::Service {
+                name: name(),
+                source: e,
+            })?;
+    let body =
+        bytes
+            .get(siso_shared::wire::HEADER_LEN..)
+            .ok_or_else(|| OprfClientError::Service {
+                name: name(),
+                source: ClientError::Codec(siso_shared::wire::CodecError::Truncated),
+            })?;
     match owire::decode_reply(body) {
         Ok(KeyReply::Evaluated(e)) => Ok(e),
-        Ok(KeyReply::Error(error)) => Err(OprfClientError::Refused { name: name(), error }),
+        Ok(KeyReply::Error(error)) => Err(OprfClientError::Refused {
+            name: name(),
+            error,
+        }),
         Ok(KeyReply::Budget(_)) => Err(OprfClientError::Service {
             name: name(),
             source: ClientError::Unexpected("budget"),
@@ -294,7 +312,10 @@ async fn one_batch(
     while let Some(a) = asks.join_next().await {
         answers.push(a.map_err(|e| OprfClientError::Other(e.to_string()))??);
     }
-    let names: Vec<(u8, String)> = links.iter().map(|l| (l.service.share, l.service.name.clone())).collect();
+    let names: Vec<(u8, String)> = links
+        .iter()
+        .map(|l| (l.service.share, l.service.name.clone()))
+        .collect();
     tokio::task::spawn_blocking(move || pending.finish(&keys, &set, &answers))
         .await
         .map_err(|e| OprfClientError::Other(e.to_string()))?
@@ -339,7 +360,10 @@ pub async fn budget(
         name: service.name.clone(),
         source: e,
     })?;
-    match bytes.get(siso_shared::wire::HEADER_LEN..).map(owire::decode_reply) {
+    match bytes
+        .get(siso_shared::wire::HEADER_LEN..)
+        .map(owire::decode_reply)
+    {
         Some(Ok(KeyReply::Budget(b))) => Ok(b),
         Some(Ok(KeyReply::Error(error))) => Err(OprfClientError::Refused {
             name: service.name.clone(),

@@ -113,10 +113,13 @@ pub struct SyncOptions {
 
 /// Reads the shared-key scheme's secret and derives the epoch key.
 pub fn epoch_key(cfg: &NodeConfig) -> Result<EpochKey, SyncError> {
-    let path = cfg.fingerprint_key.as_ref().ok_or_else(|| SyncError::Secret {
-        path: "node.toml".into(),
-        reason: "no fingerprint_key: this node uses the key services ([oprf])".into(),
-    })?;
+    let path = cfg
+        .fingerprint_key
+        .as_ref()
+        .ok_or_else(|| SyncError::Secret {
+            path: "node.toml".into(),
+            reason: "no fingerprint_key: this node uses the key services ([oprf])".into(),
+        })?;
     let text = std::fs::read_to_string(path).map_err(|e| SyncError::Secret {
         path: path.display().to_string(),
         reason: e.to_string(),
@@ -190,7 +193,10 @@ pub async fn oprf_pseudonyms(
     }
     if stale_n > 0 {
         store.commit(stale)?;
-        tracing::info!(entries = stale_n, "fingerprint cache of earlier epochs wiped");
+        tracing::info!(
+            entries = stale_n,
+            "fingerprint cache of earlier epochs wiped"
+        );
     }
     let mut codes = BTreeSet::new();
     for (id, (h, _)) in households {
@@ -389,7 +395,13 @@ pub fn prepare(
     opts: &SyncOptions,
     reference: Date,
 ) -> Result<u64, SyncError> {
-    let desired = records_of(households, pseudonyms, cfg.role(), &opts.latent_need, reference)?;
+    let desired = records_of(
+        households,
+        pseudonyms,
+        cfg.role(),
+        &opts.latent_need,
+        reference,
+    )?;
     let acked: HashMap<Fingerprint, [u8; 32]> = store
         .scan::<[u8; 32]>(Kind::Acked, b"")?
         .into_iter()

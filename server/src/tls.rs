@@ -103,10 +103,15 @@ pub fn server_tls(
 }
 
 /// The certificate chain a peer presented (the leaf first), if any.
-pub fn peer_leaf(identity: Option<Box<dyn std::any::Any>>) -> Result<CertificateDer<'static>, String> {
+pub fn peer_leaf(
+    identity: Option<Box<dyn std::any::Any>>,
+) -> Result<CertificateDer<'static>, String> {
     let identity = identity.ok_or("no client certificate")?;
     let certs = identity
         .downcast::<Vec<CertificateDer<'static>>>()
         .map_err(|_| "unexpected peer identity type")?;
-    certs.first().cloned().ok_or_else(|| "empty certificate chain".into())
+    certs
+        .first()
+        .cloned()
+        .ok_or_else(|| "empty certificate chain".into())
 }

@@ -282,7 +282,9 @@ fn semantic_validation() {
 
 /// One sample of every message of the key service's protocol (`siso-oprf/1`).
 fn oprf_samples() -> Vec<(&'static str, Vec<u8>)> {
-    use siso_shared::oprf::wire::{self as owire, Budget, Evaluate, Evaluated, KeyReply, KeyRequest};
+    use siso_shared::oprf::wire::{
+        self as owire, Budget, Evaluate, Evaluated, KeyReply, KeyRequest,
+    };
     use siso_shared::oprf::{Element, Proof};
     let el = |b: u8| Element([b; 32]);
     let req = |r: KeyRequest| owire::encode(&r).unwrap();

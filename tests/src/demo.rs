@@ -385,7 +385,12 @@ pub async fn run(
         unsupported_need_found: s.unsupported_need,
         unsupported_need_planted: truth.unsupported_need_planted,
         persons: truth.persons,
-        fingerprint_scheme: if opts.shared_key { "shared-key" } else { "oprf" }.into(),
+        fingerprint_scheme: if opts.shared_key {
+            "shared-key"
+        } else {
+            "oprf"
+        }
+        .into(),
         fingerprints_evaluated,
         elapsed_s: (started.elapsed().as_secs_f64() * 100.0).round() / 100.0,
         dashboard_url: format!("http://{}/login?token={token}", hub.http_addr),

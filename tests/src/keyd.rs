@@ -61,7 +61,10 @@ impl KeyServices {
     }
 
     /// Starts service `i` (again, on the same address).
-    pub async fn start_one(&mut self, i: usize) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    pub async fn start_one(
+        &mut self,
+        i: usize,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let shutdown = CancellationToken::new();
         let r = siso_keyd::start(
             &self.configs[i],
