@@ -12,6 +12,7 @@ pub mod config;
 pub mod dashboard;
 pub mod disclosure;
 pub mod http;
+pub mod ingest;
 pub mod metrics;
 pub mod overlap;
 pub mod release;

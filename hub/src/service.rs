@@ -4,7 +4,7 @@
 //! **Invariant:** the caller's identity comes from its certificate ([`Caller`]); a body naming
 //! another member is refused. **Invariant:** `Ack` is sent only after the batch is durable.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -16,12 +16,14 @@ use siso_shared::{MemberId, Role};
 
 use crate::audit::{AuditLog, Entry};
 use crate::config::Access;
+use crate::ingest::{ingest_blocking, Head, Ingested};
 use crate::metrics::Metrics;
-use crate::overlap::{EpochState, Members, Summary};
+use crate::overlap::Summary;
 use crate::release::{self, Period, Release};
 use crate::stats::{self, RecordFacts};
-use crate::store::{LedgerEntry, Store, StoreError, StoredBatch};
+use crate::store::{Store, StoreError, StoredBatch};
 
+pub use crate::ingest::State;
 pub use siso_server::clock::{Clock, SystemClock};
 
 /// The authenticated caller of a request.
@@ -29,130 +31,6 @@ pub use siso_server::clock::{Clock, SystemClock};
 pub struct Caller {
     /// From the certificate's SAN URI.
     pub member: MemberId,
-}
-
-/// A delta history longer than this is compacted into one snapshot.
-const COMPACT_AFTER: usize = 64;
-
-/// In-memory state rebuilt from the store at start.
-#[derive(Debug, Default)]
-pub struct State {
-    /// Member interning.
-    pub members: Members,
-    /// Records per epoch.
-    pub epochs: BTreeMap<u16, EpochState>,
-}
-
-impl State {
-    fn apply(&mut self, epoch: u16, member: &MemberId, b: StoredBatch) {
-        let m = self.members.intern(member);
-        let st = self.epochs.entry(epoch).or_default();
-        st.apply(m, b.snapshot, b.add, &b.remove, &self.members);
-    }
-
-    /// Records of a member after applying `b`, without applying it.
-    fn count_after(&self, epoch: u16, member: &MemberId, b: &StoredBatch) -> u64 {
-        match (self.members.get(member), self.epochs.get(&epoch)) {
-            (Some(m), Some(st)) => st.count_after(m, b.snapshot, &b.add, &b.remove),
-            _ => EpochState::default().count_after(0, b.snapshot, &b.add, &b.remove),
-        }
-    }
-
-    /// Records stored, all epochs.
-    pub fn records(&self) -> u64 {
-        self.epochs.values().map(|e| e.records() as u64).sum()
-    }
-}
-
-/// What [`ingest_blocking`] did with a batch.
-enum Ingested {
-    /// Already applied: the member's record count recorded then.
-    Duplicate(u64),
-    /// Refused: the epoch would exceed [`crate::overlap::MAX_RECORDS`].
-    Full,
-    /// Stored (not yet flushed) and applied: the member's record count now.
-    Applied(u64),
-    /// Refused: the epoch holds fingerprints of another scheme.
-    Scheme(wire::Scheme),
-}
-
-/// The blocking part of a batch submission, under the member's lock: ledger check, durable
-/// write of the batch with its ledger entry, in-memory apply, compaction of a long history.
-fn ingest_blocking(
-    store: &Store,
-    state: &RwLock<State>,
-    epoch: u16,
-    member: &MemberId,
-    batch_id: &wire::BatchId,
-    scheme: wire::Scheme,
-    stored: StoredBatch,
-    encoded: Option<Vec<u8>>,
-) -> Result<Ingested, StoreError> {
-    if let Some(e) = store.ledger_get(epoch, member, batch_id)? {
-        return Ok(Ingested::Duplicate(e.stored));
-    }
-    // One scheme per epoch: fingerprints of two schemes never match, so a mixed epoch would
-    // silently find no overlaps between them.
-    let held = match store.epoch_scheme(epoch)? {
-        Some(s) => Some(s),
-        None => {
-            let st = state.read().unwrap_or_else(|p| p.into_inner());
-            (st.epochs.get(&epoch).map_or(0, |e| e.records()) > 0)
-                .then_some(wire::Scheme::SharedKey)
-        }
-    };
-    match held {
-        Some(h) if h != scheme => return Ok(Ingested::Scheme(h)),
-        Some(_) => {}
-        None => store.set_epoch_scheme(epoch, scheme)?,
-    }
-    let (count, total) = {
-        let st = state.read().unwrap_or_else(|p| p.into_inner());
-        (
-            st.count_after(epoch, member, &stored),
-            st.epochs.get(&epoch).map_or(0, |e| e.records()),
-        )
-    };
-    if total + stored.add.len() > crate::overlap::MAX_RECORDS {
-        return Ok(Ingested::Full);
-    }
-    store.put_batch_encoded(
-        epoch,
-        member,
-        Some((
-            batch_id,
-            LedgerEntry {
-                seq: 0,
-                stored: count,
-            },
-        )),
-        &stored,
-        encoded.as_deref(),
-    )?;
-    state
-        .write()
-        .unwrap_or_else(|p| p.into_inner())
-        .apply(epoch, member, stored);
-    if store.batch_count(epoch, member)? > COMPACT_AFTER {
-        let set = {
-            let st = state.read().unwrap_or_else(|p| p.into_inner());
-            match (st.members.get(member), st.epochs.get(&epoch)) {
-                (Some(m), Some(e)) => e.member_set(m),
-                _ => Vec::new(),
-            }
-        };
-        store.put_batch(
-            epoch,
-            member,
-            None,
-            &StoredBatch {
-                snapshot: true,
-                add: set,
-                remove: Vec::new(),
-            },
-        )?;
-    }
-    Ok(Ingested::Applied(count))
 }
 
 /// The latest release of each period in the store, each checked against its digest.
@@ -725,9 +603,13 @@ impl Hub {
             let (store, state) = (self.store.clone(), self.state.clone());
             let m = member.clone();
             let outcome = tokio::task::spawn_blocking(move || {
-                ingest_blocking(
-                    &store, &state, epoch, &m, &batch_id, scheme, stored, encoded,
-                )
+                let head = Head {
+                    epoch,
+                    member: &m,
+                    batch_id: &batch_id,
+                    scheme,
+                };
+                ingest_blocking(&store, &state, head, stored, encoded)
             })
             .await
             .map_err(|e| StoreError::Task(e.to_string()))??;

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use crate::store::Usage;
+use crate::store::UsageRow;
 
 /// The service's counters.
 #[derive(Debug, Default)]
@@ -45,8 +45,8 @@ impl Metrics {
         m.get(reason).copied().unwrap_or(0)
     }
 
-    /// The text exposition, with the budget use of `usage` against `limit_of`.
-    pub fn render(&self, usage: &[(u16, String, Usage, Option<u64>)]) -> String {
+    /// The text exposition, with each member's budget use.
+    pub fn render(&self, usage: &[UsageRow]) -> String {
         let mut s = String::new();
         let _ = writeln!(
             s,

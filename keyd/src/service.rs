@@ -86,9 +86,7 @@ impl Keyd {
     }
 
     /// Every member's usage with its budget: (epoch, member id, usage, budget).
-    pub fn usage_report(
-        &self,
-    ) -> Result<Vec<(u16, String, crate::store::Usage, Option<u64>)>, StoreError> {
+    pub fn usage_report(&self) -> Result<Vec<crate::store::UsageRow>, StoreError> {
         Ok(self
             .store
             .all()?

@@ -55,6 +55,10 @@ impl Usage {
     }
 }
 
+/// One row of a usage report: epoch, member id, usage, the member's budget (none for a member
+/// that may not ask).
+pub type UsageRow = (u16, String, Usage, Option<u64>);
+
 /// The outcome of a charge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Charge {

@@ -304,7 +304,7 @@ async fn one_batch(
     };
     let frame = owire::encode(&request).map_err(|e| OprfClientError::Other(e.to_string()))?;
     let mut asks = JoinSet::new();
-    for l in links.iter().cloned() {
+    for l in links.clone() {
         let f = frame.clone();
         asks.spawn(async move { ask(&l, &f, timeout).await });
     }
