@@ -6,5 +6,6 @@ pub mod demo;
 pub mod harness;
 pub mod keyd;
 pub mod loadgen;
+pub mod oprf_bench;
 pub mod overlap_bench;
 pub mod synth;

@@ -127,11 +127,28 @@ fn mul_and_encode(
 
 /// `Blind` for a batch (RFC 9497 §3.3.1): `r · HashToGroup(input)` with the given blinds.
 pub fn blind(inputs: &[&[u8]], blinds: &[Scalar]) -> Result<Vec<Element>, OprfError> {
+    blind_points(inputs, blinds).map(|(_, e)| e)
+}
+
+/// [`blind`], returning the blinded points with their encodings (no decoding needed after).
+pub fn blind_points(
+    inputs: &[&[u8]],
+    blinds: &[Scalar],
+) -> Result<(Vec<RistrettoPoint>, Vec<Element>), OprfError> {
     if inputs.len() != blinds.len() {
         return Err(OprfError::BatchMismatch);
     }
-    let points: Vec<RistrettoPoint> = inputs.iter().map(|i| hash_to_group(i)).collect();
-    Ok(mul_and_encode(blinds.iter().copied(), &points))
+    let half = Scalar::from(2u8).invert();
+    let halves: Vec<RistrettoPoint> = inputs
+        .iter()
+        .zip(blinds)
+        .map(|(i, r)| (r * half) * hash_to_group(i))
+        .collect();
+    let enc = RistrettoPoint::double_and_compress_batch(&halves)
+        .into_iter()
+        .map(|c| Element(c.to_bytes()))
+        .collect();
+    Ok((halves.into_iter().map(|h| h + h).collect(), enc))
 }
 
 /// The composite seed of §2.2.1 for public key `b`.

@@ -355,8 +355,7 @@ impl Pending {
     /// Blinds with given blinds (the test vectors).
     pub fn with_blinds(inputs: Vec<Vec<u8>>, blinds: Vec<Scalar>) -> Result<Pending, OprfError> {
         let refs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
-        let blinded_enc = suite::blind(&refs, &blinds)?;
-        let blinded = suite::decode_elements(&blinded_enc)?;
+        let (blinded, blinded_enc) = suite::blind_points(&refs, &blinds)?;
         Ok(Pending {
             inputs,
             blinds,

@@ -16,6 +16,10 @@
 //!   100 social workers recording activities at once — against DuckDB's lookups and durable
 //!   single-row inserts over the same rows (`tests/bench/duckdb_cartella.py`).
 //!
+//! - `oprf`: the fingerprint key services — one service's evaluations per core, and a node's
+//!   fingerprints end to end through two of three services — against a raw ristretto255 scalar
+//!   multiplication.
+//!
 //! Exit codes: 0 done; 1 the two systems disagree on the overlaps or a step failed; 2 usage.
 
 use std::hint::black_box;
@@ -51,6 +55,15 @@ enum Cmd {
         /// Passes over them.
         #[arg(long, default_value_t = 20)]
         passes: usize,
+    },
+    /// Fingerprints through the key services vs raw ristretto255 scalar multiplications.
+    Oprf {
+        /// Fingerprints to make end to end.
+        #[arg(long, default_value_t = 1_000_000)]
+        fingerprints: usize,
+        /// Work directory (kept); default a temporary one (removed).
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
     /// Hub overlap detection vs DuckDB's self-join on the same fingerprints.
     Overlap {
@@ -158,6 +171,16 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Cmd::Cf { codes, passes } => cf(codes, passes)?,
+        Cmd::Oprf { fingerprints, dir } => {
+            let (dir, _tmp) = work_dir(dir)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let r = rt
+                .block_on(siso_tests::oprf_bench::run(fingerprints, &dir))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", serde_json::to_string(&r)?);
+        }
         Cmd::Overlap {
             persons,
             members,
