@@ -182,11 +182,16 @@ pub async fn oprf_pseudonyms(
     reference: Date,
 ) -> Result<(Pseudonyms, u64, u64), SyncError> {
     let epoch = cfg.epoch.to_be_bytes();
-    // The cache holds one epoch: entries of any other are wiped (epochs stay unlinkable).
+    // The cache holds one epoch under one key: entries of another epoch, or of a key dealt
+    // again (a compromised service), are wiped — epochs stay unlinkable, and fingerprints of two
+    // keys never mix in what the node sends.
+    let group = crate::oprf::load_verification(&oprf.verification, cfg.epoch)?.group_key;
+    let cached_group: Option<String> = store.meta_get("oprf_group_key")?;
+    let rekeyed = cached_group.as_deref().is_some_and(|g| g != group);
     let mut stale = Tx::default();
     let mut stale_n = 0;
     for k in store.keys(Kind::Pseudonym)? {
-        if k.get(..2) != Some(&epoch[..]) {
+        if rekeyed || k.get(..2) != Some(&epoch[..]) {
             stale.delete(Kind::Pseudonym, &k);
             stale_n += 1;
         }
@@ -195,8 +200,12 @@ pub async fn oprf_pseudonyms(
         store.commit(stale)?;
         tracing::info!(
             entries = stale_n,
-            "fingerprint cache of earlier epochs wiped"
+            rekeyed,
+            "fingerprint cache of another epoch or key wiped"
         );
+    }
+    if cached_group.as_deref() != Some(group.as_str()) {
+        store.meta_put("oprf_group_key", &group)?;
     }
     let mut codes = BTreeSet::new();
     for (id, (h, _)) in households {

@@ -25,6 +25,28 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let _ = decode_frame(&bytes);
         let _ = decode_body(&bytes);
+        let _ = siso_shared::oprf::wire::decode_request(&bytes);
+        let _ = siso_shared::oprf::wire::decode_reply(&bytes);
+    }
+
+    #[test]
+    fn mutated_key_service_requests_never_panic(
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+        cut in any::<usize>(),
+    ) {
+        use siso_shared::oprf::wire::{decode_request, encode, Evaluate, KeyRequest};
+        let frame = encode(&KeyRequest::Evaluate {
+            version: 1,
+            body: Evaluate { epoch: 2026, set: vec![1, 2], blinded: vec![siso_shared::oprf::Element([9; 32]); 3] },
+        })
+        .unwrap();
+        let mut body = frame[4..].to_vec();
+        for (pos, val) in flips {
+            let n = body.len();
+            body[pos % n] ^= val;
+        }
+        let _ = decode_request(&body);
+        let _ = decode_request(&body[..cut % (body.len() + 1)]);
     }
 
     #[test]
