@@ -24,7 +24,22 @@ fn mode(p: &std::path::Path) -> u32 {
 fn init_writes_the_layout() {
     let dir = tempfile::tempdir().unwrap();
     let now = OffsetDateTime::now_utc();
-    let report = init(dir.path(), &small(), now).unwrap();
+    // By default: key service certificates, and no fingerprint secret anywhere.
+    let plain = tempfile::tempdir().unwrap();
+    init(plain.path(), &small(), now).unwrap();
+    assert!(!plain.path().join("fingerprint.key").exists());
+    for k in ["keyd-1", "keyd-2", "keyd-3"] {
+        let d = plain.path().join("keyd").join(k);
+        assert_eq!(mode(&d.join("key.pem")), 0o600);
+        // A key service certificate is no member's: the hub refuses it as a client.
+        let pem = std::fs::read_to_string(d.join("cert.pem")).unwrap();
+        let e = member_of_cert_pem(&pem).unwrap_err();
+        assert!(e.contains("urn:siso:keyd:"), "{e}");
+    }
+    // With shared_key, the secret too.
+    let mut opts = small();
+    opts.shared_key = true;
+    let report = init(dir.path(), &opts, now).unwrap();
     assert_eq!(report.members.len(), 2 + 2 + 1);
     for f in [
         "ca/ca.pem",
