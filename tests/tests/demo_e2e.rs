@@ -203,3 +203,51 @@ async fn demo_flow_finds_what_was_planted_and_leaks_nothing() {
     );
     assert!(assert_absent_below(&d.hub_dir, &needles) > 10_000);
 }
+
+/// The same population through the key services and through the shared key: the hub finds the
+/// same overlaps, double supports and unsupported needs, and the nodes share the same number of
+/// households (only the fingerprints differ).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_services_and_shared_key_find_the_same() {
+    let mut found = Vec::new();
+    for shared_key in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = DemoOptions {
+            dir: dir.path().to_owned(),
+            synth: SynthOptions {
+                scale: 1000,
+                ..SynthOptions::default()
+            },
+            http: "127.0.0.1:0".parse().unwrap(),
+            concurrency: 8,
+            web: "127.0.0.1:0".parse().unwrap(),
+            shared_key,
+        };
+        let d = demo::run(&opts, |_| {}).await.unwrap();
+        let s = d.summary.clone();
+        assert_eq!(
+            s.fingerprint_scheme,
+            if shared_key { "shared-key" } else { "oprf" }
+        );
+        assert_eq!(s.fingerprints_evaluated > 0, !shared_key, "{s:?}");
+        // No fingerprint secret was written anywhere with the key services.
+        let secrets: Vec<_> = siso_tests::harness::files_under(dir.path())
+            .into_iter()
+            .filter(|f| f.file_name().is_some_and(|n| n == "fingerprint.key"))
+            .collect();
+        assert_eq!(secrets.is_empty(), !shared_key, "{secrets:?}");
+        found.push((
+            s.households_shared,
+            s.overlaps_found,
+            s.double_economic_support_found,
+            s.unsupported_need_found,
+        ));
+        d.shutdown.cancel();
+        d.hub.done.await.unwrap();
+        if let Some(k) = d.keyd {
+            k.stop().await;
+        }
+    }
+    assert_eq!(found[0], found[1]);
+    assert!(found[0].1 > 0, "{found:?}");
+}
