@@ -161,6 +161,8 @@ enum Command {
         #[arg(long, value_name = "HOST:PORT")]
         web_listen: Option<SocketAddr>,
     },
+    /// This member's fingerprint budget at each key service (JSON on stdout).
+    Budget,
     /// Counts, last sync, outbox size.
     Status {
         /// Output format.
@@ -676,6 +678,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::User { command } => user_command(&data, command),
+        Command::Budget => {
+            let cfg = NodeConfig::load(&data)?;
+            let rows = tokio::runtime::Runtime::new()?.block_on(siso_node::oprf::budgets(&cfg))?;
+            println!("{}", serde_json::Value::Array(rows));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Audit {
             command: AuditCommand::Verify { format },
         } => {

@@ -328,8 +328,25 @@ async fn one_batch(
         })
 }
 
-/// Asks one service for the member's budget of the node's epoch (operators' `siso-node oprf
-/// budget`).
+/// Every configured service's answer about this member's budget for the node's epoch
+/// (`siso-node budget`), as JSON rows: name, and the budget or the error.
+pub async fn budgets(cfg: &NodeConfig) -> Result<Vec<serde_json::Value>, OprfClientError> {
+    let oprf = cfg.oprf.as_ref().ok_or_else(|| {
+        OprfClientError::Other("this node uses the shared-key scheme: no key services".into())
+    })?;
+    let timeout = Duration::from_secs(oprf.timeout_secs.max(1));
+    let mut rows = Vec::new();
+    for s in &oprf.services {
+        rows.push(match budget(cfg, s, timeout).await {
+            Ok(b) => serde_json::json!({"service": s.name, "epoch": b.epoch, "used": b.used,
+                "limit": b.limit, "per_minute": b.per_minute}),
+            Err(e) => serde_json::json!({"service": s.name, "error": e.to_string()}),
+        });
+    }
+    Ok(rows)
+}
+
+/// Asks one service for the member's budget of the node's epoch.
 pub async fn budget(
     cfg: &NodeConfig,
     service: &KeyService,

@@ -113,6 +113,16 @@ async fn sync_through_two_of_three_key_services() {
     let mut each: Vec<u64> = (0..3).filter_map(|i| used(&k, i)).collect();
     each.sort_unstable();
     assert_eq!(each, vec![0, persons(30), persons(30)]);
+    // The operator sees the budget at each service.
+    let out = run_ok(bin().arg("--data").arg(&data).arg("budget"));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(
+        rows.iter().all(|r| r["limit"].as_u64().unwrap() > 300_000),
+        "{rows:?}"
+    );
+    let spent: u64 = rows.iter().map(|r| r["used"].as_u64().unwrap()).sum();
+    assert_eq!(spent, 2 * persons(30));
     // A routine sync (and a re-import of the same registry) spends no budget.
     import(&data, dirs.path(), 30);
     let v = sync_json(&data);
