@@ -606,6 +606,7 @@ fn sdc_audit_release(
 async fn serve(cfg: HubConfig) -> Result<()> {
     let shutdown = CancellationToken::new();
     let running = siso_hub::start(&cfg, Arc::new(SystemClock), shutdown.clone()).await?;
+    siso_server::systemd::tell("READY=1");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     loop {
@@ -624,6 +625,7 @@ async fn serve(cfg: HubConfig) -> Result<()> {
         }
     }
     tracing::info!("shutting down: finishing in-flight requests");
+    siso_server::systemd::tell("STOPPING=1");
     shutdown.cancel();
     running.done.await?;
     tracing::info!("stopped");

@@ -225,6 +225,7 @@ fn run(cli: Cli) -> Result<()> {
 async fn serve(cfg: KeydConfig) -> Result<()> {
     let shutdown = CancellationToken::new();
     let running = siso_keyd::start(&cfg, Arc::new(SystemClock), shutdown.clone()).await?;
+    siso_server::systemd::tell("READY=1");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     loop {
@@ -241,6 +242,7 @@ async fn serve(cfg: KeydConfig) -> Result<()> {
         }
     }
     tracing::info!("shutting down: finishing in-flight requests");
+    siso_server::systemd::tell("STOPPING=1");
     shutdown.cancel();
     running.done.await?;
     Ok(())

@@ -751,6 +751,7 @@ async fn serve(cfg: NodeConfig, store: Store, rules: siso_node::rules::Rules) ->
             .await
     });
     tracing::info!(http = %cfg.http.listen, interval_secs = cfg.sync.interval_secs, "node serving");
+    siso_server::systemd::tell("READY=1");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
         let now = OffsetDateTime::now_utc();
@@ -778,6 +779,7 @@ async fn serve(cfg: NodeConfig, store: Store, rules: siso_node::rules::Rules) ->
             _ = term.recv() => break,
         }
     }
+    siso_server::systemd::tell("STOPPING=1");
     shutdown.cancel();
     let _ = web.await;
     let _ = web_app.await;

@@ -9,6 +9,7 @@
 //! - [`store`]: opening a sled database with its `meta` tree and checking the schema version
 //!   (each side keeps its own trees, keys and values in its own `store.rs`).
 //!
+//! - [`systemd`]: readiness notifications for `Type=notify` units;
 //! - [`tls`]: TLS material and the client-verifying server configuration of the QUIC servers;
 //! - [`web`]: the operators' and analysts' web security layer — argon2id passwords, sessions
 //!   with CSRF tokens, log-in throttling, the client-address rule behind a reverse proxy, and
@@ -21,5 +22,6 @@ pub mod chain;
 pub mod clock;
 pub mod config;
 pub mod store;
+pub mod systemd;
 pub mod tls;
 pub mod web;
