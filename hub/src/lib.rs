@@ -108,6 +108,21 @@ async fn auto_release(hub: Arc<Hub>, quiet: std::time::Duration, shutdown: Cance
     }
 }
 
+/// Logs the hub's certificate, CA and CRL expiring soon and keeps their dates for `/metrics`
+/// (at start and on SIGHUP).
+pub fn record_expiries(hub: &Hub, cfg: &HubConfig) {
+    let list = siso_server::tls::warn_expiring(
+        &cfg.cert,
+        &cfg.ca_dir.join("ca.pem"),
+        Some(&cfg.ca_dir.join("crl.pem")),
+        time::OffsetDateTime::now_utc(),
+    );
+    *hub.metrics
+        .expiries
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = list;
+}
+
 /// Opens the store, binds the QUIC endpoint and the HTTP server, and serves until `shutdown`.
 pub async fn start(
     cfg: &HubConfig,
@@ -120,6 +135,7 @@ pub async fn start(
     let store = store::Store::open(&cfg.store_dir(), store::OpenMode::Existing)?;
     let hub = Arc::new(Hub::open(store, cfg.access.clone(), cfg.stats.k, clock)?);
     let server_config = tls::server_config(cfg)?;
+    record_expiries(&hub, cfg);
     let endpoint = quinn::Endpoint::server(server_config, cfg.listen)
         .map_err(io(format!("binding QUIC endpoint on {}", cfg.listen)))?;
     let quic_addr = endpoint.local_addr().map_err(io("QUIC endpoint address"))?;

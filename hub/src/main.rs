@@ -617,6 +617,7 @@ async fn serve(cfg: HubConfig) -> Result<()> {
                 match siso_hub::tls::server_config(&cfg) {
                     Ok(sc) => {
                         running.endpoint.set_server_config(Some(sc));
+                        siso_hub::record_expiries(&running.hub, &cfg);
                         tracing::info!("SIGHUP: TLS configuration and CRL reloaded");
                     }
                     Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed; keeping the previous configuration"),

@@ -24,6 +24,8 @@ pub struct Metrics {
     ingest_buckets: [AtomicU64; BUCKETS.len()],
     ingest_count: AtomicU64,
     ingest_sum_micros: AtomicU64,
+    /// The expiries of the hub's certificate, the CA and the CRL (start and SIGHUP).
+    pub expiries: Mutex<Vec<siso_server::tls::Expiry>>,
 }
 
 impl Metrics {
@@ -114,6 +116,9 @@ impl Metrics {
             self.ingest_sum_micros.load(Ordering::Relaxed) as f64 / 1e6
         );
         let _ = writeln!(s, "siso_hub_ingest_seconds_count {count}");
+        s.push_str(&siso_server::tls::expiry_metrics(
+            &self.expiries.lock().unwrap_or_else(|p| p.into_inner()),
+        ));
         s
     }
 }

@@ -53,6 +53,75 @@ async fn revoked_certificate_refused_at_start_and_after_reload() {
     hub.stop().await;
 }
 
+/// A CRL past its next update refuses every client (fail closed) until it is re-signed and
+/// reloaded; `/metrics` shows when the certificate, the CA and the CRL run out.
+#[tokio::test]
+async fn an_expired_crl_refuses_everyone_until_renewed() {
+    let (pki, _data, hub) = fresh_hub().await;
+    let ca = Ca::load(&pki.layout.ca_dir()).unwrap();
+    let now = OffsetDateTime::now_utc();
+    // A CRL signed 40 days ago, valid for 30: its next update has passed.
+    ca.write_crl(now - time::Duration::days(40), 30).unwrap();
+    let sc = siso_hub::tls::server_config(&hub.cfg).unwrap();
+    hub.running.endpoint.set_server_config(Some(sc));
+    siso_hub::record_expiries(&hub.running.hub, &hub.cfg);
+    assert_refused(hub.connect(&pki, PERUGIA).await, "the CRL expired");
+    let (_, body) = hub.http_get("/metrics", None).await;
+    let crl_at = |body: &str| -> i64 {
+        body.lines()
+            .find_map(|l| {
+                l.strip_prefix("siso_certificate_expiry_timestamp_seconds{what=\"crl\"} ")
+            })
+            .unwrap_or_else(|| panic!("{body}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(crl_at(&body) < now.unix_timestamp(), "{body}");
+    assert!(body.contains("siso_certificate_expiry_timestamp_seconds{what=\"certificate\"}"));
+    assert!(body.contains("siso_certificate_expiry_timestamp_seconds{what=\"ca\"}"));
+    // Re-signed and reloaded: members get in again.
+    ca.write_crl(now, 30).unwrap();
+    let sc = siso_hub::tls::server_config(&hub.cfg).unwrap();
+    hub.running.endpoint.set_server_config(Some(sc));
+    siso_hub::record_expiries(&hub.running.hub, &hub.cfg);
+    let (c, _) = hub.connect(&pki, PERUGIA).await.unwrap();
+    c.close().await;
+    let (_, body) = hub.http_get("/metrics", None).await;
+    assert!(crl_at(&body) > now.unix_timestamp() + 29 * 86_400, "{body}");
+    hub.stop().await;
+}
+
+/// A certificate within 30 days of its end is found (the warning at start and the metric).
+#[test]
+fn expiring_certificates_are_found() {
+    let pki = Pki::new();
+    let ca = Ca::load(&pki.layout.ca_dir()).unwrap();
+    let now = OffsetDateTime::now_utc();
+    let soon = ca
+        .issue_member_window(
+            &PERUGIA.parse().unwrap(),
+            now - time::Duration::days(300),
+            now + time::Duration::days(5),
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    soon.write_to(dir.path()).unwrap();
+    let list = siso_server::tls::warn_expiring(
+        &dir.path().join("cert.pem"),
+        &pki.ca_pem(),
+        Some(&pki.layout.ca_dir().join("crl.pem")),
+        now,
+    );
+    let cert = list.iter().find(|e| e.what == "certificate").unwrap();
+    assert!((cert.at - now).whole_days() <= 5, "{list:?}");
+    let ca_at = list.iter().find(|e| e.what == "ca").unwrap();
+    assert!((ca_at.at - now).whole_days() > 3000, "{list:?}");
+    // A file that is not a certificate: an error naming it, not a panic.
+    let e = siso_server::tls::expiries(&pki.layout.ca_dir().join("ca.key"), &pki.ca_pem(), None)
+        .unwrap_err();
+    assert!(e.to_string().contains("ca.key"), "{e}");
+}
+
 #[tokio::test]
 async fn roles_and_identity_are_enforced_per_request() {
     let (pki, _data, hub) = fresh_hub().await;

@@ -78,6 +78,22 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
     move |source| StartError::Io { what, source }
 }
 
+/// Logs the service's certificate, CA and CRL expiring soon and keeps their dates for
+/// `/metrics` (at start and on SIGHUP).
+pub fn record_expiries(keyd: &Keyd, cfg: &KeydConfig, now: time::OffsetDateTime) {
+    let list = siso_server::tls::warn_expiring(
+        &cfg.cert,
+        &cfg.ca_dir.join("ca.pem"),
+        Some(&cfg.ca_dir.join("crl.pem")),
+        now,
+    );
+    *keyd
+        .metrics
+        .expiries
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = list;
+}
+
 /// Loads the shares, opens (creating if needed) the store, binds QUIC and HTTP, and serves until
 /// `shutdown`.
 pub async fn start(
@@ -92,7 +108,9 @@ pub async fn start(
         .map(|p| shares::load_share(p))
         .collect::<Result<Vec<_>, _>>()?;
     let store = store::Store::open(&cfg.data_dir.join("store"), store::OpenMode::Create)?;
+    let now = clock.now();
     let keyd = Arc::new(Keyd::new(shares, cfg.quota.clone(), store, clock)?);
+    record_expiries(&keyd, cfg, now);
     let endpoint = quinn::Endpoint::server(server::server_config(cfg)?, cfg.listen)
         .map_err(io(format!("binding QUIC endpoint on {}", cfg.listen)))?;
     let quic_addr = endpoint.local_addr().map_err(io("QUIC endpoint address"))?;

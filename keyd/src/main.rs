@@ -235,6 +235,7 @@ async fn serve(cfg: KeydConfig) -> Result<()> {
             _ = hup.recv() => match siso_keyd::server::server_config(&cfg) {
                 Ok(sc) => {
                     running.endpoint.set_server_config(Some(sc));
+                    siso_keyd::record_expiries(&running.keyd, &cfg, time::OffsetDateTime::now_utc());
                     tracing::info!("SIGHUP: TLS configuration and CRL reloaded");
                 }
                 Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed; keeping the previous configuration"),

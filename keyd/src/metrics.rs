@@ -19,6 +19,8 @@ pub struct Metrics {
     evaluations: AtomicU64,
     requests: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     refusals: Mutex<BTreeMap<&'static str, u64>>,
+    /// The expiries of the service's certificate, the CA and the CRL (start and SIGHUP).
+    pub expiries: Mutex<Vec<siso_server::tls::Expiry>>,
 }
 
 impl Metrics {

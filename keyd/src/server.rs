@@ -27,23 +27,14 @@ pub mod close {
 /// The QUIC server configuration: client certificates of the regional CA (with its CRL), ALPN
 /// `siso-oprf/1`, the limits of `cfg`. Called at start and on SIGHUP.
 pub fn server_config(cfg: &KeydConfig) -> Result<quinn::ServerConfig, siso_server::tls::TlsError> {
-    use siso_server::tls::TlsError;
-    let tls = siso_server::tls::server_tls(&cfg.ca_dir, &cfg.cert, &cfg.key, owire::ALPN)?;
-    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
-        .map_err(|e| TlsError::Quic(e.to_string()))?;
-    let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    let mut transport = quinn::TransportConfig::default();
-    transport
-        .max_concurrent_bidi_streams(quinn::VarInt::from_u32(
-            cfg.limits.max_streams_per_connection,
-        ))
-        .max_concurrent_uni_streams(quinn::VarInt::from_u32(0))
-        .max_idle_timeout(Some(
-            quinn::IdleTimeout::try_from(Duration::from_secs(cfg.limits.idle_timeout_secs.max(1)))
-                .map_err(|e| TlsError::Quic(e.to_string()))?,
-        ));
-    server.transport_config(Arc::new(transport));
-    Ok(server)
+    siso_server::tls::quic_server_config(
+        &cfg.ca_dir,
+        &cfg.cert,
+        &cfg.key,
+        owire::ALPN,
+        cfg.limits.max_streams_per_connection,
+        cfg.limits.idle_timeout_secs,
+    )
 }
 
 /// Serves until `shutdown`; then lets in-flight requests finish (up to the grace period),

@@ -716,6 +716,12 @@ struct NodeMetrics {
 async fn serve(cfg: NodeConfig, store: Store, rules: siso_node::rules::Rules) -> Result<()> {
     let shutdown = tokio_util::sync::CancellationToken::new();
     let metrics = Arc::new(NodeMetrics::default());
+    let expiries = siso_server::tls::expiry_metrics(&siso_server::tls::warn_expiring(
+        &cfg.cert,
+        &cfg.ca,
+        None,
+        OffsetDateTime::now_utc(),
+    ));
     let listener = tokio::net::TcpListener::bind(cfg.http.listen)
         .await
         .with_context(|| format!("binding {}", cfg.http.listen))?;
@@ -729,11 +735,12 @@ async fn serve(cfg: NodeConfig, store: Store, rules: siso_node::rules::Rules) ->
                 axum::routing::get(move || {
                     let m = metrics.clone();
                     let store = store.clone();
+                    let expiries = expiries.clone();
                     async move {
                         let outbox = store.count(siso_node::store::Kind::Outbox);
                         let shared = store.count(siso_node::store::Kind::Acked);
                         format!(
-                            "# TYPE siso_node_sync_rounds_total counter\nsiso_node_sync_rounds_total{{outcome=\"ok\"}} {}\nsiso_node_sync_rounds_total{{outcome=\"failed\"}} {}\n# TYPE siso_node_last_sync_success_timestamp_seconds gauge\nsiso_node_last_sync_success_timestamp_seconds {}\n# TYPE siso_node_outbox_batches gauge\nsiso_node_outbox_batches {outbox}\n# TYPE siso_node_shared_records gauge\nsiso_node_shared_records {shared}\n",
+                            "# TYPE siso_node_sync_rounds_total counter\nsiso_node_sync_rounds_total{{outcome=\"ok\"}} {}\nsiso_node_sync_rounds_total{{outcome=\"failed\"}} {}\n# TYPE siso_node_last_sync_success_timestamp_seconds gauge\nsiso_node_last_sync_success_timestamp_seconds {}\n# TYPE siso_node_outbox_batches gauge\nsiso_node_outbox_batches {outbox}\n# TYPE siso_node_shared_records gauge\nsiso_node_shared_records {shared}\n{expiries}",
                             m.rounds_ok.load(Ordering::Relaxed),
                             m.rounds_failed.load(Ordering::Relaxed),
                             m.last_success.load(Ordering::Relaxed),

@@ -16,7 +16,7 @@
 //!   the security headers — which the node's web app and the hub's accounts both use.
 //!
 //! **Invariant:** this crate knows nothing of the node's or the hub's data: it depends on neither
-//! and on no protocol type; both depend on it.
+//! and on no protocol type; both (and the key service) depend on it.
 
 pub mod chain;
 pub mod clock;

@@ -92,6 +92,9 @@ pub fn server_tls(
     let crls = load_crls(ca_dir)?;
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .with_crls(crls)
+        // A CRL past its next update refuses every client (fail closed): renew it in time
+        // (`siso-certs crl`, then SIGHUP); `expiries` warns 7 days before.
+        .enforce_revocation_expiration()
         .build()?;
     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
@@ -100,6 +103,34 @@ pub fn server_tls(
     tls.alpn_protocols = vec![alpn.to_vec()];
     tls.max_early_data_size = 0;
     Ok(tls)
+}
+
+/// The QUIC server configuration of a siso server: [`server_tls`] (client certificates of the
+/// regional CA with its CRL, TLS 1.3, the one ALPN), at most `max_streams` concurrent request
+/// streams per connection, no unidirectional streams, idle connections closed after
+/// `idle_timeout_secs`. Called at start and on SIGHUP.
+pub fn quic_server_config(
+    ca_dir: &Path,
+    cert: &Path,
+    key: &Path,
+    alpn: &[u8],
+    max_streams: u32,
+    idle_timeout_secs: u64,
+) -> Result<quinn::ServerConfig, TlsError> {
+    let tls = server_tls(ca_dir, cert, key, alpn)?;
+    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
+        .map_err(|e| TlsError::Quic(e.to_string()))?;
+    let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    let idle = std::time::Duration::from_secs(idle_timeout_secs.max(1));
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .max_concurrent_bidi_streams(quinn::VarInt::from_u32(max_streams))
+        .max_concurrent_uni_streams(quinn::VarInt::from_u32(0))
+        .max_idle_timeout(Some(
+            quinn::IdleTimeout::try_from(idle).map_err(|e| TlsError::Quic(e.to_string()))?,
+        ));
+    server.transport_config(Arc::new(transport));
+    Ok(server)
 }
 
 /// The certificate chain a peer presented (the leaf first), if any.
@@ -114,4 +145,101 @@ pub fn peer_leaf(
         .first()
         .cloned()
         .ok_or_else(|| "empty certificate chain".into())
+}
+
+/// One dated piece of TLS material: what it is and when it stops being valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expiry {
+    /// `certificate` (the server's or the node's own), `ca`, or `crl` (its next update).
+    pub what: &'static str,
+    /// When.
+    pub at: time::OffsetDateTime,
+}
+
+fn pem_der(path: &Path, label: &str) -> Result<Vec<u8>, TlsError> {
+    let text = std::fs::read(path).map_err(|e| pem_err(path, e))?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&text).map_err(|e| pem_err(path, e))?;
+    if pem.label != label {
+        return Err(pem_err(
+            path,
+            format!("expected a {label}, found a {}", pem.label),
+        ));
+    }
+    Ok(pem.contents)
+}
+
+fn asn1_time(
+    path: &Path,
+    t: x509_parser::time::ASN1Time,
+) -> Result<time::OffsetDateTime, TlsError> {
+    time::OffsetDateTime::from_unix_timestamp(t.timestamp()).map_err(|e| pem_err(path, e))
+}
+
+/// The expiry of `cert` and of the CA certificate `ca`, and the next update of the CRL `crl` (if
+/// given and present).
+pub fn expiries(cert: &Path, ca: &Path, crl: Option<&Path>) -> Result<Vec<Expiry>, TlsError> {
+    let mut out = Vec::new();
+    for (what, path) in [("certificate", cert), ("ca", ca)] {
+        let der = pem_der(path, "CERTIFICATE")?;
+        let (_, c) = x509_parser::parse_x509_certificate(&der).map_err(|e| pem_err(path, e))?;
+        out.push(Expiry {
+            what,
+            at: asn1_time(path, c.validity().not_after)?,
+        });
+    }
+    if let Some(path) = crl.filter(|p| p.exists()) {
+        let der = pem_der(path, "X509 CRL")?;
+        let (_, c) = x509_parser::parse_x509_crl(&der).map_err(|e| pem_err(path, e))?;
+        if let Some(next) = c.next_update() {
+            out.push(Expiry {
+                what: "crl",
+                at: asn1_time(path, next)?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Logs what expires soon: an error for what has expired, a warning for a certificate within 30
+/// days or a CRL within 7. Returns the expiries (for the `siso_certificate_expiry_timestamp_seconds`
+/// metric); an unreadable file is logged and left out.
+pub fn warn_expiring(
+    cert: &Path,
+    ca: &Path,
+    crl: Option<&Path>,
+    now: time::OffsetDateTime,
+) -> Vec<Expiry> {
+    let list = match expiries(cert, ca, crl) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, "certificate expiry not readable");
+            return Vec::new();
+        }
+    };
+    for e in &list {
+        let days = (e.at - now).whole_days();
+        let margin = if e.what == "crl" { 7 } else { 30 };
+        if e.at <= now {
+            tracing::error!(what = e.what, at = %e.at, "expired: renew it now (docs/operations.md)");
+        } else if days < margin {
+            tracing::warn!(what = e.what, at = %e.at, days, "expires soon: renew it (docs/operations.md)");
+        }
+    }
+    list
+}
+
+/// The Prometheus lines of `siso_certificate_expiry_timestamp_seconds` for `list`.
+pub fn expiry_metrics(list: &[Expiry]) -> String {
+    let mut s = String::from(
+        "# HELP siso_certificate_expiry_timestamp_seconds When a certificate expires or a CRL needs its next update.\n\
+         # TYPE siso_certificate_expiry_timestamp_seconds gauge\n",
+    );
+    for e in list {
+        s.push_str(&format!(
+            "siso_certificate_expiry_timestamp_seconds{{what=\"{}\"}} {}\n",
+            e.what,
+            e.at.unix_timestamp()
+        ));
+    }
+    s
 }
