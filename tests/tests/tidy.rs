@@ -303,3 +303,28 @@ fn only_the_store_modules_name_sled() {
     }
     assert!(found.is_empty(), "sled named outside the stores: {found:?}");
 }
+
+/// Every `siso_*` metric an alert rule names is exported somewhere in the code (a renamed
+/// metric must not silence an alert).
+#[test]
+fn alert_rules_name_only_exported_metrics() {
+    let rules = std::fs::read_to_string(root().join("packaging/prometheus/siso-alerts.yml"))
+        .expect("packaging/prometheus/siso-alerts.yml");
+    let mut code = String::new();
+    for c in CRATES {
+        for f in rust_files(&root().join(c).join("src")) {
+            code.push_str(&std::fs::read_to_string(&f).expect("source"));
+        }
+    }
+    let mut named = std::collections::BTreeSet::new();
+    for (i, _) in rules.match_indices("siso_") {
+        let name: String = rules[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        named.insert(name);
+    }
+    assert!(named.len() >= 6, "{named:?}");
+    let missing: Vec<&String> = named.iter().filter(|n| !code.contains(n.as_str())).collect();
+    assert!(missing.is_empty(), "alert rules name metrics nobody exports: {missing:?}");
+}
