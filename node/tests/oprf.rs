@@ -203,6 +203,30 @@ async fn sync_through_two_of_three_key_services() {
     assert_eq!(v["shared"], 50, "{v}");
     assert_eq!(v["hub_records"], 50, "{v}");
 
+    // Epoch rollover: the cache of 2026 is wiped at the first sync of 2027 (here the services
+    // hold no 2027 share yet, so that sync fails cleanly — and the cache is gone all the same).
+    let pseudonyms = |data: &Path| {
+        let st = siso_node::store::Store::open(
+            &data.join("store"),
+            siso_node::store::OpenMode::Existing,
+        )
+        .unwrap();
+        st.count(siso_node::store::Kind::Pseudonym)
+    };
+    assert_eq!(pseudonyms(&data), persons(50) as usize);
+    let dealt = siso_keyd::shares::deal(2027, 3, 2, &dirs.path().join("dealt-2027")).unwrap();
+    let toml = std::fs::read_to_string(data.join("node.toml")).unwrap();
+    let toml = toml.replace("epoch = 2026", "epoch = 2027").replace(
+        &k.verification.display().to_string(),
+        &dealt.verification.display().to_string(),
+    );
+    std::fs::write(data.join("node.toml"), toml).unwrap();
+    let out = run(&data, &["sync"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no share for epoch 2027"), "{err}");
+    assert_eq!(pseudonyms(&data), 0);
+
     // Over budget: refused with a clear message, and counted by the service.
     let terni = dirs.path().join("terni");
     init_oprf(&pki, TERNI, hub.addr(), &k, &terni);

@@ -325,6 +325,12 @@ fn alert_rules_name_only_exported_metrics() {
         named.insert(name);
     }
     assert!(named.len() >= 6, "{named:?}");
-    let missing: Vec<&String> = named.iter().filter(|n| !code.contains(n.as_str())).collect();
-    assert!(missing.is_empty(), "alert rules name metrics nobody exports: {missing:?}");
+    let missing: Vec<&String> = named
+        .iter()
+        .filter(|n| !code.contains(n.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "alert rules name metrics nobody exports: {missing:?}"
+    );
 }
