@@ -65,6 +65,9 @@ pub enum CertsError {
         /// What the operator said.
         member: String,
     },
+    /// A certificate `renew` cannot read an identity from.
+    #[error("cannot renew: {0}")]
+    Invalid(String),
 }
 
 type Result<T> = std::result::Result<T, CertsError>;
@@ -526,6 +529,16 @@ impl std::fmt::Debug for Issued {
 }
 
 impl Issued {
+    /// Writes `key.pem` (0600), then `cert.pem` (0644), into `dir`, each atomically: a reader
+    /// between the two sees the new key with the old certificate, which fails the handshake
+    /// (and a second renewal fixes), never a half-written file.
+    pub fn write_to_key_first(&self, dir: &Path) -> Result<()> {
+        if let Some(k) = &self.key_pem {
+            write_file(&dir.join("key.pem"), k.as_bytes(), 0o600)?;
+        }
+        write_file(&dir.join("cert.pem"), self.cert_pem.as_bytes(), 0o644)
+    }
+
     /// Writes `cert.pem` (0644) and `key.pem` (0600) into `dir`.
     pub fn write_to(&self, dir: &Path) -> Result<()> {
         write_file(&dir.join("cert.pem"), self.cert_pem.as_bytes(), 0o644)?;
@@ -651,4 +664,76 @@ pub fn member_of_cert_pem(pem: &str) -> std::result::Result<MemberId, String> {
     let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
         .map_err(|e| format!("not a PEM certificate: {e}"))?;
     siso_shared::identity::member_of_cert_der(&p.contents).map_err(|e| e.to_string())
+}
+
+/// What `renew` did.
+#[derive(Debug, Clone)]
+pub struct Renewed {
+    /// Whose certificate: a member id, `keyd:NAME` or `hub:NAME`.
+    pub subject: String,
+    /// The old certificate's serial (revoke it once the new one is in use).
+    pub old_serial: String,
+    /// The new certificate's serial.
+    pub new_serial: String,
+}
+
+/// The identity a certificate carries, as `renew` re-issues it.
+enum Subject {
+    Member(MemberId),
+    Keyd(String),
+    Hub(String),
+}
+
+fn subject_of(pem: &str) -> Result<(Subject, String)> {
+    let bad = |m: String| CertsError::Invalid(m);
+    let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+        .map_err(|e| bad(format!("not a PEM certificate: {e}")))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&p.contents)
+        .map_err(|e| bad(format!("not a certificate: {e}")))?;
+    let serial = cert
+        .raw_serial()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<String>();
+    if let Ok(m) = siso_shared::identity::member_of_cert_der(&p.contents) {
+        return Ok((Subject::Member(m), serial));
+    }
+    let mut dns = None;
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for n in &san.value.general_names {
+            match n {
+                x509_parser::extensions::GeneralName::URI(u) => {
+                    if let Some(name) = u.strip_prefix("urn:siso:keyd:") {
+                        return Ok((Subject::Keyd(name.to_owned()), serial));
+                    }
+                }
+                x509_parser::extensions::GeneralName::DNSName(d) if dns.is_none() => {
+                    dns = Some((*d).to_owned());
+                }
+                _ => {}
+            }
+        }
+    }
+    dns.map(|d| (Subject::Hub(d), serial))
+        .ok_or_else(|| bad("a certificate with no siso identity and no DNS name".into()))
+}
+
+/// Renews the certificate in `dir` (`cert.pem`, `key.pem`): a new key and a certificate for the
+/// same identity (member, key service or hub) valid for `days`, written over the old files (each
+/// atomically: the key first, then the certificate). The development path; in production a
+/// member makes its key and CSR on its premises (`csr`) and the Region signs it (`sign-csr`).
+pub fn renew(ca: &Ca, dir: &Path, now: OffsetDateTime, days: i64) -> Result<Renewed> {
+    let old = read(&dir.join("cert.pem"))?;
+    let (subject, old_serial) = subject_of(&old)?;
+    let (issued, name) = match &subject {
+        Subject::Member(m) => (ca.issue_member(m, now, days)?, m.to_string()),
+        Subject::Keyd(n) => (ca.issue_keyd(n, now, days)?, format!("keyd:{n}")),
+        Subject::Hub(n) => (ca.issue_hub(n, now, days)?, format!("hub:{n}")),
+    };
+    issued.write_to_key_first(dir)?;
+    Ok(Renewed {
+        subject: name,
+        old_serial,
+        new_serial: issued.serial,
+    })
 }

@@ -79,6 +79,19 @@ enum Command {
         #[arg(long, default_value_t = 730)]
         days: i64,
     },
+    /// Renew the certificate in DIR (cert.pem, key.pem): a new key and a certificate for the
+    /// same identity (member, key service or hub); prints the old serial to revoke.
+    Renew {
+        /// The CA directory (`OUT/ca`).
+        #[arg(long)]
+        ca: PathBuf,
+        /// The directory holding `cert.pem` and `key.pem`.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Validity in days.
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+    },
     /// Issue a certificate and key for one more member.
     Issue {
         /// The CA directory (`OUT/ca`).
@@ -232,6 +245,18 @@ fn run(cli: Cli) -> Result<()> {
                     println!("{doc}");
                 }
             }
+        }
+        Command::Renew { ca, dir, days } => {
+            let r = siso_certs_dev::renew(&Ca::load(&ca)?, &dir, now, days)?;
+            println!(
+                "{}: new certificate {} in {}; revoke the old one once every service uses the new: \
+                 siso-certs revoke --ca {} --serial {}",
+                r.subject,
+                r.new_serial,
+                dir.display(),
+                ca.display(),
+                r.old_serial
+            );
         }
         Command::IssueKeyd {
             ca,

@@ -91,6 +91,62 @@ async fn an_expired_crl_refuses_everyone_until_renewed() {
     hub.stop().await;
 }
 
+/// `siso-certs renew`: a node's renewed certificate is used at its next connection and the
+/// hub's on reload (SIGHUP), with no restart; once the old member certificate is revoked it is
+/// refused while the new one works.
+#[tokio::test]
+async fn renewed_certificates_are_picked_up_without_a_restart() {
+    let (pki, _data, hub) = fresh_hub().await;
+    let ca = Ca::load(&pki.layout.ca_dir()).unwrap();
+    let now = OffsetDateTime::now_utc();
+    let dir = pki.layout.member_dir(&PERUGIA.parse().unwrap());
+    let old = tempfile::tempdir().unwrap();
+    for f in ["cert.pem", "key.pem"] {
+        std::fs::copy(dir.join(f), old.path().join(f)).unwrap();
+    }
+    let r = siso_certs_dev::renew(&ca, &dir, now, 365).unwrap();
+    assert_eq!(r.subject, PERUGIA);
+    assert_ne!(r.old_serial, r.new_serial);
+    let (c, ack) = hub.connect(&pki, PERUGIA).await.unwrap();
+    assert_eq!(ack.member.to_string(), PERUGIA);
+    c.close().await;
+
+    // The hub's own certificate, renewed, is served after a reload.
+    let h = siso_certs_dev::renew(&ca, &pki.layout.hub_dir(), now, 730).unwrap();
+    assert_eq!(h.subject, "hub:localhost");
+    let sc = siso_hub::tls::server_config(&hub.cfg).unwrap();
+    hub.running.endpoint.set_server_config(Some(sc));
+    let (c, _) = hub.connect(&pki, PERUGIA).await.unwrap();
+    let leaf = c
+        .connection()
+        .peer_identity()
+        .unwrap()
+        .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+        .unwrap()[0]
+        .clone();
+    let renewed = siso_hub::tls::load_certs(&pki.layout.hub_dir().join("cert.pem")).unwrap();
+    assert_eq!(leaf, renewed[0], "the hub serves its renewed certificate");
+    c.close().await;
+
+    // The old member certificate revoked: refused; the new one still gets in.
+    ca.revoke(&r.old_serial, now, 30, false).unwrap();
+    let sc = siso_hub::tls::server_config(&hub.cfg).unwrap();
+    hub.running.endpoint.set_server_config(Some(sc));
+    let old_tls = siso_node::client::ClientTls::from_files(
+        &pki.ca_pem(),
+        &old.path().join("cert.pem"),
+        &old.path().join("key.pem"),
+    )
+    .unwrap();
+    assert_refused(
+        hub.connect_tls(old_tls, PERUGIA).await,
+        "the old certificate",
+    );
+    let (c, _) = hub.connect(&pki, PERUGIA).await.unwrap();
+    c.close().await;
+    hub.stop().await;
+}
+
 /// A certificate within 30 days of its end is found (the warning at start and the metric).
 #[test]
 fn expiring_certificates_are_found() {
