@@ -64,6 +64,13 @@ enum Command {
         #[arg(long, value_enum)]
         log_format: Option<LogFormat>,
     },
+    /// Bring the store to this release's schema (stop the hub and back it up first); JSON on
+    /// stdout.
+    Migrate {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// The tamper-evident message log.
     Audit {
         #[command(subcommand)]
@@ -276,6 +283,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             init_logging(log_format.unwrap_or(cfg.log_format));
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(serve(cfg))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate { config } => {
+            let cfg = HubConfig::load(&config)?;
+            let m = Store::migrate(&cfg.store_dir())?;
+            println!("{}", serde_json::to_string(&m)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit {

@@ -42,6 +42,10 @@ const CACHE_CAPACITY: u64 = 128 << 20;
 /// Version 2: one batch tree per member and epoch (version 1 had one `batches` tree).
 pub const SCHEMA_VERSION: u32 = 2;
 
+/// The schema migrations of the hub's store (none yet: version 1 is the first;
+/// `tests/fixtures/hub-store-v1` is a store of it that every later release must migrate and read).
+pub const MIGRATIONS: &[siso_server::store::Migration] = &[];
+
 /// This store, for the shared open and its messages.
 const OWNER: Owner = Owner {
     name: "hub",
@@ -141,6 +145,12 @@ fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
 impl Store {
     /// Opens the store in `dir`: with [`OpenMode::Create`] a new one is made if there is none
     /// (`init`, tests); either way the schema version is checked.
+    /// Brings the store in `dir` to this release's schema (`siso-hub migrate`; the hub must be
+    /// stopped, and backed up first).
+    pub fn migrate(dir: &Path) -> Result<siso_server::store::Migrated, StoreError> {
+        siso_server::store::migrate(sled::Config::new(), dir, OWNER, MIGRATIONS)
+    }
+
     pub fn open(dir: &Path, mode: OpenMode) -> Result<Store, StoreError> {
         let config = sled::Config::new()
             .mode(sled::Mode::HighThroughput)

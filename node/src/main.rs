@@ -163,6 +163,8 @@ enum Command {
     },
     /// This member's fingerprint budget at each key service (JSON on stdout).
     Budget,
+    /// Bring the store to this release's schema (stop the node and back it up first).
+    Migrate,
     /// Counts, last sync, outbox size.
     Status {
         /// Output format.
@@ -658,26 +660,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let s = siso_node::report::status(&store, &cfg.member, cfg.epoch)?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string(&s)?),
-                Format::Table => {
-                    println!("member           {}", s.member);
-                    println!("epoch            {}", s.epoch);
-                    println!("persons          {}", s.persons);
-                    println!("families         {}", s.families);
-                    println!("accessi          {}", s.accessi);
-                    println!("prese in carico  {}", s.prese_in_carico);
-                    println!("interventi       {}", s.interventi);
-                    println!("shared records   {}", s.shared_records);
-                    println!("outbox batches   {}", s.outbox_batches);
-                    println!("overlap notices  {}", s.overlap_notices);
-                    println!(
-                        "last sync        {}",
-                        s.last_sync.as_deref().unwrap_or("never")
-                    );
-                }
+                Format::Table => println!("{s}"),
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::User { command } => user_command(&data, command),
+        Command::Migrate => {
+            let m = Store::migrate(&data.join("store"))?;
+            println!("{}", serde_json::to_string(&m)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Budget => {
             let cfg = NodeConfig::load(&data)?;
             let rows = tokio::runtime::Runtime::new()?.block_on(siso_node::oprf::budgets(&cfg))?;

@@ -123,6 +123,26 @@ pub struct Status {
     pub last_sync: Option<String>,
 }
 
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "member           {}", self.member)?;
+        writeln!(f, "epoch            {}", self.epoch)?;
+        writeln!(f, "persons          {}", self.persons)?;
+        writeln!(f, "families         {}", self.families)?;
+        writeln!(f, "accessi          {}", self.accessi)?;
+        writeln!(f, "prese in carico  {}", self.prese_in_carico)?;
+        writeln!(f, "interventi       {}", self.interventi)?;
+        writeln!(f, "shared records   {}", self.shared_records)?;
+        writeln!(f, "outbox batches   {}", self.outbox_batches)?;
+        writeln!(f, "overlap notices  {}", self.overlap_notices)?;
+        write!(
+            f,
+            "last sync        {}",
+            self.last_sync.as_deref().unwrap_or("never")
+        )
+    }
+}
+
 /// Reads the status.
 pub fn status(store: &Store, member: &str, epoch: u16) -> Result<Status, StoreError> {
     let state: SyncState = store.meta_get("sync")?.unwrap_or_default();

@@ -98,7 +98,12 @@ const OWNER: Owner = Owner {
     version: SCHEMA_VERSION,
 };
 
-pub use siso_server::store::StoreError;
+pub use siso_server::store::{Migrated, StoreError};
+
+/// The schema migrations of the node's store, each from its version to the next (none yet:
+/// version 1 is the first; `tests/fixtures/node-store-v1` is a store of it that every later
+/// release must migrate and read).
+pub const MIGRATIONS: &[siso_server::store::Migration] = &[];
 
 /// Kinds of data, as key prefixes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,6 +283,12 @@ pub struct Store {
 impl Store {
     /// Opens the store in `dir`: with [`OpenMode::Create`] a new one is made if there is none
     /// (`init`, tests); either way the schema version is checked.
+    /// Brings the store in `dir` to this release's schema (`siso-node migrate`; the node must
+    /// be stopped, and backed up first).
+    pub fn migrate(dir: &Path) -> Result<Migrated, StoreError> {
+        siso_server::store::migrate(sled::Config::new(), dir, OWNER, MIGRATIONS)
+    }
+
     pub fn open(dir: &Path, mode: OpenMode) -> Result<Store, StoreError> {
         let Versioned { db, meta } = open_versioned(sled::Config::new(), dir, OWNER, mode)?;
         let store = Store {

@@ -41,7 +41,7 @@ pub enum StoreError {
     #[error("store: corrupt value: {0}")]
     Corrupt(String),
     /// The store was written by another schema version.
-    #[error("store schema version {found}, this {program} reads version {expected}; migrate or use a matching release")]
+    #[error("store schema version {found}, this siso-{program} reads version {expected}: {}", if found < expected { format!("back it up, then run `siso-{program} migrate`") } else { "it was written by a newer release: run that release (or a newer one)".to_owned() })]
     Schema {
         /// The version found.
         found: u32,
@@ -151,6 +151,86 @@ pub fn open_versioned(
     Ok(Versioned { db, meta })
 }
 
+/// One schema migration: rewrites a store of version `from` into version `from + 1`.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// The version it reads.
+    pub from: u32,
+    /// What it changes, for the operator's report.
+    pub describe: &'static str,
+    /// The rewrite (on the open database; the version is bumped by [`migrate`] after it).
+    pub run: fn(&sled::Db) -> Result<(), StoreError>,
+}
+
+/// What [`migrate`] did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Migrated {
+    /// The version found.
+    pub from: u32,
+    /// The version now.
+    pub to: u32,
+    /// The steps run, in order.
+    pub steps: Vec<&'static str>,
+}
+
+/// Brings the store in `dir` to `owner.version` by running `steps` in order, each step's
+/// version bump flushed before the next (a crash between steps leaves a store of an
+/// intermediate version that the next `migrate` continues from). A store already current is
+/// left untouched; a newer one, or an older one with no path of steps, is refused.
+pub fn migrate(
+    config: sled::Config,
+    dir: &Path,
+    owner: Owner,
+    steps: &[Migration],
+) -> Result<Migrated, StoreError> {
+    if !dir.join("conf").exists() {
+        return Err(StoreError::Missing {
+            dir: dir.display().to_string(),
+            program: owner.name,
+        });
+    }
+    let db = config.path(dir).open().map_err(|e| match e {
+        sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+            StoreError::InUse {
+                dir: dir.display().to_string(),
+                program: owner.name,
+            }
+        }
+        e => StoreError::Sled(e),
+    })?;
+    let meta = db.open_tree("meta")?;
+    let from = schema_version(&meta)?.ok_or_else(|| StoreError::Missing {
+        dir: dir.display().to_string(),
+        program: owner.name,
+    })?;
+    if from > owner.version {
+        return Err(StoreError::Schema {
+            found: from,
+            expected: owner.version,
+            program: owner.name,
+        });
+    }
+    let mut done = Vec::new();
+    let mut at = from;
+    while at < owner.version {
+        let step = steps.iter().find(|m| m.from == at).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "no migration from schema version {at}: this release cannot read the store"
+            ))
+        })?;
+        (step.run)(&db)?;
+        at += 1;
+        meta.insert(SCHEMA_KEY, &at.to_be_bytes())?;
+        db.flush()?;
+        done.push(step.describe);
+    }
+    Ok(Migrated {
+        from,
+        to: at,
+        steps: done,
+    })
+}
+
 /// The schema version recorded in a store's `meta` tree.
 pub fn schema_version(meta: &sled::Tree) -> Result<Option<u32>, StoreError> {
     meta.get(SCHEMA_KEY)?
@@ -165,6 +245,64 @@ pub fn schema_version(meta: &sled::Tree) -> Result<Option<u32>, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn add_tree(db: &sled::Db) -> Result<(), StoreError> {
+        db.open_tree("added")?.insert("k", "v")?;
+        Ok(())
+    }
+
+    #[test]
+    fn migrations_run_in_order_and_refuse_what_they_cannot_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("store");
+        let v1 = Owner {
+            name: "node",
+            version: 1,
+        };
+        drop(open_versioned(sled::Config::new(), &p, v1, OpenMode::Create).unwrap());
+        // Current: nothing to do.
+        let m = migrate(sled::Config::new(), &p, v1, &[]).unwrap();
+        assert_eq!((m.from, m.to, m.steps.len()), (1, 1, 0));
+        // A release reading version 3 with steps 1→2→3.
+        let v3 = Owner { version: 3, ..v1 };
+        let e = open_versioned(sled::Config::new(), &p, v3, OpenMode::Existing).unwrap_err();
+        assert!(e.to_string().contains("siso-node migrate"), "{e}");
+        let steps = [
+            Migration {
+                from: 2,
+                describe: "second",
+                run: |_| Ok(()),
+            },
+            Migration {
+                from: 1,
+                describe: "first",
+                run: add_tree,
+            },
+        ];
+        // Without the step from 1: refused, nothing changed.
+        let e = migrate(sled::Config::new(), &p, v3, &steps[..1]).unwrap_err();
+        assert!(
+            e.to_string().contains("no migration from schema version 1"),
+            "{e}"
+        );
+        let m = migrate(sled::Config::new(), &p, v3, &steps).unwrap();
+        assert_eq!((m.from, m.to, m.steps), (1, 3, vec!["first", "second"]));
+        let s = open_versioned(sled::Config::new(), &p, v3, OpenMode::Existing).unwrap();
+        assert_eq!(
+            s.db.open_tree("added").unwrap().get("k").unwrap().unwrap(),
+            b"v".as_ref()
+        );
+        drop(s);
+        // The older release refuses the newer store, and so does its migrate.
+        let e = open_versioned(sled::Config::new(), &p, v1, OpenMode::Existing).unwrap_err();
+        assert!(e.to_string().contains("newer release"), "{e}");
+        assert!(migrate(sled::Config::new(), &p, v1, &[]).is_err());
+        // No store at all.
+        assert!(matches!(
+            migrate(sled::Config::new(), &dir.path().join("none"), v1, &[]),
+            Err(StoreError::Missing { .. })
+        ));
+    }
 
     const V1: Owner = Owner {
         name: "node",

@@ -683,3 +683,40 @@ pub fn node_with(
     let store = node_store::Store::open(&data.join("store"), node_store::OpenMode::Create).unwrap();
     (siso_node::config::NodeConfig::load(data).unwrap(), store)
 }
+
+/// Copies the directory `from` into `to` (created), recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A committed store fixture (`tests/fixtures/NAME`): with `SISO_BLESS` set, `make` writes a
+/// new one into the given directory first (review the diff: a new fixture means the store
+/// format changed, which needs a migration and the old fixture kept under its version's name).
+/// Returns a copy in a temporary directory (opening a store writes to it).
+pub fn store_fixture(name: &str, make: impl FnOnce(&Path)) -> tempfile::TempDir {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("tests/fixtures")
+        .join(name);
+    if std::env::var_os("SISO_BLESS").is_some() {
+        let _ = std::fs::remove_dir_all(&fixture);
+        make(&fixture);
+    }
+    assert!(
+        fixture.join("conf").exists(),
+        "missing {} (SISO_BLESS=1 writes it)",
+        fixture.display()
+    );
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(&fixture, copy.path());
+    copy
+}
