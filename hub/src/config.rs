@@ -41,6 +41,10 @@ pub struct HubConfig {
     /// Log format: `text` or `json`.
     #[serde(default)]
     pub log_format: LogFormat,
+    /// Minutes between two checks of the message log's hash chain while serving (0: only at
+    /// start); the result is on `/metrics`.
+    #[serde(default = "default_audit_check_minutes")]
+    pub audit_check_minutes: u64,
     /// Limits.
     #[serde(default)]
     pub limits: Limits,
@@ -114,6 +118,10 @@ impl Default for StatsConfig {
     }
 }
 
+fn default_audit_check_minutes() -> u64 {
+    60
+}
+
 impl HubConfig {
     /// Loads and checks a configuration file.
     pub fn load(path: &Path) -> Result<HubConfig, ConfigError> {
@@ -180,6 +188,9 @@ key = {key}
 analyst_token_file = {analyst_token_file}
 # Log format: "text" or "json" (logs go to stderr).
 log_format = {log_format}
+# Minutes between two checks of the message log's hash chain while serving (default 60; 0:
+# only at start). /metrics shows the result (siso_hub_audit_chain_intact).
+audit_check_minutes = {audit_check_minutes}
 
 [limits]
 # Most QUIC connections open at once (default 1024).
@@ -224,6 +235,7 @@ mod tests {
             key: "/etc/siso/hub/key.pem".into(),
             analyst_token_file: "/var/lib/siso-hub/analyst.token".into(),
             log_format: LogFormat::Text,
+            audit_check_minutes: 60,
             limits: Limits::default(),
             access: Access::default(),
             stats: StatsConfig::default(),

@@ -108,6 +108,25 @@ async fn auto_release(hub: Arc<Hub>, quiet: std::time::Duration, shutdown: Cance
     }
 }
 
+/// Checks the message log's chain now and then every `minutes` (0: once), until `shutdown`.
+async fn check_chain(hub: Arc<Hub>, minutes: u64, shutdown: CancellationToken) {
+    loop {
+        let h = hub.clone();
+        match tokio::task::spawn_blocking(move || h.check_chain()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "message log chain not checked"),
+            Err(e) => tracing::error!(error = %e, "message log chain check failed"),
+        }
+        if minutes == 0 {
+            return;
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(minutes * 60)) => {}
+        }
+    }
+}
+
 /// Logs the hub's certificate, CA and CRL expiring soon and keeps their dates for `/metrics`
 /// (at start and on SIGHUP).
 pub fn record_expiries(hub: &Hub, cfg: &HubConfig) {
@@ -154,6 +173,11 @@ pub async fn start(
         shutdown.clone(),
     ));
     let web = tokio::spawn(http::run(listener, state, shutdown.clone()));
+    let chain = tokio::spawn(check_chain(
+        hub.clone(),
+        cfg.audit_check_minutes,
+        shutdown.clone(),
+    ));
     let releases = (cfg.stats.release_quiet_ms > 0).then(|| {
         tokio::spawn(auto_release(
             hub.clone(),
@@ -167,6 +191,7 @@ pub async fn start(
     tracing::info!(%quic_addr, %http_addr, "hub serving");
     let done = tokio::spawn(async move {
         let _ = quic.await;
+        let _ = chain.await;
         if let Some(r) = releases {
             // A release being cut is finished and stored before the store is closed.
             let _ = r.await;

@@ -253,6 +253,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 key: absolute(&key)?,
                 analyst_token_file: data.join("analyst.token"),
                 log_format: LogFormat::Text,
+                audit_check_minutes: 60,
                 limits: Limits::default(),
                 access: Access::default(),
                 stats: StatsConfig::default(),

@@ -26,6 +26,8 @@ pub struct Metrics {
     ingest_sum_micros: AtomicU64,
     /// The expiries of the hub's certificate, the CA and the CRL (start and SIGHUP).
     pub expiries: Mutex<Vec<siso_server::tls::Expiry>>,
+    /// The last check of the message log's chain: its result and when (unix seconds).
+    pub chain: Mutex<Option<(siso_server::chain::Verification, i64)>>,
 }
 
 impl Metrics {
@@ -119,6 +121,29 @@ impl Metrics {
         s.push_str(&siso_server::tls::expiry_metrics(
             &self.expiries.lock().unwrap_or_else(|p| p.into_inner()),
         ));
+        if let Some((v, at)) = *self.chain.lock().unwrap_or_else(|p| p.into_inner()) {
+            g(
+                &mut s,
+                "siso_hub_audit_chain_intact",
+                "1 if the message log's hash chain verified at the last check, 0 if broken.",
+                "gauge",
+                u64::from(v.first_broken.is_none()),
+            );
+            g(
+                &mut s,
+                "siso_hub_audit_chain_records",
+                "Records of the message log verified at the last check.",
+                "gauge",
+                v.records,
+            );
+            g(
+                &mut s,
+                "siso_hub_audit_chain_checked_timestamp_seconds",
+                "When the message log's chain was last checked.",
+                "gauge",
+                at.max(0) as u64,
+            );
+        }
         s
     }
 }

@@ -150,6 +150,23 @@ impl Hub {
         &self.store
     }
 
+    /// Walks the message log's hash chain (while serving: records appended meanwhile are
+    /// checked next time), keeps the result for `/metrics` and logs a broken chain as an error.
+    pub fn check_chain(&self) -> Result<crate::audit::Verification, HubError> {
+        let v = crate::audit::verify(&self.store)?;
+        let now = self.clock.now().unix_timestamp();
+        *self.metrics.chain.lock().unwrap_or_else(|p| p.into_inner()) = Some((v, now));
+        match v.first_broken {
+            Some(at) => tracing::error!(
+                record = at,
+                records = v.records,
+                "the message log's hash chain is broken: a record was changed or removed"
+            ),
+            None => tracing::debug!(records = v.records, "message log chain intact"),
+        }
+        Ok(v)
+    }
+
     fn read_state(&self) -> std::sync::RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(|p| p.into_inner())
     }

@@ -1,6 +1,6 @@
 //! The hub process killed with SIGKILL during ingestion at ten random points and restarted:
 //! every acknowledged batch is present, nothing is applied twice, and the overlaps equal those
-//! of a clean run.
+//! of a clean run. And a message log changed behind the running hub's back is found online.
 
 #![allow(clippy::unwrap_used)]
 
@@ -162,4 +162,32 @@ async fn sigkill_during_ingestion_loses_nothing_acknowledged() {
         .output()
         .unwrap();
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+}
+
+/// The message log's chain is checked while serving (at start, then every
+/// `audit_check_minutes`) and the result is on `/metrics`: a changed record shows as broken.
+#[tokio::test]
+async fn the_message_log_chain_is_checked_online() {
+    let (pki, _data, hub) = fresh_hub().await;
+    let (c, _) = hub.connect(&pki, PERUGIA).await.unwrap();
+    c.call(&one_record_batch(PERUGIA, 1, true)).await.unwrap();
+    c.close().await;
+    let v = hub.running.hub.check_chain().unwrap();
+    assert!(v.first_broken.is_none() && v.records >= 2, "{v:?}");
+    let (_, body) = hub.http_get("/metrics", None).await;
+    assert!(body.contains("siso_hub_audit_chain_intact 1"), "{body}");
+    assert!(
+        body.contains(&format!("siso_hub_audit_chain_records {}", v.records)),
+        "{body}"
+    );
+    // A record changed behind the hub's back.
+    let store = hub.running.hub.store();
+    let mut first = store.audit_iter().next().unwrap().unwrap();
+    first.outcome = "forbidden".into();
+    store.audit_tamper(0, &first).unwrap();
+    let v = hub.running.hub.check_chain().unwrap();
+    assert!(v.first_broken.is_some(), "{v:?}");
+    let (_, body) = hub.http_get("/metrics", None).await;
+    assert!(body.contains("siso_hub_audit_chain_intact 0"), "{body}");
+    hub.stop().await;
 }

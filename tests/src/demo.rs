@@ -170,6 +170,7 @@ pub async fn start_local_hub(
         key: cert_dir.join("key.pem"),
         analyst_token_file: hub_dir.join("analyst.token"),
         log_format: LogFormat::Text,
+        audit_check_minutes: 60,
         limits,
         access: Access::default(),
         stats: StatsConfig {

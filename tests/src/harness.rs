@@ -94,6 +94,7 @@ pub fn hub_config(pki: &Pki, data: &Path) -> HubConfig {
         key: pki.layout.hub_dir().join("key.pem"),
         analyst_token_file: token_file,
         log_format: LogFormat::Text,
+        audit_check_minutes: 60,
         limits: Limits {
             max_bad_requests: 5,
             shutdown_grace_secs: 10,
