@@ -101,6 +101,18 @@ pub fn load_verification(path: &Path, epoch: u16) -> Result<VerificationKeys, Op
     Ok(keys)
 }
 
+/// The node's TLS material for a key service: its member certificate, ALPN `siso-oprf/1`.
+fn key_service_tls(cfg: &NodeConfig, service: &KeyService) -> Result<ClientTls, OprfClientError> {
+    let mut tls = ClientTls::from_files(&cfg.ca, &cfg.cert, &cfg.key).map_err(|e| {
+        OprfClientError::Service {
+            name: service.name.clone(),
+            source: e,
+        }
+    })?;
+    tls.alpn = vec![owire::ALPN.to_vec()];
+    Ok(tls)
+}
+
 #[derive(Debug, Clone)]
 struct Link {
     service: KeyService,
@@ -139,13 +151,7 @@ impl KeySession {
         let timeout = Duration::from_secs(oprf.timeout_secs.max(1));
         let mut tasks = JoinSet::new();
         for (i, s) in oprf.services.iter().enumerate() {
-            let mut tls = ClientTls::from_files(&cfg.ca, &cfg.cert, &cfg.key).map_err(|e| {
-                OprfClientError::Service {
-                    name: s.name.clone(),
-                    source: e,
-                }
-            })?;
-            tls.alpn = vec![owire::ALPN.to_vec()];
+            let tls = key_service_tls(cfg, s)?;
             let s = s.clone();
             tasks.spawn(async move {
                 let r = dial(s.address, &s.name, tls, timeout).await;
@@ -352,13 +358,7 @@ pub async fn budget(
     service: &KeyService,
     timeout: Duration,
 ) -> Result<owire::Budget, OprfClientError> {
-    let mut tls = ClientTls::from_files(&cfg.ca, &cfg.cert, &cfg.key).map_err(|e| {
-        OprfClientError::Service {
-            name: service.name.clone(),
-            source: e,
-        }
-    })?;
-    tls.alpn = vec![owire::ALPN.to_vec()];
+    let tls = key_service_tls(cfg, service)?;
     let (endpoint, conn) = dial(service.address, &service.name, tls, timeout)
         .await
         .map_err(|e| OprfClientError::Service {
