@@ -278,6 +278,7 @@ pub struct Store {
     data: sled::Tree,
     meta: sled::Tree,
     audit: sled::Tree,
+    barrier: siso_server::store::Barrier,
 }
 
 impl Store {
@@ -290,12 +291,14 @@ impl Store {
     }
 
     pub fn open(dir: &Path, mode: OpenMode) -> Result<Store, StoreError> {
-        let Versioned { db, meta } = open_versioned(sled::Config::new(), dir, OWNER, mode)?;
+        let Versioned { db, meta, barrier } =
+            open_versioned(sled::Config::new(), dir, OWNER, mode)?;
         let store = Store {
             data: db.open_tree("data")?,
             audit: db.open_tree("audit")?,
             meta,
             db,
+            barrier,
         };
         store.recover()?;
         Ok(store)
@@ -350,6 +353,7 @@ impl Store {
     /// Applies a set of writes atomically and makes it durable: one sled batch when small,
     /// through the journal when large (see the module documentation).
     pub fn commit(&self, mut tx: Tx) -> Result<(), StoreError> {
+        let _w = self.barrier.enter();
         if tx.writes.len() <= DIRECT_COMMIT {
             self.data.apply_batch(batch_of(tx.writes.iter()))?;
             self.db.flush()?;
@@ -459,6 +463,7 @@ impl Store {
 
     /// Writes a meta value durably.
     pub fn meta_put<T: Serialize>(&self, name: &str, v: &T) -> Result<(), StoreError> {
+        let _w = self.barrier.enter();
         self.meta.insert(name, enc(v)?)?;
         self.db.flush()?;
         Ok(())
@@ -470,6 +475,7 @@ impl Store {
     pub fn apply_audited(&self, tx: &Tx, rec: &AuditRecord) -> Result<(), StoreError> {
         use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
         let audit_value = enc(rec)?;
+        let _w = self.barrier.enter();
         let r = (&self.data, &self.audit).transaction(|(data, audit)| {
             for (k, v) in &tx.expect {
                 if data.get(k.as_slice())?.as_deref() != v.as_deref() {
@@ -491,6 +497,22 @@ impl Store {
             Err(TransactionError::Abort(())) => return Err(StoreError::Changed),
         }
         Ok(())
+    }
+
+    /// Writes a consistent copy of the whole store (every tree) to `out` for a backup, holding
+    /// the write barrier: writes wait until it is written, and none is half in it.
+    pub fn dump(
+        &self,
+        out: &mut dyn std::io::Write,
+    ) -> Result<siso_server::store::TreeCounts, siso_server::store::DumpError> {
+        siso_server::store::dump(
+            &Versioned {
+                db: self.db.clone(),
+                meta: self.meta.clone(),
+                barrier: self.barrier.clone(),
+            },
+            out,
+        )
     }
 
     /// Makes every write so far durable.
@@ -515,6 +537,7 @@ impl Store {
     /// Overwrites a raw audit value (tests of tamper detection only).
     #[doc(hidden)]
     pub fn audit_tamper(&self, seq: u64, bytes: &[u8]) -> Result<(), StoreError> {
+        let _w = self.barrier.enter();
         self.audit.insert(seq.to_be_bytes(), bytes)?;
         self.db.flush()?;
         Ok(())

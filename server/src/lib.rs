@@ -18,6 +18,8 @@
 //! **Invariant:** this crate knows nothing of the node's or the hub's data: it depends on neither
 //! and on no protocol type; both (and the key service) depend on it.
 
+pub mod admin;
+pub mod backup;
 pub mod chain;
 pub mod clock;
 pub mod config;

@@ -91,6 +91,62 @@ pub struct Versioned {
     pub db: sled::Db,
     /// The `meta` tree.
     pub meta: sled::Tree,
+    /// The write barrier an online backup holds (every write of the owning store enters it).
+    pub barrier: Barrier,
+}
+
+/// The write barrier of a store: every write (or group of writes that belong together, such as
+/// a batch and its message-log record) [`enter`](Barrier::enter)s it; an online backup
+/// [`hold`](Barrier::hold)s it, so no write is half in a backup. Entering is re-entrant on a
+/// thread (a group may contain writes that enter again) and fair: a backup waiting to hold the
+/// barrier lets the writes in progress finish and keeps new ones waiting, so a steady load
+/// cannot starve it.
+///
+/// **Invariant:** a write of a store that is not inside the barrier does not exist: each
+/// side's `store.rs` enters it in every method that writes.
+#[derive(Debug, Clone, Default)]
+pub struct Barrier(std::sync::Arc<parking_lot::RwLock<()>>);
+
+thread_local! {
+    /// The barriers this thread is inside (by address), for re-entry.
+    static INSIDE: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A write inside the barrier (see [`Barrier::enter`]); not `Send`, so it cannot be held
+/// across an `.await` of a task that may move between threads.
+#[must_use = "the barrier is held only while the guard lives"]
+#[derive(Debug)]
+pub struct Writing<'a> {
+    guard: Option<(parking_lot::RwLockReadGuard<'a, ()>, usize)>,
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        if let Some((_, id)) = &self.guard {
+            INSIDE.with(|h| h.borrow_mut().retain(|x| x != id));
+        }
+    }
+}
+
+impl Barrier {
+    /// Enters the barrier for a write (waits while a backup holds it or waits to).
+    pub fn enter(&self) -> Writing<'_> {
+        let id = std::sync::Arc::as_ptr(&self.0) as usize;
+        if INSIDE.with(|h| h.borrow().contains(&id)) {
+            return Writing { guard: None };
+        }
+        let g = self.0.read();
+        INSIDE.with(|h| h.borrow_mut().push(id));
+        Writing {
+            guard: Some((g, id)),
+        }
+    }
+
+    /// Holds the barrier: returns once every write in progress has finished; no write starts
+    /// until the guard is dropped.
+    pub fn hold(&self) -> parking_lot::RwLockWriteGuard<'_, ()> {
+        self.0.write()
+    }
 }
 
 /// Opens the store in `dir` with `config` (its path is set here), checking (or, with
@@ -148,7 +204,11 @@ pub fn open_versioned(
         }
         None => return Err(missing()),
     }
-    Ok(Versioned { db, meta })
+    Ok(Versioned {
+        db,
+        meta,
+        barrier: Barrier::default(),
+    })
 }
 
 /// One schema migration: rewrites a store of version `from` into version `from + 1`.
@@ -242,6 +302,198 @@ pub fn schema_version(meta: &sled::Tree) -> Result<Option<u32>, StoreError> {
         .transpose()
 }
 
+/// Tags of the store dump (the `store` part of a backup).
+const DUMP_END: u8 = 0;
+const DUMP_TREE: u8 = 1;
+const DUMP_ENTRY: u8 = 2;
+/// The largest key or value a dump may carry (a bad length is refused before allocating).
+const DUMP_MAX_ITEM: u32 = 512 << 20;
+/// How many entries a restore writes per sled batch.
+const LOAD_CHUNK: usize = 10_000;
+
+/// What a dump held: entries per tree (sled's default tree included when not empty).
+pub type TreeCounts = std::collections::BTreeMap<String, u64>;
+
+/// Writes a consistent copy of every tree of `store` to `out`, holding the write barrier (so no
+/// write is half in it) for as long as it takes. The format: for each non-empty tree, `1`,
+/// name length (u32 BE), name, then for each entry `2`, key length, key, value length, value;
+/// finally `0` and the number of entries (u64 BE).
+pub fn dump(store: &Versioned, out: &mut dyn std::io::Write) -> Result<TreeCounts, DumpError> {
+    let _held = store.barrier.hold();
+    store.db.flush()?;
+    let mut counts = TreeCounts::new();
+    let mut total = 0u64;
+    let mut names = store.db.tree_names();
+    names.sort();
+    for name in names {
+        let tree = store.db.open_tree(&name)?;
+        let mut n = 0u64;
+        for kv in tree.iter() {
+            let (k, v) = kv?;
+            if n == 0 {
+                out.write_all(&[DUMP_TREE])?;
+                write_item(out, &name)?;
+            }
+            out.write_all(&[DUMP_ENTRY])?;
+            write_item(out, &k)?;
+            write_item(out, &v)?;
+            n += 1;
+        }
+        if n > 0 {
+            counts.insert(String::from_utf8_lossy(&name).into_owned(), n);
+            total += n;
+        }
+    }
+    out.write_all(&[DUMP_END])?;
+    out.write_all(&total.to_be_bytes())?;
+    out.flush()?;
+    Ok(counts)
+}
+
+fn write_item(out: &mut dyn std::io::Write, b: &[u8]) -> Result<(), DumpError> {
+    let len = u32::try_from(b.len())
+        .ok()
+        .filter(|l| *l <= DUMP_MAX_ITEM)
+        .ok_or(DumpError::Format("a key or value is too large"))?;
+    out.write_all(&len.to_be_bytes())?;
+    out.write_all(b)?;
+    Ok(())
+}
+
+/// Errors of [`dump`], [`read_dump`] and [`load`].
+#[derive(Debug, thiserror::Error)]
+pub enum DumpError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Reading or writing the dump failed (a truncated dump ends here).
+    #[error("store dump: {0}")]
+    Io(#[from] std::io::Error),
+    /// The dump is not well formed.
+    #[error("store dump: {0}")]
+    Format(&'static str),
+    /// The target directory already holds a store.
+    #[error("{0} already holds a store: restore into an empty directory")]
+    Exists(String),
+}
+
+impl From<sled::Error> for DumpError {
+    fn from(e: sled::Error) -> Self {
+        DumpError::Store(StoreError::Sled(e))
+    }
+}
+
+/// One item of a dump, as [`read_dump`] passes it on.
+#[derive(Debug)]
+pub enum DumpItem<'a> {
+    /// The entries that follow belong to this tree.
+    Tree(&'a [u8]),
+    /// An entry of the current tree.
+    Entry(&'a [u8], &'a [u8]),
+}
+
+fn read_exact_vec(input: &mut dyn std::io::Read, buf: &mut Vec<u8>) -> Result<(), DumpError> {
+    let mut len = [0u8; 4];
+    input.read_exact(&mut len)?;
+    let len = u32::from_be_bytes(len);
+    if len > DUMP_MAX_ITEM {
+        return Err(DumpError::Format("an item is longer than the maximum"));
+    }
+    buf.clear();
+    buf.resize(len as usize, 0);
+    input.read_exact(buf)?;
+    Ok(())
+}
+
+/// Reads a dump from `input` to its end, passing each item to `each`; checks the structure and
+/// the final count (a dump cut short or with stray bytes is an error). Returns the entries per
+/// tree.
+pub fn read_dump(
+    input: &mut dyn std::io::Read,
+    each: &mut dyn FnMut(DumpItem<'_>) -> Result<(), DumpError>,
+) -> Result<TreeCounts, DumpError> {
+    let mut counts = TreeCounts::new();
+    let (mut k, mut v, mut name) = (Vec::new(), Vec::new(), None::<String>);
+    let mut total = 0u64;
+    loop {
+        let mut tag = [0u8; 1];
+        input.read_exact(&mut tag)?;
+        match tag[0] {
+            DUMP_TREE => {
+                read_exact_vec(input, &mut k)?;
+                let n = String::from_utf8_lossy(&k).into_owned();
+                if counts.contains_key(&n) {
+                    return Err(DumpError::Format("a tree appears twice"));
+                }
+                each(DumpItem::Tree(&k))?;
+                counts.insert(n.clone(), 0);
+                name = Some(n);
+            }
+            DUMP_ENTRY => {
+                let tree = name
+                    .as_ref()
+                    .ok_or(DumpError::Format("an entry before any tree"))?;
+                read_exact_vec(input, &mut k)?;
+                read_exact_vec(input, &mut v)?;
+                each(DumpItem::Entry(&k, &v))?;
+                if let Some(c) = counts.get_mut(tree) {
+                    *c += 1;
+                }
+                total += 1;
+            }
+            DUMP_END => {
+                let mut n = [0u8; 8];
+                input.read_exact(&mut n)?;
+                if u64::from_be_bytes(n) != total {
+                    return Err(DumpError::Format("the entry count does not match"));
+                }
+                return Ok(counts);
+            }
+            _ => return Err(DumpError::Format("unknown item tag")),
+        }
+    }
+}
+
+/// Writes the dump read from `input` into a new store in `dir` (which must not hold one), then
+/// flushes it. The schema version is whatever the dump carries: the owner's open checks it
+/// afterwards (an older one asks for `migrate`).
+pub fn load(dir: &Path, input: &mut dyn std::io::Read) -> Result<TreeCounts, DumpError> {
+    if dir.join("conf").exists() {
+        return Err(DumpError::Exists(dir.display().to_string()));
+    }
+    let db = sled::Config::new().path(dir).open()?;
+    let mut tree: Option<sled::Tree> = None;
+    let mut batch = sled::Batch::default();
+    let mut pending = 0usize;
+    let counts = read_dump(input, &mut |item| {
+        match item {
+            DumpItem::Tree(name) => {
+                if let Some(t) = tree.take() {
+                    t.apply_batch(std::mem::take(&mut batch))?;
+                    pending = 0;
+                }
+                tree = Some(db.open_tree(name)?);
+            }
+            DumpItem::Entry(k, v) => {
+                batch.insert(k, v);
+                pending += 1;
+                if pending >= LOAD_CHUNK {
+                    if let Some(t) = &tree {
+                        t.apply_batch(std::mem::take(&mut batch))?;
+                    }
+                    pending = 0;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    if let Some(t) = tree.take() {
+        t.apply_batch(batch)?;
+    }
+    db.flush()?;
+    Ok(counts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,7 +542,7 @@ mod tests {
         let s = open_versioned(sled::Config::new(), &p, v3, OpenMode::Existing).unwrap();
         assert_eq!(
             s.db.open_tree("added").unwrap().get("k").unwrap().unwrap(),
-            b"v".as_ref()
+            &b"v"[..]
         );
         drop(s);
         // The older release refuses the newer store, and so does its migrate.

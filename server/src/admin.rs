@@ -1,0 +1,165 @@
+//! The local admin socket of a running `serve` (`DATA/admin.sock`, mode 0600): what a command
+//! run beside the service needs from the process that holds the store (sled lets one process
+//! open it). One request per connection: a command line (`backup\n`), answered by `ok\n` and
+//! the command's bytes, or by `error: MESSAGE\n`.
+//!
+//! **Invariant:** the socket is reachable only by the service's user (file mode 0600 in the
+//! data directory); it serves commands that read the store, never ones that take input data.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The socket's file name in the data directory.
+pub const SOCKET: &str = "admin.sock";
+
+/// The longest command line read.
+const MAX_LINE: u64 = 256;
+
+/// A command handler: the command (without its newline) and where to write its answer's
+/// bytes (after the `ok` line, written by the caller once the handler starts writing).
+pub type Handler = Arc<dyn Fn(&str, &mut dyn Write) -> Result<(), String> + Send + Sync>;
+
+/// The socket path of a data directory.
+pub fn socket_path(data: &Path) -> PathBuf {
+    data.join(SOCKET)
+}
+
+/// Serves the admin socket at `path` until `shutdown`, then removes it. A stale socket file
+/// (left by a killed process) is replaced.
+pub async fn serve(
+    path: PathBuf,
+    handler: Handler,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
+    if path.exists() {
+        std::fs::remove_file(&path)?;
+    }
+    let listener = tokio::net::UnixListener::bind(&path)?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    loop {
+        tokio::select! {
+            r = listener.accept() => {
+                let (stream, _) = match r {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "admin socket: accept failed");
+                        continue;
+                    }
+                };
+                let handler = handler.clone();
+                let stream = stream.into_std()?;
+                stream.set_nonblocking(false)?;
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = answer(stream, &handler) {
+                        tracing::warn!(error = %e, "admin socket: request failed");
+                    }
+                });
+            }
+            () = shutdown.cancelled() => break,
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+    Ok(())
+}
+
+/// Answers one connection.
+fn answer(stream: std::os::unix::net::UnixStream, handler: &Handler) -> std::io::Result<()> {
+    let mut line = String::new();
+    BufReader::new((&stream).take(MAX_LINE)).read_line(&mut line)?;
+    let command = line.trim_end_matches('\n').to_owned();
+    tracing::info!(command = %command, "admin socket: request");
+    let mut out = std::io::BufWriter::new(&stream);
+    let mut started = OkFirst {
+        inner: &mut out,
+        started: false,
+    };
+    match handler(&command, &mut started) {
+        Ok(()) => {
+            if !started.started {
+                started.inner.write_all(b"ok\n")?;
+            }
+        }
+        Err(e) if !started.started => {
+            writeln!(started.inner, "error: {}", e.replace('\n', " "))?;
+        }
+        // The answer was under way: the client sees it cut short, which its format detects.
+        Err(e) => tracing::warn!(error = %e, "admin socket: answer cut short"),
+    }
+    out.flush()
+}
+
+/// Writes `ok\n` before the first byte of an answer.
+struct OkFirst<'a, W: Write> {
+    inner: &'a mut W,
+    started: bool,
+}
+
+impl<W: Write> Write for OkFirst<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !self.started {
+            self.inner.write_all(b"ok\n")?;
+            self.started = true;
+        }
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Errors of [`request`].
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// The socket could not be used.
+    #[error("admin socket {path}: {source}")]
+    Io {
+        /// The socket.
+        path: String,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The service answered with an error.
+    #[error("the running service refused: {0}")]
+    Refused(String),
+}
+
+/// Sends `command` to the service whose data directory is `data`. `Ok(None)` when no service
+/// listens there (no socket, or a stale one); else the answer's bytes as a reader.
+pub fn request(data: &Path, command: &str) -> Result<Option<impl Read>, AdminError> {
+    let path = socket_path(data);
+    let io = |source| AdminError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut stream = match std::os::unix::net::UnixStream::connect(&path) {
+        Ok(s) => s,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(io(e)),
+    };
+    stream
+        .write_all(format!("{command}\n").as_bytes())
+        .map_err(io)?;
+    let mut r = BufReader::new(stream);
+    let mut line = String::new();
+    (&mut r).take(4096).read_line(&mut line).map_err(io)?;
+    match line.strip_suffix('\n') {
+        Some("ok") => Ok(Some(r)),
+        Some(l) => Err(AdminError::Refused(
+            l.strip_prefix("error: ").unwrap_or(l).to_owned(),
+        )),
+        None => Err(AdminError::Refused(
+            "the service closed the connection without an answer".into(),
+        )),
+    }
+}
