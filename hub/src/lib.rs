@@ -8,6 +8,7 @@
 //! their addresses; cancelling the token shuts them down.
 
 pub mod audit;
+pub mod backup;
 pub mod config;
 pub mod dashboard;
 pub mod disclosure;
@@ -142,6 +143,24 @@ pub fn record_expiries(hub: &Hub, cfg: &HubConfig) {
         .unwrap_or_else(|p| p.into_inner()) = list;
 }
 
+/// The commands of the hub's admin socket: `backup` (a dump of the store under the write
+/// barrier).
+fn admin_handler(hub: Arc<Hub>) -> siso_server::admin::Handler {
+    Arc::new(move |command, out| match command {
+        "backup" => {
+            let started = std::time::Instant::now();
+            let counts = hub.store().dump(out).map_err(|e| e.to_string())?;
+            tracing::info!(
+                entries = counts.values().sum::<u64>(),
+                held_ms = started.elapsed().as_millis() as u64,
+                "online backup: store copied"
+            );
+            Ok(())
+        }
+        other => Err(format!("unknown command {other:?}")),
+    })
+}
+
 /// Opens the store, binds the QUIC endpoint and the HTTP server, and serves until `shutdown`.
 pub async fn start(
     cfg: &HubConfig,
@@ -173,6 +192,11 @@ pub async fn start(
         shutdown.clone(),
     ));
     let web = tokio::spawn(http::run(listener, state, shutdown.clone()));
+    let admin = tokio::spawn(siso_server::admin::serve(
+        siso_server::admin::socket_path(&cfg.data_dir),
+        admin_handler(hub.clone()),
+        shutdown.clone(),
+    ));
     let chain = tokio::spawn(check_chain(
         hub.clone(),
         cfg.audit_check_minutes,
@@ -195,6 +219,11 @@ pub async fn start(
         if let Some(r) = releases {
             // A release being cut is finished and stored before the store is closed.
             let _ = r.await;
+        }
+        match admin.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "admin socket failed"),
+            Err(e) => tracing::warn!(error = %e, "admin socket task failed"),
+            Ok(Ok(())) => {}
         }
         tracing::debug!("waiting for the HTTP server");
         match web.await {

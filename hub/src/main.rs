@@ -30,6 +30,13 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum BackupCommand {
+    /// Check a backup file without restoring it (exit 1 if it is corrupt, truncated, another
+    /// program's, or cannot be decrypted).
+    Verify(siso_server::backup::cli::VerifyArgs),
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Create a hub: DIR/hub.toml (every setting, commented), DIR/analyst.token, the store.
     Init {
@@ -63,6 +70,27 @@ enum Command {
         /// Override the configured log format.
         #[arg(long, value_enum)]
         log_format: Option<LogFormat>,
+    },
+    /// Back up the store and hub.toml into one file, while `serve` runs (through its admin
+    /// socket, under a write barrier) or not. `backup verify FILE` checks one.
+    #[command(args_conflicts_with_subcommands = true)]
+    Backup {
+        #[command(subcommand)]
+        command: Option<BackupCommand>,
+        /// The configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        take: siso_server::backup::cli::TakeArgs,
+    },
+    /// Restore a backup into a new or empty directory, after checking all of it: DIR/store and
+    /// DIR/hub.toml (its data_dir set to DIR).
+    Restore {
+        /// The directory to restore into.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        #[command(flatten)]
+        args: siso_server::backup::cli::RestoreArgs,
     },
     /// Bring the store to this release's schema (stop the hub and back it up first); JSON on
     /// stdout.
@@ -286,6 +314,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
             rt.block_on(serve(cfg))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Backup {
+            command: Some(BackupCommand::Verify(v)),
+            ..
+        } => v.run("hub"),
+        Command::Backup {
+            command: None,
+            config,
+            take,
+        } => {
+            let Some(config) = config else {
+                bail!("backup: --config FILE is required");
+            };
+            take.run(|to, recipients| {
+                siso_hub::backup::take(&config, to, recipients, time::OffsetDateTime::now_utc())
+                    .map_err(anyhow::Error::from)
+            })
+        }
+        Command::Restore { data, args } => args.run(&data, |from, identity| {
+            siso_hub::backup::restore(from, identity, &data).map_err(anyhow::Error::from)
+        }),
         Command::Migrate { config } => {
             let cfg = HubConfig::load(&config)?;
             let m = Store::migrate(&cfg.store_dir())?;

@@ -529,14 +529,19 @@ impl Hub {
             Message::FetchOverlaps(f) => match role {
                 Role::Comune | Role::Ets => {
                     let st = self.read_state();
-                    let notices = match (st.members.get(&caller.member), st.epochs.get(&f.epoch)) {
-                        (Some(m), Some(e)) => e.notices_for(m, &st.members, role == Role::Comune),
-                        _ => Vec::new(),
-                    };
+                    let (notices, held) =
+                        match (st.members.get(&caller.member), st.epochs.get(&f.epoch)) {
+                            (Some(m), Some(e)) => (
+                                e.notices_for(m, &st.members, role == Role::Comune),
+                                e.member_records(m) as u64,
+                            ),
+                            _ => (Vec::new(), 0),
+                        };
                     (
                         Message::Overlaps(OverlapsReply {
                             epoch: f.epoch,
                             notices,
+                            held,
                         }),
                         false,
                     )

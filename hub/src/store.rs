@@ -116,6 +116,7 @@ pub struct Store {
     audit: sled::Tree,
     releases: sled::Tree,
     release_cells: sled::Tree,
+    barrier: siso_server::store::Barrier,
 }
 
 fn prefix(epoch: u16, member: &MemberId) -> Vec<u8> {
@@ -155,8 +156,9 @@ impl Store {
         let config = sled::Config::new()
             .mode(sled::Mode::HighThroughput)
             .cache_capacity(CACHE_CAPACITY);
-        let Versioned { db, meta } = open_versioned(config, dir, OWNER, mode)?;
+        let Versioned { db, meta, barrier } = open_versioned(config, dir, OWNER, mode)?;
         Ok(Store {
+            barrier,
             ledger: db.open_tree("ledger")?,
             aggregates: db.open_tree("aggregates")?,
             audit: db.open_tree("audit")?,
@@ -189,6 +191,7 @@ impl Store {
 
     /// Records an epoch's fingerprint scheme (flushed with the batch that set it).
     pub fn set_epoch_scheme(&self, epoch: u16, scheme: Scheme) -> Result<(), StoreError> {
+        let _w = self.barrier.enter();
         let mut k = b"scheme".to_vec();
         k.extend_from_slice(&epoch.to_be_bytes());
         self.meta.insert(k, encode(&scheme)?)?;
@@ -242,6 +245,7 @@ impl Store {
         batch: &StoredBatch,
         encoded: Option<&[u8]>,
     ) -> Result<u64, StoreError> {
+        let _w = self.barrier.enter();
         let p = prefix(epoch, member);
         let tree = self.batch_tree(epoch, member)?;
         let existing: Vec<sled::IVec> = tree.iter().keys().collect::<Result<_, _>>()?;
@@ -331,6 +335,7 @@ impl Store {
         periods: &[(u8, Vec<AggregateCell>)],
         stored: u64,
     ) -> Result<(), StoreError> {
+        let _w = self.barrier.enter();
         let p = prefix(epoch, member);
         let mut rows = Vec::new();
         for (month, cells) in periods {
@@ -369,6 +374,22 @@ impl Store {
         Ok(out)
     }
 
+    /// Writes a consistent copy of the whole store (every tree) to `out` for a backup, holding
+    /// the write barrier: writes wait until it is written, and none is half in it.
+    pub fn dump(
+        &self,
+        out: &mut dyn std::io::Write,
+    ) -> Result<siso_server::store::TreeCounts, siso_server::store::DumpError> {
+        siso_server::store::dump(
+            &Versioned {
+                db: self.db.clone(),
+                meta: self.meta.clone(),
+                barrier: self.barrier.clone(),
+            },
+            out,
+        )
+    }
+
     /// Makes every write so far durable, from a blocking thread.
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
         self.db.flush()?;
@@ -378,6 +399,7 @@ impl Store {
     /// Stores release `id` (its encoded meta and whole encoded release) in one transaction;
     /// refuses an id already taken (releases are immutable).
     pub fn put_release(&self, id: u64, meta: &[u8], whole: &[u8]) -> Result<(), StoreError> {
+        let _w = self.barrier.enter();
         let key = id.to_be_bytes();
         (&self.releases, &self.release_cells).transaction(|(m, c)| {
             if m.get(key)?.is_some() {
@@ -430,6 +452,7 @@ impl Store {
 
     /// Appends a message-log record at its `seq`.
     pub fn audit_put(&self, rec: &AuditRecord) -> Result<(), StoreError> {
+        let _w = self.barrier.enter();
         self.audit.insert(rec.seq.to_be_bytes(), encode(rec)?)?;
         Ok(())
     }
@@ -444,6 +467,7 @@ impl Store {
     /// Overwrites a raw message-log value (tests of tamper detection only).
     #[doc(hidden)]
     pub fn audit_tamper(&self, seq: u64, rec: &AuditRecord) -> Result<(), StoreError> {
+        let _w = self.barrier.enter();
         self.audit.insert(seq.to_be_bytes(), encode(rec)?)?;
         self.db.flush()?;
         Ok(())

@@ -7,9 +7,6 @@ use std::io::{self, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -163,6 +160,18 @@ enum Command {
     },
     /// This member's fingerprint budget at each key service (JSON on stdout).
     Budget,
+    /// Back up the store, node.toml and rules.toml into one file, while `serve` runs (through
+    /// its admin socket, under a write barrier) or not. `backup verify FILE` checks one.
+    #[command(args_conflicts_with_subcommands = true)]
+    Backup {
+        #[command(subcommand)]
+        command: Option<BackupCommand>,
+        #[command(flatten)]
+        take: siso_server::backup::cli::TakeArgs,
+    },
+    /// Restore a backup into the (new or empty) data directory given by --data, after checking
+    /// all of it.
+    Restore(siso_server::backup::cli::RestoreArgs),
     /// Bring the store to this release's schema (stop the node and back it up first).
     Migrate,
     /// Counts, last sync, outbox size.
@@ -187,6 +196,13 @@ enum Command {
         /// Input file; `-` or absent for standard input.
         file: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum BackupCommand {
+    /// Check a backup file without restoring it (exit 1 if it is corrupt, truncated, another
+    /// program's, or cannot be decrypted).
+    Verify(siso_server::backup::cli::VerifyArgs),
 }
 
 #[derive(Subcommand)]
@@ -399,6 +415,14 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    if let Command::Backup {
+        command: Some(BackupCommand::Verify(v)),
+        ..
+    } = &cli.command
+    {
+        // Needs no data directory.
+        return v.run("node");
+    }
     let data = data_dir(&cli.data)?;
     match cli.command {
         Command::Init {
@@ -652,7 +676,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             let rules = siso_node::rules::Rules::load(&data)?;
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(serve(cfg, store, rules))?;
+            rt.block_on(siso_node::serve::serve(cfg, store, rules, &data))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { format } => {
@@ -670,6 +694,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", serde_json::to_string(&m)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Backup {
+            command: Some(BackupCommand::Verify(v)),
+            ..
+        } => v.run("node"),
+        Command::Backup {
+            command: None,
+            take,
+        } => take.run(|to, recipients| {
+            siso_node::backup::take(&data, to, recipients, OffsetDateTime::now_utc())
+                .map_err(anyhow::Error::from)
+        }),
+        Command::Restore(r) => r.run(&data, |from, identity| {
+            siso_node::backup::restore(from, identity, &data).map_err(anyhow::Error::from)
+        }),
         Command::Budget => {
             let cfg = NodeConfig::load(&data)?;
             let rows = tokio::runtime::Runtime::new()?.block_on(siso_node::oprf::budgets(&cfg))?;
@@ -696,91 +734,4 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::CheckCf { .. } => Ok(ExitCode::SUCCESS),
     }
-}
-
-#[derive(Default)]
-struct NodeMetrics {
-    rounds_ok: AtomicU64,
-    rounds_failed: AtomicU64,
-    last_success: AtomicU64,
-}
-
-async fn serve(cfg: NodeConfig, store: Store, rules: siso_node::rules::Rules) -> Result<()> {
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let metrics = Arc::new(NodeMetrics::default());
-    let expiries = siso_server::tls::expiry_metrics(&siso_server::tls::warn_expiring(
-        &cfg.cert,
-        &cfg.ca,
-        None,
-        OffsetDateTime::now_utc(),
-    ));
-    let listener = tokio::net::TcpListener::bind(cfg.http.listen)
-        .await
-        .with_context(|| format!("binding {}", cfg.http.listen))?;
-    let app = {
-        let metrics = metrics.clone();
-        let store = store.clone();
-        axum::Router::new()
-            .route("/healthz", axum::routing::get(|| async { "ok\n" }))
-            .route(
-                "/metrics",
-                axum::routing::get(move || {
-                    let m = metrics.clone();
-                    let store = store.clone();
-                    let expiries = expiries.clone();
-                    async move {
-                        let outbox = store.count(siso_node::store::Kind::Outbox);
-                        let shared = store.count(siso_node::store::Kind::Acked);
-                        format!(
-                            "# TYPE siso_node_sync_rounds_total counter\nsiso_node_sync_rounds_total{{outcome=\"ok\"}} {}\nsiso_node_sync_rounds_total{{outcome=\"failed\"}} {}\n# TYPE siso_node_last_sync_success_timestamp_seconds gauge\nsiso_node_last_sync_success_timestamp_seconds {}\n# TYPE siso_node_outbox_batches gauge\nsiso_node_outbox_batches {outbox}\n# TYPE siso_node_shared_records gauge\nsiso_node_shared_records {shared}\n{expiries}",
-                            m.rounds_ok.load(Ordering::Relaxed),
-                            m.rounds_failed.load(Ordering::Relaxed),
-                            m.last_success.load(Ordering::Relaxed),
-                        )
-                    }
-                }),
-            )
-    };
-    let web_app =
-        siso_node::web::start(&cfg, store.clone(), rules.clone(), shutdown.clone()).await?;
-    let http_shutdown = shutdown.clone();
-    let web = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
-            .await
-    });
-    tracing::info!(http = %cfg.http.listen, interval_secs = cfg.sync.interval_secs, "node serving");
-    siso_server::systemd::tell("READY=1");
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    loop {
-        let now = OffsetDateTime::now_utc();
-        match sync::assess_and_round(&store, &cfg, &rules, now).await {
-            Ok(r) => {
-                metrics.rounds_ok.fetch_add(1, Ordering::Relaxed);
-                metrics
-                    .last_success
-                    .store(now.unix_timestamp() as u64, Ordering::Relaxed);
-                tracing::info!(
-                    shared = r.shared,
-                    batches = r.batches,
-                    notices = r.notices,
-                    "sync done"
-                );
-            }
-            Err(e) => {
-                metrics.rounds_failed.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %e, "sync failed; will retry");
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(cfg.sync.interval_secs.max(1))) => {}
-            _ = tokio::signal::ctrl_c() => break,
-            _ = term.recv() => break,
-        }
-    }
-    siso_server::systemd::tell("STOPPING=1");
-    shutdown.cancel();
-    let _ = web.await;
-    let _ = web_app.await;
-    Ok(())
 }

@@ -589,21 +589,7 @@ pub async fn round(
     let acked = store.count(Kind::Acked) as u64;
     if let (false, Some(n)) = (opts.full, fresh_stored) {
         if n < acked {
-            tracing::warn!(
-                hub = n,
-                node = acked,
-                "the hub holds fewer of this member's records than it acknowledged \
-                 (re-created or restored from an older backup?): sending the whole set again"
-            );
-            store.meta_put("sync", &state)?;
-            client.close().await;
-            let full = SyncOptions {
-                full: true,
-                ..opts.clone()
-            };
-            let mut r = Box::pin(round(store, cfg, &full, now)).await?;
-            r.resent_full = true;
-            return Ok(r);
+            return resend_all(store, cfg, opts, now, client, &state, n, acked).await;
         }
     }
     if let (Some(periods), Role::Comune) = (&opts.aggregates, cfg.role()) {
@@ -631,6 +617,10 @@ pub async fn round(
     let Message::Overlaps(o) = reply else {
         return Err(ClientError::Unexpected(reply.kind()).into());
     };
+    // Also in a round that sent nothing: the hub must hold every record it acknowledged.
+    if !opts.full && o.held < acked {
+        return resend_all(store, cfg, opts, now, client, &state, o.held, acked).await;
+    }
     let mut tx = Tx::default();
     for k in store.keys(Kind::Notice)? {
         tx.delete(Kind::Notice, &k);
@@ -655,6 +645,37 @@ pub async fn round(
     store.meta_put("sync", &state)?;
     client.close().await;
     Ok(report)
+}
+
+/// The hub holds fewer of this member's records (`hub`) than the node holds as acknowledged
+/// (`node`): it was re-created or restored from an older backup. Runs the round again sending
+/// the whole set as a snapshot.
+#[allow(clippy::too_many_arguments)]
+async fn resend_all(
+    store: &Store,
+    cfg: &NodeConfig,
+    opts: &SyncOptions,
+    now: time::OffsetDateTime,
+    client: HubClient,
+    state: &SyncState,
+    hub: u64,
+    node: u64,
+) -> Result<SyncReport, SyncError> {
+    tracing::warn!(
+        hub,
+        node,
+        "the hub holds fewer of this member's records than it acknowledged \
+         (re-created or restored from an older backup?): sending the whole set again"
+    );
+    store.meta_put("sync", state)?;
+    client.close().await;
+    let full = SyncOptions {
+        full: true,
+        ..opts.clone()
+    };
+    let mut r = Box::pin(round(store, cfg, &full, now)).await?;
+    r.resent_full = true;
+    Ok(r)
 }
 
 /// Runs the assessment, then a round that flags its latent-need households: what `siso-node

@@ -15,9 +15,13 @@
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
+pub use age;
+pub use age::x25519::Recipient;
 use serde::{Deserialize, Serialize};
 
 use crate::store::{DumpError, TreeCounts};
+
+pub mod cli;
 
 /// The first bytes of a (plain) backup file.
 pub const MAGIC: &[u8] = b"SISO-BACKUP/1\n";
@@ -57,6 +61,40 @@ pub struct Manifest {
     pub references: Vec<String>,
     /// The parts, in the order they follow the manifest.
     pub parts: Vec<Part>,
+}
+
+impl std::fmt::Display for Manifest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "backup of {} {} taken {} ({}), siso {}, store schema {}, epochs {:?}",
+            self.program,
+            self.member,
+            self.created,
+            if self.online {
+                "online"
+            } else {
+                "store closed"
+            },
+            self.release,
+            self.schema_version,
+            self.epochs
+        )?;
+        for (k, v) in &self.summary {
+            writeln!(f, "  {k}: {v}")?;
+        }
+        for p in &self.parts {
+            writeln!(
+                f,
+                "  part {}: {} bytes, blake3 {}",
+                p.name, p.bytes, p.blake3
+            )?;
+        }
+        for r in &self.references {
+            writeln!(f, "  not included (restore it separately): {r}")?;
+        }
+        Ok(())
+    }
 }
 
 /// One part of a backup.
@@ -114,15 +152,24 @@ fn io_or_truncated(e: std::io::Error) -> BackupError {
 }
 
 /// Parses `age` recipients (`age1…`), as given on the command line or in a recipients file.
-pub fn recipients(list: &[String]) -> Result<Vec<age::x25519::Recipient>, BackupError> {
+pub fn recipients(list: &[String]) -> Result<Vec<Recipient>, BackupError> {
     list.iter()
         .map(|r| {
             r.trim()
-                .parse::<age::x25519::Recipient>()
+                .parse::<Recipient>()
                 .map_err(|e| BackupError::Encrypt(format!("{r}: {e}")))
         })
         .collect()
 }
+
+/// Sees each part of a backup being read: the manifest, the part, a reader of exactly it.
+type PartVisitor<'a> = dyn FnMut(&Manifest, &Part, &mut dyn Read) -> Result<(), BackupError> + 'a;
+
+/// Rewrites a configuration file being restored (its name, its bytes).
+pub type FileRewrite<'a> = dyn FnMut(&str, Vec<u8>) -> Result<Vec<u8>, BackupError> + 'a;
+
+/// Sees each entry of a store being staged: tree, key, value.
+pub type EntryVisitor<'a> = dyn FnMut(&[u8], &[u8], &[u8]) + 'a;
 
 /// A part's contents, before it is written.
 #[derive(Debug)]
@@ -140,7 +187,7 @@ pub fn write(
     to: &Path,
     mut manifest: Manifest,
     parts: Vec<(String, PartData)>,
-    recipients: &[age::x25519::Recipient],
+    recipients: &[Recipient],
 ) -> Result<Manifest, BackupError> {
     let mut parts = parts;
     manifest.parts.clear();
@@ -313,7 +360,7 @@ fn read_error(e: std::io::Error) -> BackupError {
 /// part); checks every hash, the trailer and the end of the file.
 fn read(
     input: Box<dyn Read>,
-    each: &mut dyn FnMut(&Manifest, &Part, &mut dyn Read) -> Result<(), BackupError>,
+    each: &mut PartVisitor<'_>,
 ) -> Result<Manifest, BackupError> {
     let mut r = Hashing {
         inner: input,
@@ -425,7 +472,7 @@ pub fn restore(
     identity: Option<&Path>,
     program: &str,
     data: &Path,
-    file: &mut dyn FnMut(&str, Vec<u8>) -> Result<Vec<u8>, BackupError>,
+    file: &mut FileRewrite<'_>,
 ) -> Result<Manifest, BackupError> {
     if data.exists() && std::fs::read_dir(data)?.next().is_some() {
         return Err(BackupError::Mismatch(format!(
@@ -481,6 +528,88 @@ pub fn restore(
             })
         }
     }
+}
+
+/// A store dump staged for a backup.
+#[derive(Debug)]
+pub struct Staged {
+    /// The dump (an unlinked file next to the backup: nothing is left if the command dies).
+    pub file: std::fs::File,
+    /// Entries per tree.
+    pub trees: TreeCounts,
+    /// The schema version recorded in the dump's `meta` tree.
+    pub schema_version: u32,
+    /// Taken from a running service.
+    pub online: bool,
+}
+
+/// Stages a dump of the store of the data directory `data` next to `to`: from the running
+/// service over its admin socket when one answers, else through `closed` (which opens the store
+/// itself, and fails when another process holds it). `each` sees every entry (tree, key,
+/// value), for the manifest's summary.
+pub fn stage_store(
+    data: &Path,
+    to: &Path,
+    closed: &mut dyn FnMut(&mut dyn Write) -> Result<(), String>,
+    each: &mut EntryVisitor<'_>,
+) -> Result<Staged, BackupError> {
+    let path = {
+        let mut name = to.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".staging-{}", std::process::id()));
+        to.with_file_name(name)
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    std::fs::remove_file(&path)?;
+    let online = match crate::admin::request(data, "backup")
+        .map_err(|e| BackupError::Mismatch(e.to_string()))?
+    {
+        Some(mut answer) => {
+            let mut w = std::io::BufWriter::new(&mut file);
+            std::io::copy(&mut answer, &mut w)?;
+            w.flush()?;
+            true
+        }
+        None => {
+            let mut w = std::io::BufWriter::new(&mut file);
+            closed(&mut w).map_err(BackupError::Mismatch)?;
+            w.flush()?;
+            false
+        }
+    };
+    use std::io::Seek;
+    file.seek(std::io::SeekFrom::Start(0))?;
+    let mut tree = Vec::new();
+    let mut schema = None;
+    let trees = crate::store::read_dump(&mut BufReader::new(&mut file), &mut |item| {
+        match item {
+            crate::store::DumpItem::Tree(t) => tree = t.to_vec(),
+            crate::store::DumpItem::Entry(k, v) => {
+                if tree == b"meta" && k == b"schema_version" {
+                    schema = <[u8; 4]>::try_from(v).ok().map(u32::from_be_bytes);
+                }
+                each(&tree, k, v);
+            }
+        }
+        Ok(())
+    })
+    .map_err(|e| match e {
+        DumpError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            BackupError::Mismatch("the running service's copy ended early (see its log)".into())
+        }
+        e => BackupError::Dump(e),
+    })?;
+    file.seek(std::io::SeekFrom::Start(0))?;
+    Ok(Staged {
+        file,
+        trees,
+        schema_version: schema
+            .ok_or_else(|| BackupError::Corrupt("the store has no schema version".into()))?,
+        online,
+    })
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {

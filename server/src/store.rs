@@ -311,6 +311,16 @@ const DUMP_MAX_ITEM: u32 = 512 << 20;
 /// How many entries a restore writes per sled batch.
 const LOAD_CHUNK: usize = 10_000;
 
+/// A tree's name as a manifest shows it: the name when it is text, else `hex:` and its bytes
+/// (the hub's batch trees end in binary epoch and member bytes), so distinct trees never share a
+/// label.
+pub fn tree_label(name: &[u8]) -> String {
+    match std::str::from_utf8(name) {
+        Ok(s) if !s.starts_with("hex:") && !s.chars().any(char::is_control) => s.to_owned(),
+        _ => format!("hex:{}", hex::encode(name)),
+    }
+}
+
 /// What a dump held: entries per tree (sled's default tree included when not empty).
 pub type TreeCounts = std::collections::BTreeMap<String, u64>;
 
@@ -340,7 +350,7 @@ pub fn dump(store: &Versioned, out: &mut dyn std::io::Write) -> Result<TreeCount
             n += 1;
         }
         if n > 0 {
-            counts.insert(String::from_utf8_lossy(&name).into_owned(), n);
+            counts.insert(tree_label(&name), n);
             total += n;
         }
     }
@@ -421,7 +431,7 @@ pub fn read_dump(
         match tag[0] {
             DUMP_TREE => {
                 read_exact_vec(input, &mut k)?;
-                let n = String::from_utf8_lossy(&k).into_owned();
+                let n = tree_label(&k);
                 if counts.contains_key(&n) {
                     return Err(DumpError::Format("a tree appears twice"));
                 }

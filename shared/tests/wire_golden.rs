@@ -129,6 +129,7 @@ pub fn samples() -> Vec<(&'static str, Message)> {
                     double_economic_support: false,
                     unsupported_need: false,
                 }],
+                held: 1,
             }),
         ),
         (

@@ -24,7 +24,7 @@ const HUB_LAYERS: &[&[&str]] = &[
     &["audit", "ingest", "stats", "tls"],
     &["release"],
     &["dashboard", "service"],
-    &["http", "server"],
+    &["backup", "http", "server"],
     &["lib"],
 ];
 
@@ -39,6 +39,7 @@ const NODE_LAYERS: &[&[&str]] = &[
     &["cartella"],
     &["aggregates"],
     &["sync", "web"],
+    &["backup", "serve"],
     &["lib"],
 ];
 

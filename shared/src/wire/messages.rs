@@ -409,6 +409,10 @@ pub struct OverlapsReply {
     pub epoch: u16,
     /// Notices.
     pub notices: Vec<OverlapNotice>,
+    /// How many household records of the caller the hub holds for the epoch (protocol 3): a
+    /// node that holds more as acknowledged knows the hub lost them (restored from an older
+    /// backup) and sends its whole set again.
+    pub held: u64,
 }
 
 /// Territorial level of a statistics query.

@@ -1,0 +1,151 @@
+//! A node's backups (`siso-node backup`, `backup verify`, `restore`): the store, `node.toml`
+//! and `rules.toml` in one file (`siso_server::backup`), taken from the running `serve` over its
+//! admin socket or from the stopped store.
+//!
+//! Key, certificate and verification files are not in a backup: the configuration names them
+//! by path, the manifest lists them under `references`, and a restore reports which of them are
+//! missing on the machine it runs on.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use siso_server::backup::{self, BackupError, Manifest, PartData};
+use time::OffsetDateTime;
+
+use crate::config::{ConfigError, NodeConfig};
+use crate::store::{Kind, OpenMode, Store, StoreError};
+
+/// Backup errors of the node.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeBackupError {
+    /// The configuration could not be read.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The backup file.
+    #[error(transparent)]
+    Backup(#[from] BackupError),
+    /// The restored store cannot be opened.
+    #[error("restored, but the store cannot be opened: {0}")]
+    Store(#[from] StoreError),
+    /// Reading a configuration file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What failed.
+        source: std::io::Error,
+    },
+}
+
+/// What an operator recognises in the store, by key prefix of the `data` tree.
+const SUMMARY: &[(Kind, &str)] = &[
+    (Kind::Person, "persons"),
+    (Kind::Family, "families"),
+    (Kind::Accesso, "accessi"),
+    (Kind::PresaInCarico, "prese_in_carico"),
+    (Kind::Intervento, "interventi"),
+    (Kind::Caso, "casi"),
+    (Kind::Account, "accounts"),
+    (Kind::Acked, "households_shared"),
+    (Kind::Outbox, "outbox_batches"),
+];
+
+fn read(path: &Path) -> Result<Vec<u8>, NodeBackupError> {
+    std::fs::read(path).map_err(|source| NodeBackupError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// The files a configuration names that a backup does not carry.
+fn references(cfg: &NodeConfig) -> Vec<PathBuf> {
+    let mut r = vec![cfg.ca.clone(), cfg.cert.clone(), cfg.key.clone()];
+    r.extend(cfg.fingerprint_key.clone());
+    r.extend(cfg.oprf.as_ref().map(|o| o.verification.clone()));
+    r.extend(cfg.web.cert.clone());
+    r.extend(cfg.web.key.clone());
+    r
+}
+
+/// Backs up the node of `data` to `to` (encrypted to `recipients` if any), from the running
+/// `serve` when it answers on its admin socket, else from the store (which must not be in use).
+pub fn take(
+    data: &Path,
+    to: &Path,
+    recipients: &[backup::Recipient],
+    now: OffsetDateTime,
+) -> Result<Manifest, NodeBackupError> {
+    let cfg = NodeConfig::load(data)?;
+    let mut summary = BTreeMap::<String, u64>::new();
+    let mut audit = 0u64;
+    let staged = backup::stage_store(
+        data,
+        to,
+        &mut |out| {
+            let store =
+                Store::open(&data.join("store"), OpenMode::Existing).map_err(|e| e.to_string())?;
+            store.dump(out).map(drop).map_err(|e| e.to_string())
+        },
+        &mut |tree, k, _| match tree {
+            b"data" => {
+                if let Some((_, name)) = k
+                    .first()
+                    .and_then(|p| SUMMARY.iter().find(|(kind, _)| *kind as u8 == *p))
+                {
+                    *summary.entry((*name).to_owned()).or_default() += 1;
+                }
+            }
+            b"audit" => audit += 1,
+            _ => {}
+        },
+    )?;
+    summary.insert("audit_records".into(), audit);
+    let mut parts = vec![(
+        "node.toml".to_owned(),
+        PartData::Bytes(read(&NodeConfig::path(data))?),
+    )];
+    let rules = data.join("rules.toml");
+    if rules.exists() {
+        parts.push(("rules.toml".into(), PartData::Bytes(read(&rules)?)));
+    }
+    parts.push((backup::STORE_PART.into(), PartData::File(staged.file)));
+    let manifest = Manifest {
+        format: 1,
+        program: "node".into(),
+        release: concat!(env!("CARGO_PKG_VERSION"), " (", env!("SISO_GIT_REV"), ")").into(),
+        schema_version: staged.schema_version,
+        member: cfg.member.clone(),
+        epochs: vec![cfg.epoch],
+        created: now
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        online: staged.online,
+        trees: staged.trees,
+        summary,
+        references: references(&cfg)
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+        parts: vec![],
+    };
+    Ok(backup::write(to, manifest, parts, recipients)?)
+}
+
+/// Restores a node backup into `data` (new or empty) after checking all of it; the store is
+/// then opened once, so a schema this release cannot read is reported now. Returns the
+/// manifest and the referenced files missing here.
+pub fn restore(
+    from: &Path,
+    identity: Option<&Path>,
+    data: &Path,
+) -> Result<(Manifest, Vec<String>), NodeBackupError> {
+    let m = backup::restore(from, identity, "node", data, &mut |_, bytes| Ok(bytes))?;
+    drop(Store::open(&data.join("store"), OpenMode::Existing)?);
+    let cfg = NodeConfig::load(data)?;
+    let missing = references(&cfg)
+        .into_iter()
+        .filter(|p| !p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    Ok((m, missing))
+}
