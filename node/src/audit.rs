@@ -36,6 +36,10 @@ pub enum Action {
     Registrazione,
     /// A caseload or the service's overview read (the persons listed).
     LetturaCarico,
+    /// A person erased from the node (`siso-node erase`).
+    Cancellazione,
+    /// Records past their retention period deleted (`siso-node retention run`).
+    Conservazione,
 }
 
 impl Action {
@@ -52,6 +56,8 @@ impl Action {
             Action::AccessoNegato => "accesso_negato",
             Action::Registrazione => "registrazione",
             Action::LetturaCarico => "lettura_carico",
+            Action::Cancellazione => "cancellazione",
+            Action::Conservazione => "scadenza_conservazione",
         }
     }
 }

@@ -55,6 +55,39 @@ pub fn check_lines(
     Ok(s)
 }
 
+/// `siso-node check-cf [FILE]`: checks each line of `file` (standard input when absent or
+/// `-`), writes the verdicts to standard output and a count to standard error; exit 2 when the
+/// input cannot be read.
+pub fn run(file: Option<&std::path::Path>) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let today = time::OffsetDateTime::now_utc().date();
+    let stdout = io::stdout().lock();
+    let result = match file {
+        None => check_lines(io::stdin().lock(), stdout, today),
+        Some(p) if p.as_os_str() == "-" => check_lines(io::stdin().lock(), stdout, today),
+        Some(p) => match std::fs::File::open(p) {
+            Ok(f) => check_lines(io::BufReader::new(f), stdout, today),
+            Err(e) => {
+                eprintln!("siso-node: error: {}: {e}", p.display());
+                return ExitCode::from(2);
+            }
+        },
+    };
+    match result {
+        Ok(s) => {
+            eprintln!(
+                "{} lines: {} valid, {} invalid",
+                s.lines, s.valid, s.invalid
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("siso-node: error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,6 +43,33 @@ pub struct NodeConfig {
     /// The operators' web app of `serve`.
     #[serde(default)]
     pub web: WebConfig,
+    /// How long social records are kept (`siso-node retention run`).
+    #[serde(default)]
+    pub retention: RetentionConfig,
+}
+
+/// Retention periods (`[retention]`), in whole years counted from the date named on each;
+/// `siso-node retention run` deletes what is past them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Accessi, from the day of the access (default 5).
+    pub accessi_years: u16,
+    /// Closed cases (the case, its presa in carico and its diary) from the closure, and ended
+    /// prese in carico from their end (default 10).
+    pub closed_case_years: u16,
+    /// Interventions, from their end; open-ended ones are kept (default 10).
+    pub interventi_years: u16,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            accessi_years: 5,
+            closed_case_years: 10,
+            interventi_years: 10,
+        }
+    }
 }
 
 /// The fingerprint key services (`[oprf]`): person fingerprints are VOPRF evaluations by any
@@ -372,6 +399,17 @@ session_idle_minutes = {web.session_idle_minutes}
 session_max_hours = {web.session_max_hours}
 # Reverse proxies whose X-Forwarded-For header is believed (addresses, e.g. ["10.0.0.5"]).
 trusted_proxies = {web.trusted_proxies}
+
+[retention]
+# How long social records are kept, in years; `siso-node retention run` deletes what is past
+# them (see docs/operations.md for the periods assumed and their legal bases).
+# Accessi, from the day of the access (default 5).
+accessi_years = {retention.accessi_years}
+# Closed cases (with their presa in carico and diary) from the closure, ended prese in carico
+# from their end (default 10).
+closed_case_years = {retention.closed_case_years}
+# Interventions from their end; open-ended ones are kept (default 10).
+interventi_years = {retention.interventi_years}
 "#;
 
 #[cfg(test)]
@@ -393,6 +431,7 @@ mod tests {
             sync: SyncConfig::default(),
             http: HttpConfig::default(),
             web: WebConfig::default(),
+            retention: RetentionConfig::default(),
         };
         let text = c.render().unwrap();
         let back: NodeConfig = toml::from_str(&text).unwrap();

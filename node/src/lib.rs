@@ -20,6 +20,7 @@ pub mod model;
 pub mod oprf;
 pub mod persons;
 pub mod report;
+pub mod retention;
 pub mod rules;
 pub mod serve;
 pub mod store;

@@ -3,7 +3,7 @@
 //! Exit codes: 0 success; 1 a command failed (invalid import, unreachable hub, refused request);
 //! 2 usage error, or an I/O error reading the input of `check-cf`.
 
-use std::io::{self, BufReader};
+use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,7 +14,7 @@ use siso_node::accounts::{self, Change, OperatorRole};
 use siso_node::config::{HttpConfig, NodeConfig, SyncConfig};
 use siso_node::import::{self, ImportKind, ImportOptions, Profile};
 use siso_node::store::{OpenMode, Store};
-use siso_node::sync;
+use siso_node::{retention, sync};
 use siso_server::web::Password;
 use siso_shared::wire::{Dimension, Level, Message, StatsQuery};
 use siso_shared::{MemberId, Role};
@@ -160,6 +160,33 @@ enum Command {
     },
     /// This member's fingerprint budget at each key service (JSON on stdout).
     Budget,
+    /// Delete social records past the periods of `[retention]` in node.toml (needs the store:
+    /// run it while `serve` is stopped, e.g. from the unit's ExecStartPre or a timer).
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
+    /// Erase a person from this node (GDPR art. 17, where the law allows): their social and
+    /// registry records, fingerprint cache and family membership; a tombstone keeps imports from
+    /// bringing them back, and the next sync withdraws their fingerprints from the hub. Needs
+    /// the store (stop `serve`).
+    Erase {
+        /// The person's codice fiscale.
+        #[arg(long)]
+        codice_fiscale: String,
+        /// Who erases (recorded in the audit trail).
+        #[arg(long)]
+        by: String,
+        /// Why, e.g. the request's protocol number (recorded; no personal data).
+        #[arg(long)]
+        reason: String,
+        /// Count what would be removed; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// Back up the store, node.toml and rules.toml into one file, while `serve` runs (through
     /// its admin socket, under a write barrier) or not. `backup verify FILE` checks one.
     #[command(args_conflicts_with_subcommands = true)]
@@ -203,6 +230,22 @@ enum BackupCommand {
     /// Check a backup file without restoring it (exit 1 if it is corrupt, truncated, another
     /// program's, or cannot be decrypted).
     Verify(siso_server::backup::cli::VerifyArgs),
+}
+
+#[derive(Subcommand)]
+enum RetentionCommand {
+    /// Delete (or with --dry-run count) what is past its retention period today.
+    Run {
+        /// Who runs it (recorded in the audit trail).
+        #[arg(long, default_value = "retention")]
+        by: String,
+        /// Count what would be deleted; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
 }
 
 #[derive(Subcommand)]
@@ -363,44 +406,13 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     if let Command::CheckCf { file } = &cli.command {
-        return check_cf(file.as_deref());
+        return siso_node::check_cf::run(file.as_deref());
     }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("siso-node: error: {e:#}");
             ExitCode::FAILURE
-        }
-    }
-}
-
-fn check_cf(file: Option<&Path>) -> ExitCode {
-    let today = OffsetDateTime::now_utc().date();
-    let stdout = io::stdout().lock();
-    let result = match file {
-        None => siso_node::check_cf::check_lines(io::stdin().lock(), stdout, today),
-        Some(p) if p.as_os_str() == "-" => {
-            siso_node::check_cf::check_lines(io::stdin().lock(), stdout, today)
-        }
-        Some(p) => match std::fs::File::open(p) {
-            Ok(f) => siso_node::check_cf::check_lines(BufReader::new(f), stdout, today),
-            Err(e) => {
-                eprintln!("siso-node: error: {}: {e}", p.display());
-                return ExitCode::from(2);
-            }
-        },
-    };
-    match result {
-        Ok(s) => {
-            eprintln!(
-                "{} lines: {} valid, {} invalid",
-                s.lines, s.valid, s.invalid
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("siso-node: error: {e}");
-            ExitCode::from(2)
         }
     }
 }
@@ -481,6 +493,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 sync: SyncConfig::default(),
                 http: HttpConfig::default(),
                 web: Default::default(),
+                retention: Default::default(),
             };
             cfg.check_scheme()?;
             match &cfg.oprf {
@@ -708,6 +721,39 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Restore(r) => r.run(&data, |from, identity| {
             siso_node::backup::restore(from, identity, &data).map_err(anyhow::Error::from)
         }),
+        Command::Retention {
+            command:
+                RetentionCommand::Run {
+                    by,
+                    dry_run,
+                    format,
+                },
+        } => {
+            let (cfg, store) = sync::open(&data)?;
+            let now = OffsetDateTime::now_utc();
+            let p = retention::run(&store, &cfg.retention, now.date(), &by, now, dry_run)?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string(&p)?),
+                Format::Table => print!("{p}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Erase {
+            codice_fiscale,
+            by,
+            reason,
+            dry_run,
+            format,
+        } => {
+            let (_, store) = sync::open(&data)?;
+            let now = OffsetDateTime::now_utc();
+            let e = retention::erase(&store, &codice_fiscale, &by, &reason, now, dry_run)?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string(&e)?),
+                Format::Table => print!("{e}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Budget => {
             let cfg = NodeConfig::load(&data)?;
             let rows = tokio::runtime::Runtime::new()?.block_on(siso_node::oprf::budgets(&cfg))?;

@@ -515,3 +515,14 @@ pub struct Verifica {
     /// Day.
     pub data: Date,
 }
+
+/// An erased person's tombstone (`siso-node erase`): no codice fiscale, no name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredTombstone {
+    /// Unix time of the erasure, seconds.
+    pub time: i64,
+    /// Who erased (the administrator named on the command line).
+    pub by: String,
+    /// The hub has acknowledged a snapshot without the person's fingerprints.
+    pub withdrawn: bool,
+}

@@ -22,6 +22,8 @@
 //! | `Q` | user name ‖ 0 ‖ idempotency key | the id of the record that key created |
 //! | `G` | household key [32] | what was done about an overlap notice ([`Verifica`]) |
 //! | `E` | user ‖ 0 ‖ device id | an operator's phone (`devices.rs`: first and last use, disconnected) |
+//! | `Y` | epoch u16 ‖ cf | a person fingerprint from the key services |
+//! | `Z` | person id [16] | an erased person's tombstone ([`StoredTombstone`]) |
 //!
 //! Imported rows of accessi, prese in carico and interventi end in an 8-byte row hash; records
 //! written in the app end in a random 16-byte id, so no import can ever overwrite one.
@@ -33,6 +35,7 @@
 //! [`Caso`]: crate::model::Caso
 //! [`AppRecord`]: crate::model::AppRecord
 //! [`Verifica`]: crate::model::Verifica
+//! [`StoredTombstone`]: crate::model::StoredTombstone
 //!
 //! A second tree, `audit`, is the operators' audit trail (seq u64 → [`AuditRecord`], hash-chained
 //! by `audit.rs`), and `meta` holds the schema version, the sync state and the person id key.
@@ -154,6 +157,9 @@ pub enum Kind {
     /// Person fingerprints obtained from the key services (key: epoch `u16` BE ‖ codice
     /// fiscale), so routine syncs and re-imports spend no budget; one epoch at a time.
     Pseudonym = b'Y',
+    /// Erased persons (key: person id [16]; `retention.rs`): imports skip them, and one not yet
+    /// withdrawn from the hub makes the next sync a snapshot.
+    Tombstone = b'Z',
 }
 
 /// Length of the random id of a record written in the app (imported rows end in an 8-byte

@@ -524,9 +524,18 @@ pub async fn round(
     let held: Option<String> = store.meta_get("scheme")?;
     let held = held.or_else(|| (store.count(Kind::Acked) > 0).then(|| "shared-key".to_owned()));
     let switched = held.as_deref().is_some_and(|h| h != scheme.as_str());
-    if opts.full || switched {
+    // Persons erased since the last round: a snapshot replaces everything the hub holds for
+    // this member (its earlier batches, with their fingerprints, are deleted with it).
+    let withdrawals = crate::retention::pending_withdrawals(store)?;
+    if opts.full || switched || !withdrawals.is_empty() {
         if switched {
             tracing::info!(from = ?held, to = %scheme, "fingerprint scheme changed: sending the whole set again");
+        }
+        if !withdrawals.is_empty() {
+            tracing::info!(
+                persons = withdrawals.len(),
+                "persons erased: sending the whole set again as a snapshot"
+            );
         }
         reset(store)?;
     }
@@ -643,6 +652,10 @@ pub async fn round(
     store.commit(tx)?;
     state.last_sync = Some(now.unix_timestamp());
     store.meta_put("sync", &state)?;
+    if !withdrawals.is_empty() {
+        // The snapshot without them was acknowledged above.
+        crate::retention::mark_withdrawn(store, &withdrawals)?;
+    }
     client.close().await;
     Ok(report)
 }

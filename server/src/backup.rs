@@ -358,10 +358,7 @@ fn read_error(e: std::io::Error) -> BackupError {
 
 /// Reads a backup from its start: each part is handed to `each` (a reader of exactly that
 /// part); checks every hash, the trailer and the end of the file.
-fn read(
-    input: Box<dyn Read>,
-    each: &mut PartVisitor<'_>,
-) -> Result<Manifest, BackupError> {
+fn read(input: Box<dyn Read>, each: &mut PartVisitor<'_>) -> Result<Manifest, BackupError> {
     let mut r = Hashing {
         inner: input,
         hash: blake3::Hasher::new(),

@@ -287,6 +287,7 @@ pub async fn run(
             sync: Default::default(),
             http: Default::default(),
             web: Default::default(),
+            retention: Default::default(),
         };
         let ndir = nodes_dir.join(member);
         if ndir.exists() {

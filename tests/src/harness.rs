@@ -674,6 +674,7 @@ pub fn node_with(
         },
         http: Default::default(),
         web: Default::default(),
+        retention: Default::default(),
     };
     std::fs::create_dir_all(data).unwrap();
     std::fs::write(

@@ -125,6 +125,7 @@ pub async fn run(
         sync: Default::default(),
         http: Default::default(),
         web: Default::default(),
+        retention: Default::default(),
     };
     let inputs: Vec<Vec<u8>> = (0..n)
         .map(|i| format!("RSSMRA80A01{i:05}", i = i % 100_000).into_bytes())

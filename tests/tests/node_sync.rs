@@ -234,13 +234,15 @@ async fn synced_then_hub_recreated() -> (
 #[tokio::test]
 async fn a_full_sync_refills_a_recreated_hub() {
     let (_dirs, hub, cfg, st, before) = synced_then_hub_recreated().await;
-    // A normal round has nothing new to say, so the re-created hub stays empty.
+    // A normal round has nothing new to send, yet the hub's overlap reply says it holds none of
+    // the member's records (protocol 3): the round sends the whole set again by itself.
     let r = round(&st, &cfg, &SyncOptions::default(), NOW)
         .await
         .unwrap();
-    assert_eq!(r.batches, 0);
-    assert_eq!(hub.running.hub.records(), 0);
-    // A full round sends the whole set as a snapshot.
+    assert!(r.resent_full, "{r:?}");
+    assert_eq!(r.hub_records, 3);
+    assert_eq!(hub.running.hub.summary(2026), before);
+    // A full round (`sync --full`) sends the whole set as a snapshot too.
     let full = SyncOptions {
         full: true,
         ..SyncOptions::default()
@@ -255,6 +257,7 @@ async fn a_full_sync_refills_a_recreated_hub() {
         .await
         .unwrap();
     assert_eq!(r.batches, 0);
+    assert!(!r.resent_full);
     hub.stop().await;
 }
 

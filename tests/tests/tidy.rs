@@ -34,7 +34,7 @@ const NODE_LAYERS: &[&[&str]] = &[
     &["check_cf", "client", "config", "model", "rules"],
     &["oprf", "store"],
     &["accounts", "audit", "devices", "persons"],
-    &["household", "import"],
+    &["household", "import", "retention"],
     &["assess", "report"],
     &["cartella"],
     &["aggregates"],

@@ -281,13 +281,15 @@ pub struct ImportSummary {
     pub dry_run: bool,
     /// Rows left out because an operator already recorded the same record in the web app.
     pub already_in_app: u64,
+    /// Rows left out because their person was erased (`siso-node erase`).
+    pub erased: u64,
 }
 
 impl fmt::Display for ImportSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} rows read, {} imported, {} rejected, {} persons, {} households, {:.2} s{}{}",
+            "{} rows read, {} imported, {} rejected, {} persons, {} households, {:.2} s{}{}{}",
             self.rows_read,
             self.imported,
             self.rejected,
@@ -299,6 +301,11 @@ impl fmt::Display for ImportSummary {
                     " ({} already recorded in the web app, left out)",
                     self.already_in_app
                 )
+            } else {
+                String::new()
+            },
+            if self.erased > 0 {
+                format!(" ({} rows of erased persons, left out)", self.erased)
             } else {
                 String::new()
             },
@@ -399,6 +406,22 @@ pub fn import(
         }
     }
     summary.rejected = rejects.len() as u64;
+    let mut rows = rows;
+    // Erased persons stay erased: their rows are left out (tombstones are few; most imports
+    // find none and check nothing).
+    let tombstones: std::collections::HashSet<Vec<u8>> = store
+        .keys(crate::store::Kind::Tombstone)?
+        .into_iter()
+        .collect();
+    if !tombstones.is_empty() {
+        let key = crate::persons::id_key(store).map_err(|e| ImportError::Io {
+            path: "store".into(),
+            reason: e.to_string(),
+        })?;
+        let before = rows.len();
+        rows.retain(|r| !tombstones.contains(key.id(r.cf()).as_slice()));
+        summary.erased = (before - rows.len()) as u64;
+    }
     let tx = build_tx(store, kind, &rows, &mut summary)?;
     summary.imported = rows.len() as u64 - summary.already_in_app;
     if !opts.dry_run {

@@ -26,6 +26,22 @@ pub(crate) enum Row {
     Intervento(Person, Intervento),
 }
 
+impl Row {
+    /// The codice fiscale the row is about.
+    pub(crate) fn cf(&self) -> &str {
+        match self {
+            Row::Anagrafe(p) | Row::Accesso(p, _) | Row::Presa(p, _) | Row::Intervento(p, _) => {
+                &p.cf
+            }
+            Row::Sanitaria(cf, _)
+            | Row::Reddito(cf, _)
+            | Row::Immobile(cf, _)
+            | Row::Locazione(cf, _)
+            | Row::Tributo(cf, _) => cf,
+        }
+    }
+}
+
 /// The fields of one row, and the errors found in them so far.
 pub(crate) struct Fields<'a> {
     /// Canonical column name → position.
