@@ -302,6 +302,12 @@ pub fn schema_version(meta: &sled::Tree) -> Result<Option<u32>, StoreError> {
         .transpose()
 }
 
+/// A plain sled configuration, for tests of modules that must not name sled.
+#[cfg(test)]
+pub(crate) fn test_config() -> sled::Config {
+    sled::Config::new()
+}
+
 /// Tags of the store dump (the `store` part of a backup).
 const DUMP_END: u8 = 0;
 const DUMP_TREE: u8 = 1;

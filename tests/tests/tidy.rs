@@ -335,3 +335,34 @@ fn alert_rules_name_only_exported_metrics() {
         "alert rules name metrics nobody exports: {missing:?}"
     );
 }
+
+/// Every file the hub's Containerfile copies from the build context exists (CI machines without
+/// a container engine do not build the image).
+#[test]
+fn the_containerfile_copies_files_that_exist() {
+    let text = std::fs::read_to_string(root().join("packaging/Containerfile")).unwrap();
+    let mut copies = 0;
+    for line in text.lines().filter(|l| l.starts_with("COPY ")) {
+        let args: Vec<&str> = line.split_whitespace().skip(1).collect();
+        if args.iter().any(|a| a.starts_with("--from")) || args == [".", "."] {
+            continue;
+        }
+        for src in &args[..args.len() - 1] {
+            assert!(
+                root().join(src).exists(),
+                "Containerfile copies {src}, which is missing"
+            );
+            copies += 1;
+        }
+    }
+    assert!(
+        copies >= 3,
+        "the Containerfile copies nothing from the context"
+    );
+    for line in text.lines().filter(|l| l.contains("--config")) {
+        assert!(
+            line.contains("/etc/siso/hub.toml") || line.starts_with('#'),
+            "{line}"
+        );
+    }
+}

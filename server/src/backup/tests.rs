@@ -10,7 +10,7 @@ const OWNER: Owner = Owner {
 };
 
 fn store(dir: &Path) -> Versioned {
-    let s = open_versioned(sled::Config::new(), dir, OWNER, OpenMode::Create).unwrap();
+    let s = open_versioned(crate::store::test_config(), dir, OWNER, OpenMode::Create).unwrap();
     let t = s.db.open_tree("data").unwrap();
     for i in 0u32..500 {
         t.insert(i.to_be_bytes(), vec![i as u8; (i % 40) as usize])
@@ -87,7 +87,7 @@ fn a_backup_verifies_and_restores_into_an_identical_store() {
         b"member = \"x\"\n"
     );
     let r = open_versioned(
-        sled::Config::new(),
+        crate::store::test_config(),
         &target.join(STORE_PART),
         OWNER,
         OpenMode::Existing,
@@ -215,7 +215,13 @@ fn recipients_err(r: &str) -> bool {
 #[test]
 fn a_dump_taken_while_writers_run_holds_whole_writes_only() {
     let dir = tempfile::tempdir().unwrap();
-    let s = open_versioned(sled::Config::new(), dir.path(), OWNER, OpenMode::Create).unwrap();
+    let s = open_versioned(
+        crate::store::test_config(),
+        dir.path(),
+        OWNER,
+        OpenMode::Create,
+    )
+    .unwrap();
     let a = s.db.open_tree("a").unwrap();
     let b = s.db.open_tree("b").unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
