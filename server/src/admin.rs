@@ -32,14 +32,22 @@ pub async fn serve(
     handler: Handler,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> std::io::Result<()> {
-    if path.exists() {
-        std::fs::remove_file(&path)?;
-    }
-    let listener = tokio::net::UnixListener::bind(&path)?;
-    {
+    let bind = || -> std::io::Result<tokio::net::UnixListener> {
+        if path.exists() {
+            std::fs::remove_file(&path)?;
+        }
+        let listener = tokio::net::UnixListener::bind(&path)?;
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    }
+        Ok(listener)
+    };
+    let listener = match bind() {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(socket = %path.display(), error = %e, "admin socket unavailable: online backups will be refused");
+            return Err(e);
+        }
+    };
     loop {
         tokio::select! {
             r = listener.accept() => {
@@ -161,5 +169,58 @@ pub fn request(data: &Path, command: &str) -> Result<Option<impl Read>, AdminErr
         None => Err(AdminError::Refused(
             "the service closed the connection without an answer".into(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn answers_commands_refuses_unknown_ones_and_replaces_a_stale_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        // No service: nothing answers.
+        assert!(request(dir.path(), "backup").unwrap().is_none());
+        // A stale socket file left by a killed process is replaced.
+        std::fs::write(socket_path(dir.path()), b"").unwrap();
+        assert!(request(dir.path(), "backup").unwrap().is_none());
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let handler: Handler = Arc::new(|command, out| match command {
+            "backup" => out.write_all(b"the copy").map_err(|e| e.to_string()),
+            "quiet" => Ok(()),
+            other => Err(format!("unknown command {other:?}")),
+        });
+        let task = tokio::spawn(serve(socket_path(dir.path()), handler, shutdown.clone()));
+        let data = dir.path().to_owned();
+        let answers = tokio::task::spawn_blocking(move || {
+            let mut got = String::new();
+            // Until the service has replaced the stale file and listens.
+            let mut r = loop {
+                if let Some(r) = request(&data, "backup").unwrap() {
+                    break r;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            };
+            r.read_to_string(&mut got).unwrap();
+            let refused = request(&data, "drop tables").err().unwrap().to_string();
+            let quiet = request(&data, "quiet").unwrap().is_some();
+            (got, refused, quiet)
+        })
+        .await
+        .unwrap();
+        assert_eq!(answers.0, "the copy");
+        assert!(answers.1.contains("unknown command"), "{}", answers.1);
+        assert!(answers.2);
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(socket_path(dir.path()))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        shutdown.cancel();
+        task.await.unwrap().unwrap();
+        assert!(!socket_path(dir.path()).exists());
     }
 }
