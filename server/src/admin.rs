@@ -3,6 +3,9 @@
 //! open it). One request per connection: a command line (`backup\n`), answered by `ok\n` and
 //! the command's bytes, or by `error: MESSAGE\n`.
 //!
+//! A client that stalls for 30 s (sends no command, or stops reading an answer) is cut off, so a
+//! stuck `backup` cannot hold the store's write barrier and stop the service's writes for long.
+//!
 //! **Invariant:** the socket is reachable only by the service's user (file mode 0600 in the
 //! data directory); it serves commands that read the store, never ones that take input data.
 
@@ -12,6 +15,9 @@ use std::sync::Arc;
 
 /// The socket's file name in the data directory.
 pub const SOCKET: &str = "admin.sock";
+
+/// How long a client may stall (send nothing, or read nothing) before its command is ended.
+const STALL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The longest command line read.
 const MAX_LINE: u64 = 256;
@@ -76,6 +82,10 @@ pub async fn serve(
 
 /// Answers one connection.
 fn answer(stream: std::os::unix::net::UnixStream, handler: &Handler) -> std::io::Result<()> {
+    // A client that stops reading must not hold the store's write barrier (a backup's) for long:
+    // a write that waits longer than this fails, and the command ends.
+    stream.set_write_timeout(Some(STALL))?;
+    stream.set_read_timeout(Some(STALL))?;
     let mut line = String::new();
     BufReader::new((&stream).take(MAX_LINE)).read_line(&mut line)?;
     let command = line.trim_end_matches('\n').to_owned();
