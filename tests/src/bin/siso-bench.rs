@@ -20,6 +20,10 @@
 //!   fingerprints end to end through two of three services — against a raw ristretto255 scalar
 //!   multiplication.
 //!
+//! - `backup`: a node store of N persons — the online backup's copy under the write barrier
+//!   (how long writes wait), `backup verify` and `restore` — against copying the closed store's
+//!   directory file by file.
+//!
 //! Exit codes: 0 done; 1 the two systems disagree on the overlaps or a step failed; 2 usage.
 
 use std::hint::black_box;
@@ -94,6 +98,16 @@ enum Cmd {
     },
     /// Anagrafe import rows/s and peak memory vs raw CSV parsing of the same file.
     Anagrafe {
+        /// Persons (rows); families of 1 to 4.
+        #[arg(long, default_value_t = 1_000_000)]
+        persons: usize,
+        /// Work directory (kept); default a temporary one (removed).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Backup of a node store of N persons: the dump taken under the write barrier, verify,
+    /// restore, against a plain copy of the store directory.
+    Backup {
         /// Persons (rows); families of 1 to 4.
         #[arg(long, default_value_t = 1_000_000)]
         persons: usize,
@@ -230,6 +244,10 @@ fn main() -> anyhow::Result<()> {
         Cmd::Anagrafe { persons, dir } => {
             let (dir, _tmp) = work_dir(dir)?;
             anagrafe_cmd(persons, &dir)?;
+        }
+        Cmd::Backup { persons, dir } => {
+            let (dir, _tmp) = work_dir(dir)?;
+            backup_cmd(persons, &dir)?;
         }
         Cmd::Persons {
             persons,
@@ -495,6 +513,129 @@ fn anagrafe_cmd(n: usize, dir: &std::path::Path) -> anyhow::Result<()> {
             "import": imp,
             "csv_parse_rows_per_s": rows as f64 / raw_s,
             "ratio_import_over_csv_parse": rows_per_s / (rows as f64 / raw_s),
+        })
+    );
+    Ok(())
+}
+
+/// Copies `from` into `to` file by file, syncing each file (what an operator's `cp -a` of the
+/// stopped store costs, made durable as a backup must be).
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<u64> {
+    std::fs::create_dir_all(to)?;
+    let mut bytes = 0;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let target = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            bytes += copy_tree(&e.path(), &target)?;
+        } else {
+            bytes += std::fs::copy(e.path(), &target)?;
+            std::fs::File::open(&target)?.sync_all()?;
+        }
+    }
+    Ok(bytes)
+}
+
+fn backup_cmd(n: usize, dir: &std::path::Path) -> anyhow::Result<()> {
+    use siso_node::store::{OpenMode, Store};
+    use siso_server::backup::{self, PartData};
+    std::fs::create_dir_all(dir)?;
+    let file = dir.join("anagrafe.csv");
+    let store_dir = dir.join("store");
+    for d in [&store_dir, &dir.join("copy"), &dir.join("restored")] {
+        if d.exists() {
+            std::fs::remove_dir_all(d)?;
+        }
+    }
+    eprintln!(
+        "generating and importing {n} persons in {} ...",
+        dir.display()
+    );
+    cartella_bench::write_anagrafe(n, &file)?;
+    let out = Command::new(std::env::current_exe()?)
+        .args(["anagrafe-import", "--file"])
+        .arg(&file)
+        .arg("--store")
+        .arg(&store_dir)
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    if !out.status.success() {
+        anyhow::bail!("import failed ({})", out.status);
+    }
+    // Reference: the closed store's directory copied file by file.
+    let _ = Command::new("sync").status();
+    let t = Instant::now();
+    let store_bytes = copy_tree(&store_dir, &dir.join("copy"))?;
+    let copy_s = t.elapsed().as_secs_f64();
+    // The online copy: what `serve` does for `backup`, holding the write barrier throughout.
+    let store = Store::open(&store_dir, OpenMode::Existing)?;
+    let staged_path = dir.join("staged.dump");
+    let t = Instant::now();
+    let trees = {
+        let f = std::fs::File::create(&staged_path)?;
+        let mut w = std::io::BufWriter::new(f);
+        let trees = store.dump(&mut w)?;
+        let f = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+        f.sync_all()?;
+        trees
+    };
+    let dump_s = t.elapsed().as_secs_f64();
+    drop(store);
+    let manifest = backup::Manifest {
+        format: 1,
+        program: "node".into(),
+        release: "bench".into(),
+        schema_version: siso_node::store::SCHEMA_VERSION,
+        member: "bench".into(),
+        epochs: vec![2026],
+        created: String::new(),
+        online: true,
+        trees,
+        summary: Default::default(),
+        references: vec![],
+        parts: vec![],
+    };
+    let to = dir.join("bench.siso-backup");
+    let t = Instant::now();
+    let staged = std::fs::File::open(&staged_path)?;
+    backup::write(
+        &to,
+        manifest,
+        vec![(backup::STORE_PART.into(), PartData::File(staged))],
+        &[],
+    )?;
+    let write_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    backup::verify(&to, None, "node")?;
+    let verify_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    backup::restore(&to, None, "node", &dir.join("restored"), &mut |_, b| Ok(b))?;
+    let restore_s = t.elapsed().as_secs_f64();
+    let restored = Store::open(&dir.join("restored/store"), OpenMode::Existing)?;
+    let persons = restored.count(siso_node::store::Kind::Person);
+    if persons != n {
+        anyhow::bail!("the restored store holds {persons} persons, not {n}");
+    }
+    let file_bytes = std::fs::metadata(&to)?.len();
+    std::fs::remove_file(&staged_path)?;
+    let r = |x: f64| (x * 1000.0).round() / 1000.0;
+    println!(
+        "{}",
+        serde_json::json!({
+            "persons": n,
+            "store_mb": r(store_bytes as f64 / 1e6),
+            "backup_mb": r(file_bytes as f64 / 1e6),
+            "copy_s": r(copy_s),
+            "barrier_held_s": r(dump_s),
+            "write_s": r(write_s),
+            "verify_s": r(verify_s),
+            "restore_s": r(restore_s),
+            "ratios": {
+                "barrier_over_copy": r(dump_s / copy_s),
+                "backup_over_copy": r((dump_s + write_s) / copy_s),
+                "verify_over_copy": r(verify_s / copy_s),
+                "restore_over_copy": r(restore_s / copy_s),
+            },
         })
     );
     Ok(())
