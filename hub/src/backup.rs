@@ -9,33 +9,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use siso_server::backup::{self, BackupError, Manifest, PartData, Recipient};
+use siso_server::backup::{self, BackupError, Manifest, PartData, Recipient, ServiceBackupError};
 use time::OffsetDateTime;
 
-use crate::config::{ConfigError, HubConfig};
-use crate::store::{OpenMode, Store, StoreError};
-
-/// Backup errors of the hub.
-#[derive(Debug, thiserror::Error)]
-pub enum HubBackupError {
-    /// The configuration could not be read.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The backup file.
-    #[error(transparent)]
-    Backup(#[from] BackupError),
-    /// The restored store cannot be opened.
-    #[error("restored, but the store cannot be opened: {0}")]
-    Store(#[from] StoreError),
-    /// Reading the configuration file failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// What failed.
-        source: std::io::Error,
-    },
-}
+use crate::config::HubConfig;
+use crate::store::{OpenMode, Store};
 
 /// The files the configuration names that a backup does not carry.
 fn references(cfg: &HubConfig) -> Vec<PathBuf> {
@@ -53,12 +31,9 @@ pub fn take(
     to: &Path,
     recipients: &[Recipient],
     now: OffsetDateTime,
-) -> Result<Manifest, HubBackupError> {
+) -> Result<Manifest, ServiceBackupError> {
     let cfg = HubConfig::load(config)?;
-    let text = std::fs::read(config).map_err(|source| HubBackupError::Io {
-        path: config.display().to_string(),
-        source,
-    })?;
+    let text = backup::read_config(config)?;
     let mut summary = BTreeMap::<String, u64>::new();
     let mut epochs = std::collections::BTreeSet::new();
     let staged = backup::stage_store(
@@ -98,9 +73,7 @@ pub fn take(
         schema_version: staged.schema_version,
         member: "hub".into(),
         epochs: epochs.into_iter().collect(),
-        created: now
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
+        created: backup::rfc3339(now),
         online: staged.online,
         trees: staged.trees,
         summary,
@@ -124,8 +97,8 @@ pub fn restore(
     from: &Path,
     identity: Option<&Path>,
     data: &Path,
-) -> Result<(Manifest, Vec<String>), HubBackupError> {
-    let absolute = std::path::absolute(data).map_err(|source| HubBackupError::Io {
+) -> Result<(Manifest, Vec<String>), ServiceBackupError> {
+    let absolute = std::path::absolute(data).map_err(|source| ServiceBackupError::Io {
         path: data.display().to_string(),
         source,
     })?;
@@ -146,10 +119,5 @@ pub fn restore(
     })?;
     drop(Store::open(&data.join("store"), OpenMode::Existing)?);
     let cfg = HubConfig::load(&data.join("hub.toml"))?;
-    let missing = references(&cfg)
-        .into_iter()
-        .filter(|p| !p.exists())
-        .map(|p| p.display().to_string())
-        .collect();
-    Ok((m, missing))
+    Ok((m, backup::missing(references(&cfg))))
 }

@@ -143,24 +143,6 @@ pub fn record_expiries(hub: &Hub, cfg: &HubConfig) {
         .unwrap_or_else(|p| p.into_inner()) = list;
 }
 
-/// The commands of the hub's admin socket: `backup` (a dump of the store under the write
-/// barrier).
-fn admin_handler(hub: Arc<Hub>) -> siso_server::admin::Handler {
-    Arc::new(move |command, out| match command {
-        "backup" => {
-            let started = std::time::Instant::now();
-            let counts = hub.store().dump(out).map_err(|e| e.to_string())?;
-            tracing::info!(
-                entries = counts.values().sum::<u64>(),
-                held_ms = started.elapsed().as_millis() as u64,
-                "online backup: store copied"
-            );
-            Ok(())
-        }
-        other => Err(format!("unknown command {other:?}")),
-    })
-}
-
 /// Opens the store, binds the QUIC endpoint and the HTTP server, and serves until `shutdown`.
 pub async fn start(
     cfg: &HubConfig,
@@ -194,7 +176,10 @@ pub async fn start(
     let web = tokio::spawn(http::run(listener, state, shutdown.clone()));
     let admin = tokio::spawn(siso_server::admin::serve(
         siso_server::admin::socket_path(&cfg.data_dir),
-        admin_handler(hub.clone()),
+        {
+            let hub = hub.clone();
+            siso_server::admin::backup_handler(move |out| hub.store().dump(out))
+        },
         shutdown.clone(),
     ));
     let chain = tokio::spawn(check_chain(

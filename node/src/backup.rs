@@ -9,33 +9,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use siso_server::backup::{self, BackupError, Manifest, PartData};
+use siso_server::backup::{self, Manifest, PartData, ServiceBackupError};
 use time::OffsetDateTime;
 
-use crate::config::{ConfigError, NodeConfig};
-use crate::store::{Kind, OpenMode, Store, StoreError};
-
-/// Backup errors of the node.
-#[derive(Debug, thiserror::Error)]
-pub enum NodeBackupError {
-    /// The configuration could not be read.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The backup file.
-    #[error(transparent)]
-    Backup(#[from] BackupError),
-    /// The restored store cannot be opened.
-    #[error("restored, but the store cannot be opened: {0}")]
-    Store(#[from] StoreError),
-    /// Reading a configuration file failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// What failed.
-        source: std::io::Error,
-    },
-}
+use crate::config::NodeConfig;
+use crate::store::{Kind, OpenMode, Store};
 
 /// What an operator recognises in the store, by key prefix of the `data` tree.
 const SUMMARY: &[(Kind, &str)] = &[
@@ -49,13 +27,6 @@ const SUMMARY: &[(Kind, &str)] = &[
     (Kind::Acked, "households_shared"),
     (Kind::Outbox, "outbox_batches"),
 ];
-
-fn read(path: &Path) -> Result<Vec<u8>, NodeBackupError> {
-    std::fs::read(path).map_err(|source| NodeBackupError::Io {
-        path: path.display().to_string(),
-        source,
-    })
-}
 
 /// The files a configuration names that a backup does not carry.
 fn references(cfg: &NodeConfig) -> Vec<PathBuf> {
@@ -74,7 +45,7 @@ pub fn take(
     to: &Path,
     recipients: &[backup::Recipient],
     now: OffsetDateTime,
-) -> Result<Manifest, NodeBackupError> {
+) -> Result<Manifest, ServiceBackupError> {
     let cfg = NodeConfig::load(data)?;
     let mut summary = BTreeMap::<String, u64>::new();
     let mut audit = 0u64;
@@ -102,11 +73,14 @@ pub fn take(
     summary.insert("audit_records".into(), audit);
     let mut parts = vec![(
         "node.toml".to_owned(),
-        PartData::Bytes(read(&NodeConfig::path(data))?),
+        PartData::Bytes(backup::read_config(&NodeConfig::path(data))?),
     )];
     let rules = data.join("rules.toml");
     if rules.exists() {
-        parts.push(("rules.toml".into(), PartData::Bytes(read(&rules)?)));
+        parts.push((
+            "rules.toml".into(),
+            PartData::Bytes(backup::read_config(&rules)?),
+        ));
     }
     parts.push((backup::STORE_PART.into(), PartData::File(staged.file)));
     let manifest = Manifest {
@@ -116,9 +90,7 @@ pub fn take(
         schema_version: staged.schema_version,
         member: cfg.member.clone(),
         epochs: vec![cfg.epoch],
-        created: now
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
+        created: backup::rfc3339(now),
         online: staged.online,
         trees: staged.trees,
         summary,
@@ -138,14 +110,9 @@ pub fn restore(
     from: &Path,
     identity: Option<&Path>,
     data: &Path,
-) -> Result<(Manifest, Vec<String>), NodeBackupError> {
+) -> Result<(Manifest, Vec<String>), ServiceBackupError> {
     let m = backup::restore(from, identity, "node", data, &mut |_, bytes| Ok(bytes))?;
     drop(Store::open(&data.join("store"), OpenMode::Existing)?);
     let cfg = NodeConfig::load(data)?;
-    let missing = references(&cfg)
-        .into_iter()
-        .filter(|p| !p.exists())
-        .map(|p| p.display().to_string())
-        .collect();
-    Ok((m, missing))
+    Ok((m, backup::missing(references(&cfg))))
 }

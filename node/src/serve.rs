@@ -65,7 +65,10 @@ pub async fn serve(
     };
     let admin = tokio::spawn(siso_server::admin::serve(
         siso_server::admin::socket_path(data),
-        admin_handler(store.clone()),
+        {
+            let store = store.clone();
+            siso_server::admin::backup_handler(move |out| store.dump(out))
+        },
         shutdown.clone(),
     ));
     let web_app = crate::web::start(&cfg, store.clone(), rules.clone(), shutdown.clone()).await?;
@@ -114,22 +117,4 @@ pub async fn serve(
         Ok(Ok(())) => {}
     }
     Ok(())
-}
-
-/// The commands of the node's admin socket: `backup` (a dump of the store under the write
-/// barrier).
-fn admin_handler(store: Store) -> siso_server::admin::Handler {
-    Arc::new(move |command, out| match command {
-        "backup" => {
-            let started = std::time::Instant::now();
-            let counts = store.dump(out).map_err(|e| e.to_string())?;
-            tracing::info!(
-                entries = counts.values().sum::<u64>(),
-                held_ms = started.elapsed().as_millis() as u64,
-                "online backup: store copied"
-            );
-            Ok(())
-        }
-        other => Err(format!("unknown command {other:?}")),
-    })
 }

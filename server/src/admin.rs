@@ -26,6 +26,30 @@ const MAX_LINE: u64 = 256;
 /// bytes (after the `ok` line, written by the caller once the handler starts writing).
 pub type Handler = Arc<dyn Fn(&str, &mut dyn Write) -> Result<(), String> + Send + Sync>;
 
+/// The handler of a service whose only command is `backup`: `dump` writes a consistent copy of
+/// its store (under the store's write barrier) and returns the entries per tree.
+pub fn backup_handler<F>(dump: F) -> Handler
+where
+    F: Fn(&mut dyn Write) -> Result<crate::store::TreeCounts, crate::store::DumpError>
+        + Send
+        + Sync
+        + 'static,
+{
+    Arc::new(move |command, out| match command {
+        "backup" => {
+            let started = std::time::Instant::now();
+            let counts = dump(out).map_err(|e| e.to_string())?;
+            tracing::info!(
+                entries = counts.values().sum::<u64>(),
+                held_ms = started.elapsed().as_millis() as u64,
+                "online backup: store copied"
+            );
+            Ok(())
+        }
+        other => Err(format!("unknown command {other:?}")),
+    })
+}
+
 /// The socket path of a data directory.
 pub fn socket_path(data: &Path) -> PathBuf {
     data.join(SOCKET)

@@ -527,6 +527,52 @@ pub fn restore(
     }
 }
 
+/// The errors of a side's `backup` and `restore` (node and hub share them: their configuration
+/// and store errors are this crate's).
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceBackupError {
+    /// The configuration could not be read.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The backup file.
+    #[error(transparent)]
+    Backup(#[from] BackupError),
+    /// The restored store cannot be opened.
+    #[error("restored, but the store cannot be opened: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// Reading a configuration file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What failed.
+        source: std::io::Error,
+    },
+}
+
+/// Reads a configuration file for a backup.
+pub fn read_config(path: &Path) -> Result<Vec<u8>, ServiceBackupError> {
+    std::fs::read(path).map_err(|source| ServiceBackupError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// The referenced files (keys, certificates, tokens) that are not on this machine.
+pub fn missing(references: Vec<PathBuf>) -> Vec<String> {
+    references
+        .into_iter()
+        .filter(|p| !p.exists())
+        .map(|p| p.display().to_string())
+        .collect()
+}
+
+/// A time as the manifest writes it (RFC 3339).
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
 /// A store dump staged for a backup.
 #[derive(Debug)]
 pub struct Staged {
