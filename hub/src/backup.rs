@@ -1,4 +1,5 @@
-//! The hub's backups (`siso-hub backup`, `backup verify`, `restore`): the store and `hub.toml`
+//! The hub's backups (`siso-hub backup`, `backup verify`, `restore`): the store, `hub.toml` and
+//! the named accounts (`accounts.json`, if any)
 //! in one file (`siso_server::backup`), taken from the running `serve` over its admin socket
 //! (`DATA_DIR/admin.sock`) or from the stopped store.
 //!
@@ -83,10 +84,22 @@ pub fn take(
             .collect(),
         parts: vec![],
     };
-    let parts = vec![
+    let mut parts = vec![
         ("hub.toml".to_owned(), PartData::Bytes(text)),
         (backup::STORE_PART.into(), PartData::File(staged.file)),
     ];
+    // The named accounts and API tokens (hashes only), if any were made.
+    let accounts = cfg.data_dir.join(crate::accounts::FILE);
+    match std::fs::read(&accounts) {
+        Ok(b) => parts.push((crate::accounts::FILE.to_owned(), PartData::Bytes(b))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(ServiceBackupError::Io {
+                path: accounts.display().to_string(),
+                source,
+            })
+        }
+    }
     Ok(backup::write(to, manifest, parts, recipients)?)
 }
 
@@ -118,6 +131,19 @@ pub fn restore(
             .into_bytes())
     })?;
     drop(Store::open(&data.join("store"), OpenMode::Existing)?);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let accounts = data.join(crate::accounts::FILE);
+        if accounts.exists() {
+            std::fs::set_permissions(&accounts, std::fs::Permissions::from_mode(0o600)).map_err(
+                |source| ServiceBackupError::Io {
+                    path: accounts.display().to_string(),
+                    source,
+                },
+            )?;
+        }
+    }
     let cfg = HubConfig::load(&data.join("hub.toml"))?;
     Ok((m, backup::missing(references(&cfg))))
 }

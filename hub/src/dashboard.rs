@@ -203,7 +203,12 @@ fn trend(points: &[(u8, Option<f64>)], title: &str) -> String {
     s
 }
 
-const HEAD: &str = "<!DOCTYPE html><html lang=\"it\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>siso — Cruscotto regionale</title><style>";
+const HEAD: &str = "<!DOCTYPE html><html lang=\"it\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>siso — Cruscotto regionale</title><link rel=\"stylesheet\" href=\"/static/hub.css\">";
+const BODY: &str = "</head><body>";
+
+/// The dashboard's style sheet (served at `/static/hub.css`: the pages carry no inline style,
+/// so the content security policy can forbid it).
+pub const CSS: &str = include_str!("static/hub.css");
 
 /// When a release was cut, as the dashboard says it (UTC).
 fn release_time(unix: i64) -> String {
@@ -223,7 +228,7 @@ fn release_time(unix: i64) -> String {
 /// The page shown while an epoch has no release yet.
 pub fn unreleased(epoch: u16, epochs: &[u16]) -> String {
     let mut html = String::from(HEAD);
-    html.push_str("body{font-family:system-ui,sans-serif;margin:0;color:#1a202c;background:#f7fafc}header{background:#1a365d;color:#fff;padding:12px 20px}main{padding:16px 20px;max-width:1200px;margin:auto}</style></head><body>");
+    html.push_str(BODY);
     let _ = write!(html, "<header><h1>siso — Cruscotto regionale dei servizi sociali</h1></header><main><p role=\"status\">Nessuna statistica ancora pubblicata per l'anno {epoch}: il rilascio è in preparazione. Riprovare tra qualche secondo.</p>");
     if epochs.len() > 1 {
         html.push_str("<p>Altri anni: ");
@@ -236,8 +241,41 @@ pub fn unreleased(epoch: u16, epochs: &[u16]) -> String {
     html
 }
 
+/// Who the dashboard is rendered for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Viewer<'a> {
+    /// User name (`analyst` for the shared token).
+    pub name: &'a str,
+    /// Role, as the API spells it.
+    pub role: &'a str,
+    /// An `ufficio_di_piano`'s zona: only its Comuni are shown one by one.
+    pub zona: Option<u8>,
+    /// The session's CSRF token (a named account's browser: the log-out form).
+    pub csrf: Option<&'a str>,
+}
+
+fn who(v: &Viewer<'_>) -> String {
+    let mut s = format!(
+        "<div class=\"who\">{} ({}{})",
+        esc(v.name),
+        esc(v.role),
+        v.zona.map(|z| format!(", zona {z}")).unwrap_or_default()
+    );
+    if let Some(c) = v.csrf {
+        let _ = write!(s, " <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Esci</button></form>", esc(c));
+    }
+    s.push_str("</div>");
+    s
+}
+
 /// Renders the dashboard for an epoch (and optionally one area of need) from a release.
-pub fn render(rel: &Release, epoch: u16, area: Option<AreaBisogno>, epochs: &[u16]) -> String {
+pub fn render(
+    rel: &Release,
+    epoch: u16,
+    area: Option<AreaBisogno>,
+    epochs: &[u16],
+    viewer: &Viewer<'_>,
+) -> String {
     let cube: &Cube = &rel.cube;
     let req = |level, by, month| Request {
         query: StatsQuery {
@@ -247,13 +285,14 @@ pub fn render(rel: &Release, epoch: u16, area: Option<AreaBisogno>, epochs: &[u1
             month,
         },
         area,
+        zona: None,
     };
     let region = rows(cube, &req(Level::Region, None, None));
     let zone = rows(cube, &req(Level::Zona, None, None));
     let comuni = rows(cube, &req(Level::Comune, None, None));
     let mut html = String::from(HEAD);
-    html.push_str("body{font-family:system-ui,sans-serif;margin:0;color:#1a202c;background:#f7fafc}header{background:#1a365d;color:#fff;padding:12px 20px}main{padding:16px 20px;max-width:1200px;margin:auto}.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(170px,1fr));gap:10px}.card{background:#fff;border-radius:6px;padding:10px;box-shadow:0 1px 2px #0002}.card b{display:block;font-size:1.5em}.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:14px}figure.chart{background:#fff;margin:0;padding:10px;border-radius:6px}figcaption{font-weight:600;margin-bottom:6px}table{border-collapse:collapse;width:100%;background:#fff;margin-bottom:16px}th,td{border-bottom:1px solid #e2e8f0;padding:4px 8px;text-align:right}th:first-child,td:first-child{text-align:left}form{margin:10px 0}.nd{color:#718096}</style></head><body>");
-    let _ = write!(html, "<header><h1>siso — Cruscotto regionale dei servizi sociali</h1><p>Anno {epoch}. Valori inferiori a {} unità non sono divulgati (n.d.), come quelli da cui si potrebbero ricavare.</p><p>Rilascio n. {} ({}) del {}, impronta <code>{}</code></p></header><main>", cube.k, rel.meta.id, rel.meta.period, release_time(rel.meta.created), &rel.meta.digest_hex()[..16]);
+    html.push_str(BODY);
+    let _ = write!(html, "<header>{}<h1>siso — Cruscotto regionale dei servizi sociali</h1><p>Anno {epoch}. Valori inferiori a {} unità non sono divulgati (n.d.), come quelli da cui si potrebbero ricavare.</p><p>Rilascio n. {} ({}) del {}, impronta <code>{}</code></p></header><main>", who(viewer), cube.k, rel.meta.id, rel.meta.period, release_time(rel.meta.created), &rel.meta.digest_hex()[..16]);
     html.push_str("<form method=\"get\" action=\"/\"><label>Anno <select name=\"epoch\">");
     for e in epochs {
         let _ = write!(
@@ -318,7 +357,7 @@ pub fn render(rel: &Release, epoch: u16, area: Option<AreaBisogno>, epochs: &[u1
     ));
     html.push_str(&per_zona(
         "sovrapposizione-per-zona",
-        "Tasso di sovrapposizione per zona",
+        "Tasso di sovrapposizione per zona: nuclei sostenuti anche da un altro ente (Comune o ente del terzo settore, anche di altre zone) sul totale dei nuclei sostenuti",
         "overlap_rate",
         true,
     ));
@@ -362,7 +401,11 @@ pub fn render(rel: &Release, epoch: u16, area: Option<AreaBisogno>, epochs: &[u1
             &req(Level::Comune, Some(Dimension::AreaBisogno), None),
         )
     });
-    for z in &zone {
+    for z in zone.iter().filter(|z| {
+        viewer
+            .zona
+            .is_none_or(|v| label(z, "zona") == v.to_string())
+    }) {
         let zn = label(z, "zona");
         let _ = write!(html, "<h3>{}</h3><table class=\"zona\" data-zona=\"{zn}\"><thead><tr><th>Comune</th><th>Accessi</th><th>Persone in carico</th><th>Nuclei sostenuti</th><th>Bisogni non sostenuti</th><th>Spesa (€)</th></tr></thead><tbody>", esc(&zname(z)));
         for c in comuni.iter().filter(|c| label(c, "zona") == zn) {
@@ -398,7 +441,7 @@ pub fn render(rel: &Release, epoch: u16, area: Option<AreaBisogno>, epochs: &[u1
         .iter()
         .filter(|c| label(c, "comune").starts_with("ets-"))
         .collect();
-    if !ets.is_empty() {
+    if !ets.is_empty() && viewer.zona.is_none() {
         html.push_str("<h2>Enti del terzo settore</h2><table id=\"ets\"><thead><tr><th>Ente</th><th>Nuclei sostenuti (record)</th><th>Doppio sostegno economico</th></tr></thead><tbody>");
         for e in ets {
             let _ = write!(html, "<tr data-comune=\"{}\"><td>{}</td><td data-measure=\"households_supported_sum\">{}</td><td data-measure=\"double_economic_support\">{}</td></tr>", esc(&label(e, "comune")), esc(&label(e, "comune")), fmt_num(val(e, "households_supported_sum"), 0), fmt_num(val(e, "double_economic_support"), 0));

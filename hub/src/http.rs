@@ -1,9 +1,15 @@
-//! The hub's HTTP server: `/healthz`, `/metrics` (open), and the region analysts' API behind the
-//! bearer token (`/api/overlaps`). Later issues add the dashboard and statistics here.
+//! The hub's HTTP server: `/healthz`, `/metrics` and `/api/public/summary` (open); the
+//! statistics API, the operational overlap list and the dashboard for the analysts' shared
+//! token and for named accounts (`auth`, `crate::accounts`), each query scoped to what the
+//! caller's role may read and written to the message log.
+//!
+//! **Invariant:** an `ufficio_di_piano` account reads Comune-level figures of its own zona only;
+//! every other zona at zona level. A refusal is a 403 and a line of the message log.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -12,22 +18,21 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use crate::accounts::{HubRole, Principal};
 use crate::release::Release;
 use crate::service::Hub;
 
+pub mod auth;
+
+use auth::{Auth, Caller, SESSION_COOKIE, TOKEN_COOKIE};
+
 /// Shared state of the HTTP handlers.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct HttpState {
     /// The service.
     pub hub: Arc<Hub>,
-    /// BLAKE3 of the analysts' bearer token (compared in constant time).
-    pub token_hash: blake3::Hash,
-}
-
-impl std::fmt::Debug for HttpState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("HttpState { token_hash: <redacted> }")
-    }
+    /// Who may ask.
+    pub auth: Arc<Auth>,
 }
 
 /// The router.
@@ -41,7 +46,13 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/public/summary", get(public_summary))
         .route("/", get(dashboard))
         .route("/login", get(login_link).post(login_form))
+        .route("/logout", axum::routing::post(logout))
+        .route("/static/hub.css", get(css))
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            siso_server::web::SecurityHeaders::default(),
+            siso_server::web::security_headers,
+        ))
 }
 
 /// Serves HTTP on `listener` until `shutdown` is cancelled.
@@ -50,9 +61,12 @@ pub async fn run(
     state: HttpState,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
 }
 
 async fn healthz() -> &'static str {
@@ -67,30 +81,57 @@ async fn metrics(State(s): State<HttpState>) -> Response {
         .into_response()
 }
 
-fn authorised(s: &HttpState, headers: &HeaderMap) -> Result<(), Box<Response>> {
-    let cookie = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().strip_prefix("siso_token="))
-        .next();
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .or(cookie);
-    match given {
-        Some(t) if blake3::hash(t.as_bytes()) == s.token_hash => Ok(()),
-        _ => Err((
+fn now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
+
+fn unauthorised() -> Box<Response> {
+    Box::new(
+        (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer realm=\"siso-hub\"")],
-            Json(json!({"error": "missing or wrong bearer token"})),
+            Json(json!({"error": "missing, wrong, revoked or expired token"})),
         )
-            .into_response()
-            .into()),
+            .into_response(),
+    )
+}
+
+fn authorised(s: &HttpState, headers: &HeaderMap) -> Result<Caller, Box<Response>> {
+    s.auth.identify(headers, now()).ok_or_else(|| {
+        tracing::warn!("HTTP request refused: no valid token or session");
+        unauthorised()
+    })
+}
+
+/// Writes one query to the message log (caller, what was asked, rows served, outcome; the
+/// query string hashed) and makes it durable.
+async fn audit(s: &HttpState, who: &Principal, uri: &Uri, rows: u64, outcome: &'static str) {
+    let kind = format!("http {}", uri.path());
+    let query = uri.query().unwrap_or("");
+    s.hub
+        .record_http(&who.log_name(), &kind, rows, outcome, query.as_bytes());
+    if let Err(e) = s.hub.store().flush().await {
+        tracing::error!(error = %e, "message log flush failed");
     }
+}
+
+fn forbidden(msg: &str) -> Response {
+    (StatusCode::FORBIDDEN, Json(json!({ "error": msg }))).into_response()
+}
+
+/// Narrows a request to what the caller may read: an `ufficio_di_piano` reads Comune-level
+/// rows of its own zona only (asking for another zona's is refused).
+fn scope(p: &Principal, r: &mut crate::stats::Request) -> Result<(), &'static str> {
+    use siso_shared::wire::Level;
+    if p.role == HubRole::UfficioDiPiano && r.query.level == Level::Comune {
+        match (r.zona, p.zona) {
+            (Some(asked), Some(own)) if asked != own => {
+                return Err("this account reads Comune-level figures of its own zona only")
+            }
+            (_, own) => r.zona = own,
+        }
+    }
+    Ok(())
 }
 
 /// Query of `/api/overlaps`.
@@ -102,11 +143,17 @@ pub struct EpochQuery {
 
 async fn overlaps(
     State(s): State<HttpState>,
+    uri: Uri,
     headers: HeaderMap,
     q: Result<Query<EpochQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    if let Err(r) = authorised(&s, &headers) {
-        return *r;
+    let caller = match authorised(&s, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    if caller.principal.role != HubRole::Regione {
+        audit(&s, &caller.principal, &uri, 0, "forbidden").await;
+        return forbidden("the overlap list is for the Region's analysts");
     }
     let Ok(Query(q)) = q else {
         return (
@@ -116,6 +163,7 @@ async fn overlaps(
             .into_response();
     };
     let sum = s.hub.summary(q.epoch);
+    audit(&s, &caller.principal, &uri, sum.pairs.len() as u64, "ok").await;
     let pairs: Vec<_> = sum
         .pairs
         .iter()
@@ -153,6 +201,8 @@ pub struct StatsParams {
     pub month: Option<u8>,
     /// An area of need (dashboard filter).
     pub area: Option<String>,
+    /// A zona sociale (1–12): only its rows.
+    pub zona: Option<u8>,
 }
 
 fn bad_request(msg: &str) -> Response {
@@ -199,7 +249,13 @@ fn parse_request(p: &StatsParams) -> Result<crate::stats::Request, Box<Response>
     if !siso_shared::wire::EPOCHS.contains(&epoch) {
         return Err(boxed_bad_request("epoch out of range"));
     }
+    if let Some(z) = p.zona {
+        if siso_shared::comuni::zona(z).is_none() {
+            return Err(boxed_bad_request("zona must be 1 to 12"));
+        }
+    }
     Ok(crate::stats::Request {
+        zona: p.zona,
         query: siso_shared::wire::StatsQuery {
             epoch,
             level,
@@ -251,17 +307,31 @@ async fn stats(
     headers: HeaderMap,
     Query(p): Query<StatsParams>,
 ) -> Response {
-    if let Err(r) = authorised(&s, &headers) {
-        return *r;
-    }
-    let r = match parse_request(&p) {
-        Ok(r) => r,
-        Err(e) => return *e,
+    let caller = match authorised(&s, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
     };
+    let who = &caller.principal;
+    let mut r = match parse_request(&p) {
+        Ok(r) => r,
+        Err(e) => {
+            audit(&s, who, &uri, 0, "bad_request").await;
+            return *e;
+        }
+    };
+    if let Err(msg) = scope(who, &mut r) {
+        audit(&s, who, &uri, 0, "forbidden").await;
+        return forbidden(msg);
+    }
     let rel = match release_or_503(&s, r.query.epoch, r.query.month) {
         Ok(c) => c,
-        Err(e) => return *e,
+        Err(e) => {
+            audit(&s, who, &uri, 0, "unavailable").await;
+            return *e;
+        }
     };
+    let served = crate::stats::rows(&rel.cube, &r).len() as u64;
+    audit(&s, who, &uri, served, "ok").await;
     if uri.path().ends_with(".csv") {
         (
             [
@@ -296,21 +366,43 @@ async fn public_summary(State(s): State<HttpState>, Query(p): Query<StatsParams>
     }
 }
 
-const LOGIN_PAGE: &str = "<!DOCTYPE html><html lang=\"it\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>siso — Accesso</title></head><body style=\"font-family:system-ui,sans-serif;max-width:30em;margin:3em auto\"><h1>siso — Cruscotto regionale</h1><p>Inserire il token degli analisti regionali.</p><form method=\"post\" action=\"/login\"><input type=\"password\" name=\"token\" autocomplete=\"off\" size=\"40\"> <button type=\"submit\">Accedi</button></form></body></html>";
+/// The log-in page: a named account's user name and password, or the analysts' token.
+fn login_page(status: StatusCode, error: Option<&str>, next: &str) -> Response {
+    let esc = crate::dashboard::esc;
+    let mut html = String::from("<!DOCTYPE html><html lang=\"it\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>siso — Accesso</title><link rel=\"stylesheet\" href=\"/static/hub.css\"></head><body><main class=\"login\"><h1>siso — Cruscotto regionale</h1>");
+    if let Some(e) = error {
+        html.push_str(&format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e)));
+    }
+    html.push_str(&format!("<form method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"next\" value=\"{n}\"><label for=\"username\">Nome utente</label><input id=\"username\" name=\"username\" autocomplete=\"username\" required><label for=\"password\">Password</label><input id=\"password\" type=\"password\" name=\"password\" autocomplete=\"current-password\" required><button type=\"submit\">Accedi</button></form><details><summary>Accesso con il token degli analisti regionali</summary><form method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"next\" value=\"{n}\"><label for=\"token\">Token</label><input id=\"token\" type=\"password\" name=\"token\" autocomplete=\"off\"><button type=\"submit\">Accedi con il token</button></form></details></main></body></html>", n = esc(next)));
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
+        .into_response()
+}
+
+async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        crate::dashboard::CSS,
+    )
+        .into_response()
+}
 
 async fn dashboard(
     State(s): State<HttpState>,
+    uri: Uri,
     headers: HeaderMap,
     Query(p): Query<StatsParams>,
 ) -> Response {
-    if authorised(&s, &headers).is_err() {
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            LOGIN_PAGE,
-        )
-            .into_response();
-    }
+    let Some(caller) = s.auth.identify(&headers, now()) else {
+        return login_page(StatusCode::UNAUTHORIZED, None, "/");
+    };
+    let who = &caller.principal;
     let r = match parse_request(&p) {
         Ok(r) => r,
         Err(e) => return *e,
@@ -323,15 +415,24 @@ async fn dashboard(
         e.sort_unstable();
         e
     };
+    let viewer = crate::dashboard::Viewer {
+        name: &who.username,
+        role: who.role.as_str(),
+        zona: who.zona,
+        csrf: caller.session.as_ref().map(|x| x.csrf.as_str()),
+    };
     match s.hub.release_for(r.query.epoch, None) {
-        Some(rel) => (
-            [
-                (header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
-                release_header(&rel),
-            ],
-            crate::dashboard::render(&rel, r.query.epoch, r.area, &epochs),
-        )
-            .into_response(),
+        Some(rel) => {
+            audit(&s, who, &uri, 1, "ok").await;
+            (
+                [
+                    (header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
+                    release_header(&rel),
+                ],
+                crate::dashboard::render(&rel, r.query.epoch, r.area, &epochs, &viewer),
+            )
+                .into_response()
+        }
         None => (
             StatusCode::SERVICE_UNAVAILABLE,
             [
@@ -344,50 +445,125 @@ async fn dashboard(
     }
 }
 
-/// The login form's body.
+/// The log-in form's body: a user name and password, or the analysts' token.
 #[derive(Debug, Deserialize)]
 pub struct LoginForm {
-    /// The analysts' token.
-    pub token: String,
+    /// The analysts' token (or an API token).
+    pub token: Option<String>,
+    /// A named account's user name.
+    pub username: Option<String>,
+    /// Its password (redacted in `Debug` by never being printed: the struct is not logged).
+    pub password: Option<String>,
     /// Where to go next (a path on this server).
     pub next: Option<String>,
 }
 
-fn login(s: &HttpState, f: &LoginForm) -> Response {
-    if blake3::hash(f.token.trim().as_bytes()) != s.token_hash {
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            LOGIN_PAGE,
-        )
-            .into_response();
-    }
-    let next = f
-        .next
-        .as_deref()
-        .filter(|n| n.starts_with('/') && !n.starts_with("//"))
-        .unwrap_or("/");
+fn safe_next(next: Option<&str>) -> &str {
+    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        .unwrap_or("/")
+}
+
+fn redirect_with_cookie(cookie: String, next: &str) -> Response {
     (
         StatusCode::SEE_OTHER,
         [
-            (
-                header::SET_COOKIE,
-                format!(
-                    "siso_token={}; HttpOnly; SameSite=Strict; Path=/",
-                    f.token.trim()
-                ),
-            ),
+            (header::SET_COOKIE, cookie),
             (header::LOCATION, next.to_owned()),
         ],
     )
         .into_response()
 }
 
-async fn login_form(State(s): State<HttpState>, axum::Form(f): axum::Form<LoginForm>) -> Response {
-    login(&s, &f)
+async fn login(s: &HttpState, peer: SocketAddr, f: &LoginForm) -> Response {
+    let next = safe_next(f.next.as_deref());
+    if let (Some(u), Some(pw)) = (f.username.as_deref(), f.password.as_deref()) {
+        let u = u.trim();
+        return match s.auth.log_in(u, pw, peer.ip(), now()) {
+            Ok((token, p)) => {
+                audit(s, &p, &Uri::from_static("/login"), 0, "ok").await;
+                redirect_with_cookie(
+                    format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/"),
+                    next,
+                )
+            }
+            Err(msg) => {
+                tracing::warn!(%peer, "hub log-in refused");
+                login_page(StatusCode::UNAUTHORIZED, Some(msg), next)
+            }
+        };
+    }
+    let token = f.token.as_deref().unwrap_or("").trim();
+    match s.auth.by_token(token) {
+        Some(_) => redirect_with_cookie(
+            format!("{TOKEN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/"),
+            next,
+        ),
+        None => login_page(
+            StatusCode::UNAUTHORIZED,
+            (!token.is_empty()).then_some("Token non valido o revocato."),
+            next,
+        ),
+    }
 }
 
-/// `GET /login?token=…&next=/…`: a one-step login for scripted and headless clients.
-async fn login_link(State(s): State<HttpState>, Query(f): Query<LoginForm>) -> Response {
-    login(&s, &f)
+async fn login_form(
+    State(s): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    axum::Form(f): axum::Form<LoginForm>,
+) -> Response {
+    login(&s, peer, &f).await
+}
+
+/// `GET /login?token=…&next=/…`: a one-step login for scripted and headless clients; without a
+/// token, the log-in page.
+async fn login_link(
+    State(s): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(f): Query<LoginForm>,
+) -> Response {
+    if f.token.is_none() {
+        return login_page(StatusCode::OK, None, safe_next(f.next.as_deref()));
+    }
+    // A password never travels in a URL.
+    let f = LoginForm {
+        username: None,
+        password: None,
+        ..f
+    };
+    login(&s, peer, &f).await
+}
+
+/// The log-out form's body.
+#[derive(Debug, Deserialize)]
+pub struct LogoutForm {
+    /// The session's CSRF token.
+    pub csrf: String,
+}
+
+async fn logout(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+    axum::Form(f): axum::Form<LogoutForm>,
+) -> Response {
+    let Some(token) = auth::cookie(&headers, SESSION_COOKIE) else {
+        return login_page(StatusCode::OK, None, "/");
+    };
+    match s.auth.sessions.touch(token, now()) {
+        Some(session) if session.csrf_ok(&f.csrf) => {
+            s.auth.sessions.end(token);
+            (
+                StatusCode::SEE_OTHER,
+                [
+                    (
+                        header::SET_COOKIE,
+                        format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+                    ),
+                    (header::LOCATION, "/login".to_owned()),
+                ],
+            )
+                .into_response()
+        }
+        Some(_) => forbidden("CSRF token missing or wrong"),
+        None => login_page(StatusCode::OK, None, "/"),
+    }
 }

@@ -7,6 +7,7 @@
 //! Entry point for binaries and tests: [`start`] binds both servers (port 0 works) and returns
 //! their addresses; cancelling the token shuts them down.
 
+pub mod accounts;
 pub mod audit;
 pub mod backup;
 pub mod config;
@@ -22,6 +23,7 @@ pub mod service;
 pub mod stats;
 pub mod store;
 pub mod tls;
+pub mod users;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,6 +48,9 @@ pub enum StartError {
     /// Service startup problem.
     #[error(transparent)]
     Hub(#[from] service::HubError),
+    /// The accounts file is unreadable or invalid.
+    #[error(transparent)]
+    Accounts(#[from] accounts::AccountError),
     /// Socket or file problem.
     #[error("{what}: {source}")]
     Io {
@@ -163,9 +168,15 @@ pub async fn start(
         .await
         .map_err(io(format!("binding HTTP server on {}", cfg.http)))?;
     let http_addr = listener.local_addr().map_err(io("HTTP server address"))?;
+    let accounts = accounts::AccountsFile::open(&cfg.data_dir)?;
     let state = http::HttpState {
         hub: hub.clone(),
-        token_hash: blake3::hash(token.trim().as_bytes()),
+        auth: Arc::new(http::auth::Auth {
+            analyst_hash: blake3::hash(token.trim().as_bytes()),
+            accounts: Arc::new(accounts),
+            sessions: siso_server::web::Sessions::new(Default::default()),
+            throttle: siso_server::web::LoginThrottle::new(Default::default()),
+        }),
     };
     let quic = tokio::spawn(server::run(
         endpoint.clone(),

@@ -114,6 +114,16 @@ enum Command {
         #[command(subcommand)]
         command: ReleaseCommand,
     },
+    /// Named accounts of the web side (regione, ufficio_di_piano); while the hub runs or not.
+    User {
+        #[command(subcommand)]
+        command: siso_hub::users::UserCommand,
+    },
+    /// API tokens of named accounts (and the analysts' shared token, `analyst`).
+    Token {
+        #[command(subcommand)]
+        command: siso_hub::users::TokenCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -334,6 +344,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Restore { data, args } => args.run(&data, |from, identity| {
             siso_hub::backup::restore(from, identity, &data).map_err(anyhow::Error::from)
         }),
+        Command::User { command } => {
+            siso_hub::users::user(command, time::OffsetDateTime::now_utc())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token { command } => {
+            siso_hub::users::token(command, time::OffsetDateTime::now_utc())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Migrate { config } => {
             let cfg = HubConfig::load(&config)?;
             let m = Store::migrate(&cfg.store_dir())?;

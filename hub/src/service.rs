@@ -441,6 +441,34 @@ impl Hub {
         }
     }
 
+    /// Appends one HTTP query by an analyst or a named account to the message log (`who`:
+    /// `analyst` or `user:NAME`; the query string hashed, never stored); made durable by the
+    /// next flush.
+    pub fn record_http(
+        &self,
+        who: &str,
+        kind: &str,
+        records: u64,
+        outcome: &'static str,
+        query: &[u8],
+    ) {
+        self.metrics.request("http", outcome);
+        if let Err(e) = self.audit.append(
+            &self.store,
+            Entry {
+                time: self.clock.now().unix_timestamp(),
+                member: who,
+                kind,
+                records,
+                outcome,
+                payload: query,
+            },
+        ) {
+            tracing::error!(error = %e, "message log append failed");
+        }
+        tracing::info!(who, kind, records, outcome, "HTTP query");
+    }
+
     /// Records a request refused before it could be decoded (bad framing).
     pub(crate) fn log_refusal(&self, caller: &Caller, reply: &Message) {
         self.record(caller, "frame", 0, reply, b"");

@@ -20,11 +20,11 @@ const MAX_LINES: usize = 800;
 /// calls `http` or `server`.
 const HUB_LAYERS: &[&[&str]] = &[
     &["disclosure"],
-    &["config", "metrics", "overlap", "store"],
+    &["accounts", "config", "metrics", "overlap", "store"],
     &["audit", "ingest", "stats", "tls"],
     &["release"],
     &["dashboard", "service"],
-    &["backup", "http", "server"],
+    &["backup", "http", "server", "users"],
     &["lib"],
 ];
 

@@ -37,9 +37,10 @@ pub enum Unit {
 }
 
 /// Measures computed by the hub from the household records of all members.
-pub const HUB_MEASURES: [&str; 4] = [
+pub const HUB_MEASURES: [&str; 5] = [
     "households_supported_sum",
     "households_supported_distinct",
+    "households_shared",
     "double_economic_support",
     "unsupported_need",
 ];
@@ -49,7 +50,11 @@ const ADDITIVE_OVER_MONTHS: [&str; 2] = ["accessi", "expenditure"];
 
 /// Measures the hub counts once per unit from the household records (never summed from the
 /// members' figures): a zona's value only bounds its Comuni's.
-const DISTINCT_AT_THE_HUB: [&str; 2] = ["households_supported_distinct", "double_economic_support"];
+const DISTINCT_AT_THE_HUB: [&str; 3] = [
+    "households_supported_distinct",
+    "households_shared",
+    "double_economic_support",
+];
 
 fn measure_name(m: &Measure) -> String {
     match m {
@@ -295,7 +300,13 @@ impl Figures {
             for (supporters, des_members, n) in &f.groups {
                 let n = *n as i64;
                 let su: BTreeSet<Unit> = supporters.iter().flat_map(units_of).collect();
+                let shared = supporters.len() >= 2;
                 for u in su {
+                    if shared {
+                        // Supported by this unit and by at least one other member, wherever
+                        // that member is (another zona, a third-sector entity).
+                        add(u.clone(), "households_shared", n);
+                    }
                     add(u, "households_supported_distinct", n);
                 }
                 let du: BTreeSet<Unit> = des_members.iter().flat_map(units_of).collect();

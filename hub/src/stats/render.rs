@@ -15,6 +15,9 @@ pub struct Request {
     pub query: StatsQuery,
     /// Keep only rows of this area of need (dashboard filter; requires `by` = area).
     pub area: Option<AreaBisogno>,
+    /// Keep only rows of this zona sociale: its Comuni at Comune level, its own row at zona
+    /// level (the Region's row is kept).
+    pub zona: Option<u8>,
 }
 
 impl Request {
@@ -28,6 +31,7 @@ impl Request {
                 month: None,
             },
             area: None,
+            zona: None,
         }
     }
 }
@@ -37,6 +41,7 @@ impl From<&StatsQuery> for Request {
         Request {
             query: q.clone(),
             area: None,
+            zona: None,
         }
     }
 }
@@ -78,7 +83,12 @@ pub fn rows(cube: &Cube, r: &Request) -> Vec<Row> {
             .collect(),
     };
     let mut out = Vec::new();
-    for unit in level_units(cube, r.query.level) {
+    let kept = |u: &Unit| match (r.zona, u) {
+        (None, _) | (_, Unit::Region) => true,
+        (Some(z), Unit::Zona(x)) => *x == z,
+        (Some(z), Unit::Member(m)) => m.zona() == Some(z),
+    };
+    for unit in level_units(cube, r.query.level).into_iter().filter(kept) {
         for g in &groups {
             let mut measures = Vec::new();
             let mut suppressed = false;
@@ -101,18 +111,16 @@ pub fn rows(cube: &Cube, r: &Request) -> Vec<Row> {
             }
             if g.is_none() && month == 0 {
                 let get = |n: &str| measures.iter().find(|(m, _)| m == n).and_then(|x| x.1);
+                // The share of the unit's distinct supported households that another member
+                // (inside or outside the unit, third-sector entities included) supports too;
+                // withheld when either count is.
                 let rate = match (
-                    get("households_supported_sum"),
+                    get("households_shared"),
                     get("households_supported_distinct"),
                 ) {
-                    (Some(s), Some(d)) if s > 0.0 => Some(Some(1.0 - d / s)),
+                    (Some(s), Some(d)) if d > 0.0 => Some(Some(s / d)),
                     (Some(_), Some(_)) => Some(Some(0.0)),
-                    _ if measures
-                        .iter()
-                        .any(|(m, _)| m == "households_supported_sum") =>
-                    {
-                        Some(None)
-                    }
+                    _ if measures.iter().any(|(m, _)| m == "households_shared") => Some(None),
                     _ => None,
                 };
                 if let Some(rate) = rate {
