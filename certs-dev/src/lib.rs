@@ -563,6 +563,8 @@ pub struct InitOptions {
     pub comuni: Vec<String>,
     /// Third-sector slugs.
     pub ets: Vec<String>,
+    /// Health authorities' slugs (USL/ASL).
+    pub asl: Vec<String>,
     /// Region analyst slugs.
     pub region: Vec<String>,
     /// DNS name in the hub's certificate.
@@ -589,6 +591,7 @@ impl Default for InitOptions {
                 .map(|c| c.istat.clone())
                 .collect(),
             ets: vec!["caritas-perugia".into(), "banco-alimentare-umbria".into()],
+            asl: vec!["usl-umbria-1".into(), "usl-umbria-2".into()],
             region: vec!["umbria".into()],
             hub_name: "localhost".into(),
             keyd: vec!["keyd-1".into(), "keyd-2".into(), "keyd-3".into()],
@@ -627,6 +630,9 @@ pub fn init(out: &Path, opts: &InitOptions, now: OffsetDateTime) -> Result<InitR
     }
     for s in &opts.ets {
         members.push(MemberId::ets(s)?);
+    }
+    for s in &opts.asl {
+        members.push(MemberId::asl(s)?);
     }
     for s in &opts.region {
         members.push(MemberId::region(s)?);

@@ -41,6 +41,9 @@ enum Command {
         /// Third-sector entities (slugs, comma-separated; `none` for none).
         #[arg(long, default_value = "caritas-perugia,banco-alimentare-umbria")]
         ets: String,
+        /// Health authorities, USL/ASL (slugs, comma-separated; `none` for none).
+        #[arg(long, default_value = "usl-umbria-1,usl-umbria-2")]
+        asl: String,
         /// Region analyst identities (slugs, comma-separated; `none` for none).
         #[arg(long, default_value = "umbria")]
         region: String,
@@ -186,6 +189,7 @@ fn run(cli: Cli) -> Result<()> {
             out,
             comuni,
             ets,
+            asl,
             region,
             hub_name,
             keyd,
@@ -196,6 +200,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let mut opts = InitOptions {
                 ets: list(&ets),
+                asl: list(&asl),
                 region: list(&region),
                 hub_name,
                 keyd: list(&keyd),

@@ -12,6 +12,7 @@ use time::{Duration, OffsetDateTime};
 fn small() -> InitOptions {
     InitOptions {
         comuni: vec!["054039".into(), "055032".into()],
+        asl: vec!["usl-umbria-1".into()],
         ..InitOptions::default()
     }
 }
@@ -40,7 +41,7 @@ fn init_writes_the_layout() {
     let mut opts = small();
     opts.shared_key = true;
     let report = init(dir.path(), &opts, now).unwrap();
-    assert_eq!(report.members.len(), 2 + 2 + 1);
+    assert_eq!(report.members.len(), 2 + 2 + 1 + 1);
     for f in [
         "ca/ca.pem",
         "ca/ca.key",
@@ -177,7 +178,8 @@ fn cli_help_and_usage_errors() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(bin)
         .args([
-            "init", "--comuni", "054039", "--ets", "none", "--format", "json", "--out",
+            "init", "--comuni", "054039", "--ets", "none", "--asl", "none", "--format", "json",
+            "--out",
         ])
         .arg(dir.path())
         .output()

@@ -10,6 +10,10 @@ use siso_shared::AreaBisogno;
 use crate::release::Release;
 use crate::stats::{rows, Cube, Request, Row};
 
+mod plan_view;
+
+pub use plan_view::render as plan_page;
+
 /// Escapes text for HTML.
 pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -309,7 +313,7 @@ pub fn render(
             if Some(*a) == area { " selected" } else { "" }
         );
     }
-    html.push_str("</select></label> <button type=\"submit\">Aggiorna</button></form>");
+    let _ = write!(html, "</select></label> <button type=\"submit\">Aggiorna</button> <a href=\"/piano?epoch={epoch}\">Piano di zona: domanda e offerta</a></form>");
 
     if let Some(r) = region.first() {
         html.push_str("<section class=\"cards\" id=\"sintesi\">");
@@ -407,7 +411,7 @@ pub fn render(
             .is_none_or(|v| label(z, "zona") == v.to_string())
     }) {
         let zn = label(z, "zona");
-        let _ = write!(html, "<h3>{}</h3><table class=\"zona\" data-zona=\"{zn}\"><thead><tr><th>Comune</th><th>Accessi</th><th>Persone in carico</th><th>Nuclei sostenuti</th><th>Bisogni non sostenuti</th><th>Spesa (€)</th></tr></thead><tbody>", esc(&zname(z)));
+        let _ = write!(html, "<h3>{}</h3><div class=\"scroll\"><table class=\"zona\" data-zona=\"{zn}\"><thead><tr><th>Comune</th><th>Accessi</th><th>Persone in carico</th><th>Nuclei sostenuti</th><th>Bisogni non sostenuti</th><th>Spesa (€)</th></tr></thead><tbody>", esc(&zname(z)));
         for c in comuni.iter().filter(|c| label(c, "zona") == zn) {
             let id = label(c, "comune");
             let name = siso_shared::comuni::by_istat(&id).map_or(id.clone(), |x| x.name.clone());
@@ -434,7 +438,7 @@ pub fn render(
             }
             let _ = write!(html, "<td data-measure=\"unsupported_need\">{}</td><td data-measure=\"expenditure\">{}</td></tr>", fmt_num(val(c, "unsupported_need"), 0), fmt_num(val(src, "expenditure"), 2));
         }
-        let _ = write!(html, "</tbody><tfoot><tr><th>Totale zona</th><td data-measure=\"accessi\">{}</td><td data-measure=\"persone_in_carico\">{}</td><td data-measure=\"households_supported\">{}</td><td data-measure=\"unsupported_need\">{}</td><td data-measure=\"expenditure\">{}</td></tr></tfoot></table>",
+        let _ = write!(html, "</tbody><tfoot><tr><th>Totale zona</th><td data-measure=\"accessi\">{}</td><td data-measure=\"persone_in_carico\">{}</td><td data-measure=\"households_supported\">{}</td><td data-measure=\"unsupported_need\">{}</td><td data-measure=\"expenditure\">{}</td></tr></tfoot></table></div>",
             fmt_num(val(z, "accessi"), 0), fmt_num(val(z, "persone_in_carico"), 0), fmt_num(val(z, "households_supported"), 0), fmt_num(val(z, "unsupported_need"), 0), fmt_num(val(z, "expenditure"), 2));
     }
     let ets: Vec<&Row> = comuni
@@ -442,11 +446,11 @@ pub fn render(
         .filter(|c| label(c, "comune").starts_with("ets-"))
         .collect();
     if !ets.is_empty() && viewer.zona.is_none() {
-        html.push_str("<h2>Enti del terzo settore</h2><table id=\"ets\"><thead><tr><th>Ente</th><th>Nuclei sostenuti (record)</th><th>Doppio sostegno economico</th></tr></thead><tbody>");
+        html.push_str("<h2>Enti del terzo settore</h2><div class=\"scroll\"><table id=\"ets\"><thead><tr><th>Ente</th><th>Nuclei sostenuti (record)</th><th>Doppio sostegno economico</th></tr></thead><tbody>");
         for e in ets {
             let _ = write!(html, "<tr data-comune=\"{}\"><td>{}</td><td data-measure=\"households_supported_sum\">{}</td><td data-measure=\"double_economic_support\">{}</td></tr>", esc(&label(e, "comune")), esc(&label(e, "comune")), fmt_num(val(e, "households_supported_sum"), 0), fmt_num(val(e, "double_economic_support"), 0));
         }
-        html.push_str("</tbody></table>");
+        html.push_str("</tbody></table></div>");
     }
     html.push_str("<p class=\"nd\">Dati: statistiche pubblicate dal hub siso; nessun dato personale. CSV e JSON: <code>/api/stats</code>, <code>/api/stats.csv</code>.</p></main></body></html>");
     html

@@ -44,7 +44,11 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/stats", get(stats))
         .route("/api/stats.csv", get(stats))
         .route("/api/public/summary", get(public_summary))
+        .route("/api/supply-demand", get(supply_demand))
+        .route("/api/supply-demand.csv", get(supply_demand))
+        .route("/api/supply-demand.xlsx", get(supply_demand))
         .route("/", get(dashboard))
+        .route("/piano", get(plan_page))
         .route("/login", get(login_link).post(login_form))
         .route("/logout", axum::routing::post(logout))
         .route("/static/hub.css", get(css))
@@ -203,6 +207,8 @@ pub struct StatsParams {
     pub area: Option<String>,
     /// A zona sociale (1–12): only its rows.
     pub zona: Option<u8>,
+    /// `/api/supply-demand`: `area_bisogno` (default) or `istat`.
+    pub classification: Option<String>,
 }
 
 fn bad_request(msg: &str) -> Response {
@@ -350,6 +356,128 @@ async fn stats(
     }
 }
 
+/// `/api/supply-demand` (JSON) and `/api/supply-demand.csv` (Italian CSV): supply against
+/// demand per unit and area (`crate::plan`), scoped like `/api/stats`.
+async fn supply_demand(
+    State(s): State<HttpState>,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(p): Query<StatsParams>,
+) -> Response {
+    use crate::plan::{self, Classification};
+    let caller = match authorised(&s, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let who = &caller.principal;
+    let classification = match p.classification.as_deref() {
+        None | Some("") | Some("area_bisogno") => Classification::Siso,
+        Some("istat") => Classification::Istat,
+        Some(_) => return bad_request("classification must be area_bisogno or istat"),
+    };
+    // The area is checked against the classification, not parsed as ours.
+    let area = p.area.clone().filter(|a| !a.is_empty());
+    let mut r = match parse_request(&StatsParams {
+        area: None,
+        by: None,
+        ..p
+    }) {
+        Ok(r) => r,
+        Err(e) => {
+            audit(&s, who, &uri, 0, "bad_request").await;
+            return *e;
+        }
+    };
+    if let Some(a) = &area {
+        if !plan::is_area(classification, a) {
+            audit(&s, who, &uri, 0, "bad_request").await;
+            return bad_request("area is not an area of the classification (or totale)");
+        }
+    }
+    let xlsx = uri.path().ends_with(".xlsx");
+    if xlsx {
+        // The workbook holds a sheet of Comuni: scoped as Comune level.
+        r.query.level = siso_shared::wire::Level::Comune;
+    }
+    if let Err(msg) = scope(who, &mut r) {
+        audit(&s, who, &uri, 0, "forbidden").await;
+        return forbidden(msg);
+    }
+    let rel = match release_or_503(&s, r.query.epoch, r.query.month) {
+        Ok(c) => c,
+        Err(e) => {
+            audit(&s, who, &uri, 0, "unavailable").await;
+            return *e;
+        }
+    };
+    let previous = s.hub.release_for(r.query.epoch - 1, r.query.month);
+    if xlsx {
+        return match plan::workbook(&rel, previous.as_deref(), r.query.epoch, r.zona) {
+            Ok(bytes) => {
+                audit(&s, who, &uri, 1, "ok").await;
+                (
+                    [
+                        (
+                            header::CONTENT_TYPE,
+                            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+                                .to_owned(),
+                        ),
+                        (
+                            header::CONTENT_DISPOSITION,
+                            format!(
+                                "attachment; filename=\"piano-di-zona-{}{}.xlsx\"",
+                                r.query.epoch,
+                                r.zona.map(|z| format!("-zona-{z}")).unwrap_or_default()
+                            ),
+                        ),
+                        release_header(&rel),
+                    ],
+                    bytes,
+                )
+                    .into_response()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "spreadsheet not written");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Json(json!({"error": "the spreadsheet could not be written"})),
+                )
+                    .into_response()
+            }
+        };
+    }
+    let q = plan::Request {
+        epoch: r.query.epoch,
+        level: r.query.level,
+        month: r.query.month,
+        area,
+        zona: r.zona,
+        classification,
+    };
+    let rows = plan::rows(&rel, previous.as_deref(), &q).len() as u64;
+    audit(&s, who, &uri, rows, "ok").await;
+    if uri.path().ends_with(".csv") {
+        (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"domanda-offerta-{}.csv\"", q.epoch),
+                ),
+                release_header(&rel),
+            ],
+            plan::to_csv(&rel, previous.as_deref(), &q),
+        )
+            .into_response()
+    } else {
+        (
+            [release_header(&rel)],
+            Json(plan::to_json(&rel, previous.as_deref(), &q)),
+        )
+            .into_response()
+    }
+}
+
 async fn public_summary(State(s): State<HttpState>, Query(p): Query<StatsParams>) -> Response {
     let epoch = p.epoch.unwrap_or_else(current_epoch);
     if !siso_shared::wire::EPOCHS.contains(&epoch) {
@@ -443,6 +571,69 @@ async fn dashboard(
         )
             .into_response(),
     }
+}
+
+/// `/piano[?epoch=YEAR&zona=N]`: the *Piano di zona* page of a zona (an `ufficio_di_piano`'s own
+/// by default; another's is 403), or the Region's overview.
+async fn plan_page(
+    State(s): State<HttpState>,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(p): Query<StatsParams>,
+) -> Response {
+    let Some(caller) = s.auth.identify(&headers, now()) else {
+        let next = uri
+            .path_and_query()
+            .map_or("/piano", |x| x.as_str())
+            .to_owned();
+        return login_page(StatusCode::UNAUTHORIZED, None, &next);
+    };
+    let who = &caller.principal;
+    let r = match parse_request(&StatsParams {
+        level: None,
+        by: None,
+        area: None,
+        month: None,
+        ..p
+    }) {
+        Ok(r) => r,
+        Err(e) => return *e,
+    };
+    let zona = match (who.role, r.zona, who.zona) {
+        (HubRole::UfficioDiPiano, Some(asked), Some(own)) if asked != own => {
+            audit(&s, who, &uri, 0, "forbidden").await;
+            return forbidden("this account reads its own zona only");
+        }
+        (HubRole::UfficioDiPiano, _, own) => own,
+        (HubRole::Regione, asked, _) => asked,
+    };
+    let Some(rel) = s.hub.release_for(r.query.epoch, None) else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::RETRY_AFTER, "5"),
+            ],
+            crate::dashboard::unreleased(r.query.epoch, &[r.query.epoch]),
+        )
+            .into_response();
+    };
+    let previous = s.hub.release_for(r.query.epoch - 1, None);
+    let viewer = crate::dashboard::Viewer {
+        name: &who.username,
+        role: who.role.as_str(),
+        zona: who.zona,
+        csrf: caller.session.as_ref().map(|x| x.csrf.as_str()),
+    };
+    audit(&s, who, &uri, 1, "ok").await;
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
+            release_header(&rel),
+        ],
+        crate::dashboard::plan_page(&rel, previous.as_deref(), r.query.epoch, zona, &viewer),
+    )
+        .into_response()
 }
 
 /// The log-in form's body: a user name and password, or the analysts' token.

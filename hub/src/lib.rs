@@ -17,6 +17,7 @@ pub mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod overlap;
+pub mod plan;
 pub mod release;
 pub mod server;
 pub mod service;

@@ -547,7 +547,7 @@ impl Hub {
                 )
             }
             Message::SubmitBatch(b) => match role {
-                Role::Comune | Role::Ets => (self.submit_batch(b, body).await, false),
+                Role::Comune | Role::Ets | Role::Asl => (self.submit_batch(b, body).await, false),
                 Role::Region => forbidden("submit household records"),
             },
             Message::SubmitAggregates(a) => match role {
@@ -555,7 +555,7 @@ impl Hub {
                 _ => forbidden("submit aggregates"),
             },
             Message::FetchOverlaps(f) => match role {
-                Role::Comune | Role::Ets => {
+                Role::Comune | Role::Ets | Role::Asl => {
                     let st = self.read_state();
                     let (notices, held) =
                         match (st.members.get(&caller.member), st.epochs.get(&f.epoch)) {
@@ -590,7 +590,7 @@ impl Hub {
                         false,
                     ),
                 },
-                Role::Ets => forbidden("query statistics beyond the public summary"),
+                Role::Ets | Role::Asl => forbidden("query statistics beyond the public summary"),
             },
             Message::OverlapMatrixQuery(q) => match role {
                 Role::Region => {

@@ -46,6 +46,8 @@ pub struct Quota {
     pub comune_minimum: u64,
     /// A third-sector entity's budget.
     pub ets: u64,
+    /// A health authority's budget (USL/ASL: tens of thousands of households).
+    pub asl: u64,
     /// Evaluations per member and minute.
     pub per_minute: u64,
     /// Budgets set member by member (member id → evaluations per epoch), over the rules above.
@@ -58,6 +60,7 @@ impl Default for Quota {
             per_resident: 2,
             comune_minimum: 5_000,
             ets: 20_000,
+            asl: 200_000,
             per_minute: 200_000,
             members: BTreeMap::new(),
         }
@@ -82,6 +85,7 @@ impl Quota {
                 )
             }
             (Role::Ets, _) => Some(self.ets),
+            (Role::Asl, _) => Some(self.asl),
             _ => None,
         }
     }
@@ -133,9 +137,9 @@ impl KeydConfig {
             let id: MemberId = m
                 .parse()
                 .map_err(|e| format!("`quota.members`: {m:?}: {e}"))?;
-            if !matches!(id.role(), Role::Comune | Role::Ets) {
+            if !matches!(id.role(), Role::Comune | Role::Ets | Role::Asl) {
                 return Err(format!(
-                    "`quota.members`: {m} is not a Comune or a third-sector entity"
+                    "`quota.members`: {m} is not a Comune, a third-sector entity or a health authority"
                 ));
             }
         }
@@ -168,10 +172,12 @@ shares = {shares}
 
 [quota]
 # A Comune may ask for population x per_resident evaluations per epoch (at least
-# comune_minimum); a third-sector entity for `ets`; anyone at most per_minute a minute.
+# comune_minimum); a third-sector entity for `ets`; a health authority for `asl`; anyone at
+# most per_minute a minute.
 per_resident = {quota.per_resident}
 comune_minimum = {quota.comune_minimum}
 ets = {quota.ets}
+asl = {quota.asl}
 per_minute = {quota.per_minute}
 
 [quota.members]

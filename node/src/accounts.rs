@@ -70,7 +70,8 @@ impl OperatorRole {
     pub fn allowed_on(self, member: Role) -> bool {
         match self {
             OperatorRole::Amministratore => member != Role::Region,
-            OperatorRole::OperatoreEts => member == Role::Ets,
+            // A health authority's node is limited like an entity's, with the same roles.
+            OperatorRole::OperatoreEts => matches!(member, Role::Ets | Role::Asl),
             // The entity's manager reads its monthly report and its overlap notices.
             OperatorRole::Responsabile => member != Role::Region,
             _ => member == Role::Comune,

@@ -2,11 +2,15 @@
 //! (1–12) and for the whole epoch (month 0), counts by area of need, kind of intervention, age
 //! band and household type. Distinct counts of the epoch are computed over the epoch, never
 //! summed from months. Counts only: nothing personal leaves the node.
+//!
+//! For the *Piani di zona* (docs/indicators.md): households in need by the area of an open case
+//! of a member (else `altro`), requests waiting for a case to open, interventions by kind and
+//! area, and minutes of the diary's activities by the area of their case (else `altro`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use siso_shared::wire::{AggregateCell, Breakdown, Measure, PeriodAggregates};
-use siso_shared::{AgeBand, HouseholdType};
+use siso_shared::{AgeBand, AreaBisogno, HouseholdType};
 use time::{Date, Month};
 
 use crate::assess::Assessment;
@@ -117,9 +121,88 @@ pub fn compute(
             }
         }
     }
+    // Open cases at the reference date: the area a household's need counts under.
+    let mut open_area: HashMap<String, (Date, AreaBisogno)> = HashMap::new();
+    for (k, c) in store.scan::<PresaInCarico>(Kind::PresaInCarico, b"")? {
+        if c.inizio <= reference && c.fine.is_none_or(|f| f >= reference) {
+            let e = open_area.entry(cf_of(&k)).or_insert((c.inizio, c.area));
+            // The most recent case, and of two begun the same day the first area in code order.
+            if (c.inizio, std::cmp::Reverse(c.area)) > (e.0, std::cmp::Reverse(e.1)) {
+                *e = (c.inizio, c.area);
+            }
+        }
+    }
+    let mut members_of: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (cf, h) in &families {
+        members_of
+            .entry(h.id.as_str())
+            .or_default()
+            .push(cf.as_str());
+    }
+    for h in assessment
+        .households
+        .iter()
+        .filter(|h| !h.eligible.is_empty())
+    {
+        // A non-resident's household is the person alone (`NR:<cf>`).
+        let alone = h.household.strip_prefix("NR:").map(|cf| vec![cf]);
+        let area = members_of
+            .get(h.household.as_str())
+            .cloned()
+            .or(alone)
+            .into_iter()
+            .flatten()
+            .filter_map(|cf| open_area.get(cf))
+            .max_by_key(|(d, a)| (*d, std::cmp::Reverse(*a)))
+            .map_or(AreaBisogno::Altro, |(_, a)| *a);
+        for b in [Breakdown::Total, Breakdown::Area(area)] {
+            acc.add(0, b, Measure::HouseholdsInNeed, 1);
+        }
+    }
+    // Requests waiting for a case to open; the diary's minutes by the area of their case.
+    let mut case_area: HashMap<String, AreaBisogno> = HashMap::new();
+    for (k, c) in store.scan::<Caso>(Kind::Caso, b"")? {
+        if let Some(id) = k.get(16..) {
+            case_area.insert(hex::encode(id), c.area);
+        }
+        let waiting = c.stato == StatoCaso::Richiesta
+            && c.richiesta.is_some_and(|d| d <= reference)
+            && c.chiusura.is_none();
+        if waiting {
+            for b in [Breakdown::Total, Breakdown::Area(c.area)] {
+                acc.add(0, b, Measure::WaitingRequests, 1);
+            }
+        }
+    }
+    // The plan's supply figures are yearly: sent for the epoch only (month 0), which keeps the
+    // hub's disclosure control from carrying twelve more months of them.
+    for (_, a) in store.scan::<Attivita>(Kind::Attivita, b"")? {
+        if a.data.year() != i32::from(epoch) {
+            continue;
+        }
+        let area = a
+            .caso
+            .as_ref()
+            .and_then(|c| case_area.get(c))
+            .copied()
+            .unwrap_or(AreaBisogno::Altro);
+        for b in [Breakdown::Total, Breakdown::Area(area)] {
+            acc.add(0, b, Measure::ActivityMinutes, i64::from(a.durata_minuti));
+        }
+    }
     for (k, v) in store.scan::<Intervento>(Kind::Intervento, b"")? {
         let cf = cf_of(&k);
         let (hid, ht) = household(&cf);
+        let id = hex::encode(&k);
+        if !periods(epoch, v.inizio, v.fine).is_empty() {
+            for b in [
+                Breakdown::Total,
+                Breakdown::Tipo(v.tipo),
+                Breakdown::Area(v.area),
+            ] {
+                acc.distinct(0, b, Measure::Interventions, &id);
+            }
+        }
         let breakdowns = [
             Breakdown::Total,
             Breakdown::Tipo(v.tipo),
@@ -139,6 +222,23 @@ pub fn compute(
                 }
             }
         }
+    }
+    // The staff: social workers with an enabled account (the LEPS staffing indicator).
+    let social_workers = crate::accounts::list(store)
+        .map_err(|e| match e {
+            crate::accounts::AccountError::Store(s) => s,
+            other => StoreError::Corrupt(other.to_string()),
+        })?
+        .iter()
+        .filter(|a| a.role == crate::accounts::OperatorRole::AssistenteSociale && !a.disabled)
+        .count();
+    if social_workers > 0 {
+        acc.add(
+            0,
+            Breakdown::Total,
+            Measure::SocialWorkers,
+            social_workers as i64,
+        );
     }
     // What operators did about the hub's notices (counts only).
     let (open, resolved) = crate::cartella::caseload::notice_counts(store)?;

@@ -5,6 +5,7 @@
 //! | comune  | `urn:siso:comune:<ISTAT>`    | `<ISTAT>`        |
 //! | ets     | `urn:siso:ets:<slug>`        | `ets-<slug>`     |
 //! | region  | `urn:siso:region:<slug>`     | `region-<slug>`  |
+//! | asl     | `urn:siso:asl:<slug>`        | `asl-<slug>`     |
 //!
 //! An ISTAT code is six ASCII digits; a slug is `[a-z0-9][a-z0-9-]{0,62}`. This is the one parser
 //! the node, the hub and the PKI tool use.
@@ -24,7 +25,7 @@ pub const URI_PREFIX: &str = "urn:siso:";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdentityError {
     /// The URI does not start with `urn:siso:<role>:`.
-    #[error("not a siso identity URI: {0:?} (expected urn:siso:comune|ets|region:<id>)")]
+    #[error("not a siso identity URI: {0:?} (expected urn:siso:comune|ets|region|asl:<id>)")]
     NotSisoUri(String),
     /// A Comune id that is not six digits.
     #[error("bad ISTAT code {0:?}: expected six digits")]
@@ -33,7 +34,7 @@ pub enum IdentityError {
     #[error("bad slug {0:?}: expected [a-z0-9][a-z0-9-]{{0,62}}")]
     BadSlug(String),
     /// A member id that is none of `<ISTAT>`, `ets-<slug>`, `region-<slug>`.
-    #[error("bad member id {0:?}: expected <ISTAT code>, ets-<slug> or region-<slug>")]
+    #[error("bad member id {0:?}: expected <ISTAT code>, ets-<slug>, region-<slug> or asl-<slug>")]
     BadMemberId(String),
 }
 
@@ -47,6 +48,8 @@ pub enum MemberId {
     Ets(String),
     /// A Region analyst identity, by slug.
     Region(String),
+    /// A health authority (USL/ASL), by slug.
+    Asl(String),
 }
 
 fn check_istat(s: &str) -> Result<(), IdentityError> {
@@ -91,6 +94,12 @@ impl MemberId {
         Ok(MemberId::Region(slug.to_owned()))
     }
 
+    /// Builds a health authority's identity from a slug.
+    pub fn asl(slug: &str) -> Result<Self, IdentityError> {
+        check_slug(slug)?;
+        Ok(MemberId::Asl(slug.to_owned()))
+    }
+
     /// Parses the SAN URI of a certificate.
     pub fn from_uri(uri: &str) -> Result<Self, IdentityError> {
         let rest = uri
@@ -103,6 +112,7 @@ impl MemberId {
             "comune" => MemberId::comune(id),
             "ets" => MemberId::ets(id),
             "region" => MemberId::region(id),
+            "asl" => MemberId::asl(id),
             _ => Err(IdentityError::NotSisoUri(uri.to_owned())),
         }
     }
@@ -113,6 +123,7 @@ impl MemberId {
             MemberId::Comune(c) => format!("{URI_PREFIX}comune:{c}"),
             MemberId::Ets(s) => format!("{URI_PREFIX}ets:{s}"),
             MemberId::Region(s) => format!("{URI_PREFIX}region:{s}"),
+            MemberId::Asl(s) => format!("{URI_PREFIX}asl:{s}"),
         }
     }
 
@@ -122,6 +133,7 @@ impl MemberId {
             MemberId::Comune(_) => Role::Comune,
             MemberId::Ets(_) => Role::Ets,
             MemberId::Region(_) => Role::Region,
+            MemberId::Asl(_) => Role::Asl,
         }
     }
 
@@ -139,6 +151,7 @@ impl fmt::Display for MemberId {
         match self {
             MemberId::Comune(c) => f.write_str(c),
             MemberId::Ets(s) => write!(f, "ets-{s}"),
+            MemberId::Asl(s) => write!(f, "asl-{s}"),
             MemberId::Region(s) => write!(f, "region-{s}"),
         }
     }
@@ -157,6 +170,8 @@ impl FromStr for MemberId {
             MemberId::ets(slug)
         } else if let Some(slug) = s.strip_prefix("region-") {
             MemberId::region(slug)
+        } else if let Some(slug) = s.strip_prefix("asl-") {
+            MemberId::asl(slug)
         } else if s.bytes().all(|b| b.is_ascii_digit()) {
             MemberId::comune(s)
         } else {
@@ -236,6 +251,11 @@ mod tests {
         let r: MemberId = "region-umbria".parse().unwrap();
         assert_eq!(r.role(), Role::Region);
         assert_eq!(MemberId::from_uri(&r.to_uri()).unwrap(), r);
+        let a: MemberId = "asl-usl-umbria-1".parse().unwrap();
+        assert_eq!(a.role(), Role::Asl);
+        assert_eq!(a.to_uri(), "urn:siso:asl:usl-umbria-1");
+        assert_eq!(MemberId::from_uri(&a.to_uri()).unwrap(), a);
+        assert_eq!(a.zona(), None);
         assert!(MemberId::ets("a").is_ok());
         assert!(MemberId::ets(&"a".repeat(63)).is_ok());
     }
@@ -256,7 +276,7 @@ mod tests {
             assert!(MemberId::from_uri(bad).is_err(), "{bad}");
         }
         assert!(MemberId::ets(&"a".repeat(64)).is_err());
-        for bad in ["", "ets-", "foo", "region-UP", "05403"] {
+        for bad in ["", "ets-", "foo", "region-UP", "05403", "asl-", "asl-Usl"] {
             assert!(bad.parse::<MemberId>().is_err(), "{bad}");
         }
     }

@@ -140,6 +140,9 @@ vocabulary!(
         Ets => "ets",
         /// Region analysts.
         Region => "region",
+        /// A health authority (USL/ASL): a limited node like a third-sector entity, submitting
+        /// the households it supports with integrated social-health services.
+        Asl => "asl",
     }
 );
 

@@ -102,6 +102,31 @@ pub fn samples() -> Vec<(&'static str, Message)> {
                             measure: Measure::OverlapNoticesResolved,
                             value: 2,
                         },
+                        AggregateCell {
+                            breakdown: Breakdown::Area(AreaBisogno::Anziani),
+                            measure: Measure::HouseholdsInNeed,
+                            value: 7,
+                        },
+                        AggregateCell {
+                            breakdown: Breakdown::Area(AreaBisogno::Disabilita),
+                            measure: Measure::WaitingRequests,
+                            value: 4,
+                        },
+                        AggregateCell {
+                            breakdown: Breakdown::Tipo(TipoIntervento::CentroDiurno),
+                            measure: Measure::Interventions,
+                            value: 9,
+                        },
+                        AggregateCell {
+                            breakdown: Breakdown::Area(AreaBisogno::Altro),
+                            measure: Measure::ActivityMinutes,
+                            value: 540,
+                        },
+                        AggregateCell {
+                            breakdown: Breakdown::Total,
+                            measure: Measure::SocialWorkers,
+                            value: 3,
+                        },
                     ],
                 }],
             }),

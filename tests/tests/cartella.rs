@@ -19,7 +19,7 @@ use siso_node::store::{Kind, Store};
 use siso_node::sync::{assess_and_round, build_records, epoch_key};
 use siso_server::web::Password;
 use siso_shared::wire::Measure;
-use siso_shared::{Role, TipoIntervento};
+use siso_shared::{AreaBisogno, Role, TipoIntervento};
 use siso_tests::harness::*;
 use time::macros::{date, datetime};
 
@@ -70,6 +70,17 @@ fn total(cells: &[siso_shared::wire::PeriodAggregates], m: Measure) -> i64 {
         .sum()
 }
 
+/// An aggregate measure's epoch value for one area of need.
+fn by_area(cells: &[siso_shared::wire::PeriodAggregates], m: Measure, a: AreaBisogno) -> i64 {
+    cells
+        .iter()
+        .filter(|p| p.month == 0)
+        .flat_map(|p| &p.cells)
+        .filter(|c| c.measure == m && c.breakdown == siso_shared::wire::Breakdown::Area(a))
+        .map(|c| c.value)
+        .sum()
+}
+
 #[tokio::test]
 async fn app_records_reach_the_assessment_the_sync_and_survive_reimports() {
     let (pki, dirs, hub) = fresh_hub().await;
@@ -112,8 +123,37 @@ async fn app_records_reach_the_assessment_the_sync_and_survive_reimports() {
         .unwrap();
     let load = desk.caseload(&worker).unwrap();
     let case = load.richieste[0].caso.id.clone().unwrap();
+    // For the plan's figures: the request waits for a case to open, and the household's need
+    // counts under `altro` (no open case yet).
+    let reference = siso_node::model::reference_date(2026, now.date());
+    let a = assess(&st, &rules, 2026, now.date()).unwrap();
+    let cells = siso_node::aggregates::compute(&st, &a, 2026, reference).unwrap();
+    assert_eq!(total(&cells, Measure::WaitingRequests), 1);
+    assert_eq!(
+        by_area(&cells, Measure::WaitingRequests, AreaBisogno::Poverta),
+        1
+    );
+    assert_eq!(total(&cells, Measure::HouseholdsInNeed), 1);
+    assert_eq!(
+        by_area(&cells, Measure::HouseholdsInNeed, AreaBisogno::Altro),
+        1
+    );
     desk.step(&worker, &case, Step::Presa, &BTreeMap::new())
         .unwrap();
+    // Two diary entries: one of the case (poverta), one of no case (altro).
+    for (minutes, caso) in [("45", case.as_str()), ("30", "")] {
+        let activity = fields(&[
+            ("codice_fiscale", GIULIA),
+            ("data", "2026-11-28"),
+            ("tipo_attivita", "colloquio"),
+            ("durata_minuti", minutes),
+            ("note", "Colloquio."),
+            ("luogo", "sede"),
+            ("caso", caso),
+        ]);
+        desk.write(&worker, RecordKind::Attivita, activity, None)
+            .unwrap();
+    }
     let vouchers = fields(&[
         ("codice_fiscale", GIULIA),
         ("tipo_intervento", "buoni_spesa"),
@@ -145,13 +185,36 @@ async fn app_records_reach_the_assessment_the_sync_and_survive_reimports() {
         .unwrap();
     assert!(neri.supported_here && !neri.latent_need, "{neri:?}");
     // The aggregates count the notice and its follow-up.
-    let reference = siso_node::model::reference_date(2026, now.date());
     let cells = siso_node::aggregates::compute(&st, &a, 2026, reference).unwrap();
     assert_eq!(total(&cells, Measure::OverlapNotices), 1);
     assert_eq!(total(&cells, Measure::OverlapNoticesResolved), 1);
     assert_eq!(total(&cells, Measure::Accessi), 1);
     assert_eq!(total(&cells, Measure::PersoneInCarico), 1);
     assert_eq!(total(&cells, Measure::ExpenditureCents), 15_000);
+    // The plan's figures: the case is open, so the request no longer waits and the need counts
+    // under the case's area; one intervention; the diary's minutes by the area of their case.
+    assert_eq!(total(&cells, Measure::WaitingRequests), 0);
+    assert_eq!(total(&cells, Measure::HouseholdsInNeed), 1);
+    assert_eq!(
+        by_area(&cells, Measure::HouseholdsInNeed, AreaBisogno::Poverta),
+        1
+    );
+    assert_eq!(total(&cells, Measure::Interventions), 1);
+    assert_eq!(
+        by_area(&cells, Measure::Interventions, AreaBisogno::Poverta),
+        1
+    );
+    assert_eq!(total(&cells, Measure::ActivityMinutes), 75);
+    // One social worker with an enabled account (the receptionist is not one).
+    assert_eq!(total(&cells, Measure::SocialWorkers), 1);
+    assert_eq!(
+        by_area(&cells, Measure::ActivityMinutes, AreaBisogno::Poverta),
+        45
+    );
+    assert_eq!(
+        by_area(&cells, Measure::ActivityMinutes, AreaBisogno::Altro),
+        30
+    );
 
     // The next sync shares the household with the app's intervention, under the same key.
     let key = epoch_key(&cfg).unwrap();

@@ -23,6 +23,7 @@ const HUB_LAYERS: &[&[&str]] = &[
     &["accounts", "config", "metrics", "overlap", "store"],
     &["audit", "ingest", "stats", "tls"],
     &["release"],
+    &["plan"],
     &["dashboard", "service"],
     &["backup", "http", "server", "users"],
     &["lib"],

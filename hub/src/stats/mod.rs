@@ -46,14 +46,38 @@ pub const HUB_MEASURES: [&str; 5] = [
 ];
 
 /// Measures summed over months (events and amounts); the others are distinct counts.
-const ADDITIVE_OVER_MONTHS: [&str; 2] = ["accessi", "expenditure"];
+const ADDITIVE_OVER_MONTHS: [&str; 3] = ["accessi", "expenditure", "activity_minutes"];
+
+/// Amounts (euro cents, minutes of activity, the staff's headcount), not counts of the persons
+/// or households served: a withheld amount needs an interval `k` wide, and is withheld with the
+/// count it follows. The number of a Comune's social workers is public (the LEPS staffing
+/// indicator is published per zona), so it is never sensitive by itself.
+const AMOUNTS: [&str; 3] = ["expenditure", "activity_minutes", "social_workers"];
+
+/// Distinct counts whose units have exactly one group of each dimension they are broken down
+/// by (a household in need counts under one area, an intervention has one kind and one area,
+/// a request one area): the groups sum to the total.
+const ONE_GROUP_EACH: [&str; 3] = ["households_in_need", "waiting_requests", "interventions"];
 
 /// Measures the hub counts once per unit from the household records (never summed from the
 /// members' figures): a zona's value only bounds its Comuni's.
-const DISTINCT_AT_THE_HUB: [&str; 3] = [
+const DISTINCT_AT_THE_HUB: [&str; 6] = [
     "households_supported_distinct",
     "households_shared",
     "double_economic_support",
+    "integrated_households",
+    "social_only_households",
+    "health_only_households",
+];
+
+/// Social-health integration, once a health authority (`asl`) is a member: a unit's distinct
+/// supported households split into those supported by both sides, by the social side only
+/// (Comuni, third-sector entities) and by the health side only. They add up to
+/// `households_supported_distinct` of the unit.
+pub const INTEGRATION: [&str; 3] = [
+    "integrated_households",
+    "social_only_households",
+    "health_only_households",
 ];
 
 fn measure_name(m: &Measure) -> String {
@@ -70,6 +94,11 @@ fn measure_name(m: &Measure) -> String {
         Measure::Critical(f) => format!("critical_{f}"),
         Measure::OverlapNotices => "overlap_notices".into(),
         Measure::OverlapNoticesResolved => "overlap_notices_resolved".into(),
+        Measure::HouseholdsInNeed => "households_in_need".into(),
+        Measure::WaitingRequests => "waiting_requests".into(),
+        Measure::Interventions => "interventions".into(),
+        Measure::ActivityMinutes => "activity_minutes".into(),
+        Measure::SocialWorkers => "social_workers".into(),
     }
 }
 
@@ -295,9 +324,34 @@ impl Figures {
                     add(u, "unsupported_need", *unsupported as i64);
                 }
             }
+            let with_health = f.members.iter().any(|(m, _, _)| m.role() == Role::Asl);
+            if with_health {
+                for m in INTEGRATION {
+                    measures.insert(m.to_owned());
+                    add(Unit::Region, m, 0);
+                }
+            }
             // Distinct households and double economic support: a group counts once per unit
             // it touches, never summed from below.
             for (supporters, des_members, n) in &f.groups {
+                if with_health {
+                    let health = supporters.iter().any(|m| m.role() == Role::Asl);
+                    let social = supporters
+                        .iter()
+                        .any(|m| matches!(m.role(), Role::Comune | Role::Ets));
+                    let side = match (social, health) {
+                        (true, true) => Some(INTEGRATION[0]),
+                        (true, false) => Some(INTEGRATION[1]),
+                        (false, true) => Some(INTEGRATION[2]),
+                        (false, false) => None,
+                    };
+                    if let Some(side) = side {
+                        let units: BTreeSet<Unit> = supporters.iter().flat_map(units_of).collect();
+                        for u in units {
+                            add(u, side, *n as i64);
+                        }
+                    }
+                }
                 let n = *n as i64;
                 let su: BTreeSet<Unit> = supporters.iter().flat_map(units_of).collect();
                 let shared = supporters.len() >= 2;
@@ -505,6 +559,7 @@ fn dimension_relation(measure: &str, d: Dimension) -> disclosure::Relation {
         Dimension::AgeBand | Dimension::HouseholdType => Sum,
         // One area or type per event and per euro.
         _ if ADDITIVE_OVER_MONTHS.contains(&measure) => Sum,
+        _ if ONE_GROUP_EACH.contains(&measure) => Sum,
         _ => Bound,
     }
 }
@@ -519,19 +574,22 @@ fn table_of(k: u32, values: BTreeMap<CellKey, i64>) -> (Vec<CellKey>, disclosure
     let keys: Vec<CellKey> = values.keys().cloned().collect();
     let index: HashMap<&CellKey, usize> = keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
     let vals: Vec<i64> = keys.iter().map(|k| values[k]).collect();
-    let counts: Vec<bool> = keys.iter().map(|k| k.3 != "expenditure").collect();
+    let counts: Vec<bool> = keys
+        .iter()
+        .map(|k| !AMOUNTS.contains(&k.3.as_str()))
+        .collect();
     let mut follows = Vec::new();
     for (i, key) in keys.iter().enumerate() {
-        if key.3 == "households_supported" {
-            let e = (
-                key.0.clone(),
-                key.1,
-                key.2.clone(),
-                "expenditure".to_owned(),
-            );
-            if let Some(&j) = index.get(&e) {
-                follows.push((i, j));
-            }
+        // Euro follow the households they were spent on; minutes of activity the persons in
+        // charge of the same cell.
+        let amount = match key.3.as_str() {
+            "households_supported" => "expenditure",
+            "persone_in_carico" => "activity_minutes",
+            _ => continue,
+        };
+        let e = (key.0.clone(), key.1, key.2.clone(), amount.to_owned());
+        if let Some(&j) = index.get(&e) {
+            follows.push((i, j));
         }
     }
     let mut constraints: Vec<Constraint> = Vec::new();
@@ -584,6 +642,27 @@ fn table_of(k: u32, values: BTreeMap<CellKey, i64>) -> (Vec<CellKey>, disclosure
                 total,
                 parts,
                 relation,
+            });
+        }
+    }
+    // (d) integration: a unit's distinct households are integrated + social only + health only.
+    for (i, key) in keys.iter().enumerate() {
+        if key.3 != "households_supported_distinct" || key.1 != 0 || key.2.is_some() {
+            continue;
+        }
+        let parts: Vec<usize> = INTEGRATION
+            .iter()
+            .filter_map(|m| {
+                index
+                    .get(&(key.0.clone(), 0, None, (*m).to_owned()))
+                    .copied()
+            })
+            .collect();
+        if !parts.is_empty() {
+            constraints.push(Constraint {
+                total: i,
+                parts,
+                relation: Relation::Sum,
             });
         }
     }

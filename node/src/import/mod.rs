@@ -159,7 +159,7 @@ impl ImportKind {
     pub fn allowed_for(self, role: Role) -> bool {
         match role {
             Role::Comune => true,
-            Role::Ets => matches!(self, ImportKind::Interventi | ImportKind::Accessi),
+            Role::Ets | Role::Asl => matches!(self, ImportKind::Interventi | ImportKind::Accessi),
             Role::Region => false,
         }
     }

@@ -328,6 +328,20 @@ pub enum Measure {
     OverlapNotices,
     /// Of which an operator settled with a follow-up (compatible supports, intervention revised).
     OverlapNoticesResolved,
+    /// Households assessed in need (eligible under at least one rule, so latent needs too), by
+    /// the area of an open case of one of their members, else `altro` (protocol version 4).
+    HouseholdsInNeed,
+    /// Cases asked for at the desk and not yet taken in charge at the reference date, by area
+    /// (protocol version 4).
+    WaitingRequests,
+    /// Interventions active in the epoch, by kind and area (epoch total; protocol version 4).
+    Interventions,
+    /// Minutes of recorded activity (interviews, home visits, calls, team meetings) in the
+    /// epoch, by the area of the case they belong to, else `altro` (protocol version 4).
+    ActivityMinutes,
+    /// Social workers of the member: its enabled `assistente_sociale` accounts when the
+    /// aggregates are computed (epoch total; protocol version 4).
+    SocialWorkers,
 }
 
 /// One aggregate cell.

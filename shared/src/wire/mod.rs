@@ -17,8 +17,9 @@ pub use messages::*;
 /// ALPN protocol id negotiated in the TLS handshake.
 pub const ALPN: &[u8] = b"siso/1";
 /// Protocol version carried in `Hello`/`HelloAck`. Version 2 added `SubmitBatch::scheme`; version 3
-/// `OverlapsReply::held`.
-pub const PROTOCOL_VERSION: u16 = 3;
+/// `OverlapsReply::held`; version 4 the measures `HouseholdsInNeed`, `WaitingRequests`,
+/// `Interventions`, `ActivityMinutes` and `SocialWorkers`.
+pub const PROTOCOL_VERSION: u16 = 4;
 /// Hard maximum of a frame body, checked before any allocation.
 pub const MAX_FRAME: usize = 16 * 1024 * 1024;
 /// Length of the frame header.
