@@ -183,13 +183,23 @@ fn indicators(cube: &Cube, u: &Unit, month: u8, parts: &[AreaBisogno]) -> Map<St
     o.insert("households_in_need".into(), num(in_need));
     o.insert("waiting_requests".into(), num(c("waiting_requests")));
     o.insert("households_supported".into(), num(supported));
-    // Only the hub can de-duplicate households across members: the unit's total.
-    let distinct = if parts.is_empty() && month == 0 {
-        num(cube.get(u, 0, &None, "households_supported_distinct"))
-    } else {
-        Value::Null
+    // Only the hub can de-duplicate households across members (from the records, for the
+    // epoch): a unit's total and each of our areas; not a group of areas (ISTAT's poverty),
+    // whose households cannot be told apart from the parts' counts.
+    let distinct: Option<Option<Option<i64>>> = match (month, parts) {
+        (0, []) => Some(cube.get(u, 0, &None, "households_supported_distinct")),
+        (0, [a]) => Some(cube.get(
+            u,
+            0,
+            &Some((Dimension::AreaBisogno, a.to_string())),
+            "households_supported_distinct",
+        )),
+        _ => None,
     };
-    o.insert("households_supported_distinct".into(), distinct);
+    o.insert(
+        "households_supported_distinct".into(),
+        distinct.map_or(Value::Null, num),
+    );
     o.insert("interventions".into(), num(c("interventions")));
     o.insert(
         "expenditure".into(),
@@ -203,18 +213,18 @@ fn indicators(cube: &Cube, u: &Unit, month: u8, parts: &[AreaBisogno]) -> Map<St
         "activity_hours".into(),
         ratio(as_f64(c("activity_minutes")), Some(60.0), 1.0, 1),
     );
-    o.insert(
-        "coverage".into(),
-        ratio(as_f64(supported), as_f64(in_need), 1.0, 4),
-    );
+    // Households supported once however many members support them, where the hub can count
+    // them; else the members' sum.
+    let covered = distinct.map_or(as_f64(supported), as_f64);
+    o.insert("coverage".into(), ratio(covered, as_f64(in_need), 1.0, 4));
     let res = residents(u).map(|r| r as f64);
     o.insert("residents".into(), res.map_or(Value::Null, |r| json!(r)));
     for (name, v) in [
-        ("accessi_per_1000", accessi),
-        ("households_in_need_per_1000", in_need),
-        ("households_supported_per_1000", supported),
+        ("accessi_per_1000", as_f64(accessi)),
+        ("households_in_need_per_1000", as_f64(in_need)),
+        ("households_supported_per_1000", covered),
     ] {
-        o.insert(name.into(), ratio(as_f64(v), res, 1000.0, 2));
+        o.insert(name.into(), ratio(v, res, 1000.0, 2));
     }
     if parts.is_empty() && month == 0 {
         // The LEPS staffing level: one social worker per 5,000 residents of the zona.

@@ -40,11 +40,90 @@ const CACHE_CAPACITY: u64 = 128 << 20;
 
 /// The schema version this build reads and writes.
 /// Version 2: one batch tree per member and epoch (version 1 had one `batches` tree).
-pub const SCHEMA_VERSION: u32 = 2;
+/// Version 3: each intervention of a stored record carries its area of need (protocol 4).
+pub const SCHEMA_VERSION: u32 = 3;
 
-/// The schema migrations of the hub's store (none yet: version 1 is the first;
-/// `tests/fixtures/hub-store-v1` is a store of it that every later release must migrate and read).
-pub const MIGRATIONS: &[siso_server::store::Migration] = &[];
+/// The schema migrations of the hub's store (`tests/fixtures/hub-store-v1`, a store of schema
+/// version 2 despite its name, is one every later release must migrate and read).
+pub const MIGRATIONS: &[siso_server::store::Migration] = &[siso_server::store::Migration {
+    from: 2,
+    describe: "stored interventions get an area of need (altro until the member's next round)",
+    run: v2::migrate,
+}];
+
+/// The record layout of schema version 2 (protocol 3), read only by its migration.
+mod v2 {
+    use serde::{Deserialize, Serialize};
+    use siso_shared::wire::{HouseholdRecord, InterventionSummary, RecordFlags};
+    use siso_shared::{AreaBisogno, Fingerprint, TipoIntervento};
+
+    use super::{decode, encode, StoreError, StoredBatch, BATCH_TREES};
+
+    #[derive(Serialize, Deserialize)]
+    struct Intervention {
+        kind: TipoIntervento,
+        start: time::Date,
+        end: Option<time::Date>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct Record {
+        key: Fingerprint,
+        persons: Vec<Fingerprint>,
+        interventions: Vec<Intervention>,
+        flags: RecordFlags,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct Batch {
+        snapshot: bool,
+        add: Vec<Record>,
+        remove: Vec<Fingerprint>,
+    }
+
+    /// Rewrites every stored batch with `altro` as each intervention's area. A member's next
+    /// round sends the true areas: a node keeps a hash of each record the hub acknowledged, and
+    /// the new field changes the hash of every record with an intervention, so the node sends
+    /// them all again (node/src/sync.rs).
+    pub(super) fn migrate(db: &sled::Db) -> Result<(), StoreError> {
+        for name in db.tree_names() {
+            if !name.starts_with(BATCH_TREES) {
+                continue;
+            }
+            let tree = db.open_tree(&name)?;
+            for kv in tree.iter() {
+                let (k, v) = kv?;
+                let old: Batch = decode(&v)?;
+                let new = StoredBatch {
+                    snapshot: old.snapshot,
+                    add: old
+                        .add
+                        .into_iter()
+                        .map(|r| HouseholdRecord {
+                            key: r.key,
+                            persons: r.persons,
+                            interventions: r
+                                .interventions
+                                .into_iter()
+                                .map(|i| InterventionSummary {
+                                    kind: i.kind,
+                                    area: AreaBisogno::Altro,
+                                    start: i.start,
+                                    end: i.end,
+                                })
+                                .collect(),
+                            flags: r.flags,
+                        })
+                        .collect(),
+                    remove: old.remove,
+                };
+                tree.insert(k, encode(&new)?)?;
+            }
+            tree.flush()?;
+        }
+        Ok(())
+    }
+}
 
 /// This store, for the shared open and its messages.
 const OWNER: Owner = Owner {

@@ -30,6 +30,7 @@ fn batch(m: &str, b: u16) -> SubmitBatch {
                 persons: vec![Fingerprint(p)],
                 interventions: vec![InterventionSummary {
                     kind: TipoIntervento::Mensa,
+                    area: siso_shared::AreaBisogno::Altro,
                     start: time::macros::date!(2026 - 01 - 01),
                     end: None,
                 }],

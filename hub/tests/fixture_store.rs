@@ -23,6 +23,7 @@ async fn make_async(dir: &Path) {
         };
         b.add[0].interventions = vec![InterventionSummary {
             kind: siso_shared::TipoIntervento::PaccoAlimentare,
+            area: siso_shared::AreaBisogno::Altro,
             start: time::macros::date!(2026 - 03 - 01),
             end: None,
         }];

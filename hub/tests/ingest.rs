@@ -35,7 +35,12 @@ fn household(
         persons: persons.to_vec(),
         interventions: iv
             .iter()
-            .map(|&(kind, start, end)| InterventionSummary { kind, start, end })
+            .map(|&(kind, start, end)| InterventionSummary {
+                kind,
+                area: siso_shared::AreaBisogno::Altro,
+                start,
+                end,
+            })
             .collect(),
         flags: RecordFlags {
             latent_need: latent,

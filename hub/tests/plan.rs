@@ -54,6 +54,12 @@ fn household(tag: u8, i: u8, person: (u8, u8), kind: TipoIntervento) -> Househol
         persons: vec![fp(person.0, person.1)],
         interventions: vec![InterventionSummary {
             kind,
+            // Assisi's persons 11..=20 are elderly; every other household is poor.
+            area: if person.0 == 1 && person.1 > 10 {
+                AreaBisogno::Anziani
+            } else {
+                AreaBisogno::Poverta
+            },
             start: date!(2026 - 02 - 01),
             end: Some(date!(2026 - 10 - 31)),
         }],
@@ -117,6 +123,23 @@ async fn plant(hub: &TestHub, pki: &Pki) {
         submit_aggregates(hub, pki, m, 2026, c).await;
     }
     // The previous epoch: Assisi alone, 10 households in need, 5 supported.
+    let (c, _) = hub.connect(pki, ASSISI).await.unwrap();
+    let r = c
+        .call(&Message::SubmitBatch(SubmitBatch {
+            member: ASSISI.parse().unwrap(),
+            epoch: 2025,
+            batch_id: BatchId([25; 16]),
+            scheme: Scheme::SharedKey,
+            snapshot: true,
+            add: (1..=5)
+                .map(|i| household(11, i, (1, i), ContributoEconomico))
+                .collect(),
+            remove: vec![],
+        }))
+        .await
+        .unwrap();
+    assert!(matches!(r, Message::Ack(_)), "{r:?}");
+    c.close().await;
     submit_aggregates(
         hub,
         pki,
@@ -248,7 +271,34 @@ fn round(x: f64, d: i32) -> f64 {
 }
 
 /// Checks one supply-and-demand row against the planted truth of `members` and `areas`.
-fn check_row(row: &serde_json::Value, members: &[&str], areas: &[AreaBisogno], zona: Option<u8>) {
+/// Distinct households supported by zona 3 (`Some(3)`) or the Region (`None`) in our areas
+/// (none: every area), from the planted records: Assisi's 1..=10 and Bastia's own 10 are poor,
+/// Assisi's 11..=20 elderly (Bastia's 11..=15 are the same households); Perugia's 12 and the
+/// Caritas's own 5 are poor.
+fn distinct_truth(zona: Option<u8>, areas: &[AreaBisogno]) -> i64 {
+    let (poor, elderly) = match zona {
+        Some(3) => (20, 10),
+        Some(_) => (12, 0),
+        None => (37, 10),
+    };
+    match areas {
+        [] => poor + elderly,
+        [AreaBisogno::Poverta] => poor,
+        [AreaBisogno::Anziani] => elderly,
+        _ => 0,
+    }
+}
+
+/// Checks one supply-and-demand row against the planted truth of `members` and `areas`;
+/// `distinct`: the households the hub counts once, where it can (else coverage is over the
+/// members' sum).
+fn check_row(
+    row: &serde_json::Value,
+    members: &[&str],
+    areas: &[AreaBisogno],
+    zona: Option<u8>,
+    distinct: Option<i64>,
+) {
     let t = |i| truth(members, areas, i);
     let what = format!("{} {}", row["name"], row["area"]);
     for (field, i) in [
@@ -270,7 +320,11 @@ fn check_row(row: &serde_json::Value, members: &[&str], areas: &[AreaBisogno], z
         Some(round(t(6) as f64 / 60.0, 1)),
         "{what}"
     );
-    let coverage = (t(1) > 0).then(|| round(t(3) as f64 / t(1) as f64, 4));
+    if let Some(d) = distinct {
+        assert_eq!(row["households_supported_distinct"], d, "{what}");
+    }
+    let covered = distinct.unwrap_or(t(3));
+    let coverage = (t(1) > 0).then(|| round(covered as f64 / t(1) as f64, 4));
     assert_eq!(row["coverage"].as_f64(), coverage, "{what}: coverage");
     let res = residents(zona);
     assert_eq!(row["residents"].as_f64(), Some(res), "{what}");
@@ -483,7 +537,13 @@ async fn overlap_rate_and_named_accounts() {
             a => vec![a.parse().unwrap()],
         };
         if areas.is_empty() || areas == [Poverta] || areas == [Anziani] {
-            check_row(row, &zona3, &areas, Some(3));
+            check_row(
+                row,
+                &zona3,
+                &areas,
+                Some(3),
+                Some(distinct_truth(Some(3), &areas)),
+            );
         } else {
             assert_eq!(row["accessi"], 0, "{area}");
             assert!(row["coverage"].is_null(), "{area}: nobody in need");
@@ -491,7 +551,7 @@ async fn overlap_rate_and_named_accounts() {
         // Against the Region in the same release.
         let region_cov = (truth(&all, &areas, 1) > 0).then(|| {
             round(
-                truth(&all, &areas, 3) as f64 / truth(&all, &areas, 1) as f64,
+                distinct_truth(None, &areas) as f64 / truth(&all, &areas, 1) as f64,
                 4,
             )
         });
@@ -517,7 +577,7 @@ async fn overlap_rate_and_named_accounts() {
         &analyst,
     )
     .await;
-    check_row(&v["rows"][0], &all, &[Poverta], None);
+    check_row(&v["rows"][0], &all, &[Poverta], None, Some(37));
     // ISTAT's areas: poverty and adult hardship groups poverta, abitare, lavoro, salute mentale.
     let v = json(
         &hub,
@@ -525,7 +585,9 @@ async fn overlap_rate_and_named_accounts() {
         &analyst,
     )
     .await;
-    check_row(&v["rows"][0], &zona3, &[Poverta], Some(3));
+    // A group of areas: the hub cannot count its households once, so coverage is over the sum.
+    assert!(v["rows"][0]["households_supported_distinct"].is_null());
+    check_row(&v["rows"][0], &zona3, &[Poverta], Some(3), None);
     // The same figures in Italian CSV.
     let (st, csv) = hub
         .http_get(
@@ -540,7 +602,7 @@ async fn overlap_rate_and_named_accounts() {
     let row: Vec<&str> = lines[1].split(';').collect();
     let col = |n: &str| row[head.iter().position(|h| *h == n).unwrap()];
     assert_eq!(col("households_in_need"), "43");
-    assert_eq!(col("coverage"), "0,6047");
+    assert_eq!(col("coverage"), "0,6977"); // 30 households of 43 in need
     assert_eq!(col("expenditure"), "7000,00");
     assert_eq!(col("activity_hours"), "18,0");
     // The spreadsheet holds the same numbers (read back with calamine).

@@ -274,6 +274,7 @@ pub fn active_households(
                 cf_of(&k),
                 Some(InterventionSummary {
                     kind: v.tipo,
+                    area: v.area,
                     start: v.inizio,
                     end: v.fine,
                 }),

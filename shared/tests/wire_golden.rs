@@ -54,6 +54,7 @@ pub fn samples() -> Vec<(&'static str, Message)> {
                     persons: vec![fp(2), fp(3)],
                     interventions: vec![InterventionSummary {
                         kind: TipoIntervento::SostegnoAffitto,
+                        area: siso_shared::AreaBisogno::Altro,
                         start: date!(2026 - 01 - 15),
                         end: Some(date!(2026 - 06 - 30)),
                     }],

@@ -127,6 +127,7 @@ pub fn records(o: &LoadOptions, i: usize) -> Vec<HouseholdRecord> {
                 persons,
                 interventions: vec![InterventionSummary {
                     kind: TipoIntervento::PaccoAlimentare,
+                    area: siso_shared::AreaBisogno::Altro,
                     start: time::macros::date!(2026 - 01 - 01),
                     end: None,
                 }],

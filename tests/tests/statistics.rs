@@ -71,6 +71,7 @@ fn rec(key: u8, persons: &[u8], kind: Option<TipoIntervento>, latent: bool) -> H
         interventions: kind
             .map(|kind| InterventionSummary {
                 kind,
+                area: AreaBisogno::Poverta,
                 start: date!(2026 - 02 - 01),
                 end: Some(date!(2026 - 06 - 30)),
             })

@@ -45,6 +45,23 @@ pub struct UnitFacts {
     pub supported_records: HashMap<MemberIx, u64>,
     /// Latent-need records linked to no supported record, per member.
     pub unsupported_need: HashMap<MemberIx, u64>,
+    /// Groups with a supported record by the areas each member supports them in: (member, bit
+    /// set of `AreaBisogno` positions), sorted by member → how many groups.
+    pub areas: HashMap<Vec<(MemberIx, u16)>, u64>,
+}
+
+/// The bit of an area in [`UnitFacts::areas`].
+fn area_bit(a: siso_shared::AreaBisogno) -> u16 {
+    let i = siso_shared::AreaBisogno::ALL
+        .iter()
+        .position(|x| *x == a)
+        .unwrap_or(0);
+    1 << i
+}
+
+/// A record's areas as bits.
+fn area_bits(r: &Rec) -> u16 {
+    r.interventions.iter().fold(0, |m, i| m | area_bit(i.area))
 }
 
 /// True if economic interventions of two different members overlap in time. A sweep over the
@@ -375,13 +392,25 @@ impl EpochState {
                 if r.supported() {
                     *f.supported_records.entry(r.member).or_default() += 1;
                     *f.groups.entry((vec![r.member], Vec::new())).or_default() += 1;
+                    *f.areas.entry(vec![(r.member, area_bits(r))]).or_default() += 1;
                 }
                 if r.latent_need {
                     *f.unsupported_need.entry(r.member).or_default() += 1;
                 }
                 continue;
             }
-            let (facts, des) = self.analyse(&self.groups.group_of(s));
+            let slots = self.groups.group_of(s);
+            let (facts, des) = self.analyse(&slots);
+            let mut by_member: std::collections::BTreeMap<MemberIx, u16> =
+                std::collections::BTreeMap::new();
+            for r in slots.iter().filter_map(|&x| self.rec(x)) {
+                if r.supported() {
+                    *by_member.entry(r.member).or_default() |= area_bits(r);
+                }
+            }
+            if !by_member.is_empty() {
+                *f.areas.entry(by_member.into_iter().collect()).or_default() += 1;
+            }
             let mut supporters = BTreeSet::new();
             let mut everyone = BTreeSet::new();
             for r in &facts {

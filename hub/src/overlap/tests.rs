@@ -23,7 +23,12 @@ fn rec(
         persons: persons.iter().map(|&p| fp(p)).collect(),
         interventions: iv
             .iter()
-            .map(|&(kind, start, end)| InterventionSummary { kind, start, end })
+            .map(|&(kind, start, end)| InterventionSummary {
+                kind,
+                area: siso_shared::AreaBisogno::Altro,
+                start,
+                end,
+            })
             .collect(),
         flags: RecordFlags {
             latent_need: latent,
@@ -368,6 +373,7 @@ fn economic_conflict_sweep_agrees_with_pairwise() {
         persons: Box::new([]),
         interventions: vec![InterventionSummary {
             kind: TipoIntervento::ContributoEconomico,
+            area: siso_shared::AreaBisogno::Altro,
             start: d(s),
             end: e.map(d),
         }]

@@ -180,11 +180,14 @@ impl std::fmt::Display for BatchId {
     }
 }
 
-/// One intervention as the hub sees it: kind and period only.
+/// One intervention as the hub sees it: kind, area of need and period only.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct InterventionSummary {
     /// Kind of intervention.
     pub kind: TipoIntervento,
+    /// Area of need it answers (protocol version 4), so that the hub can count the households
+    /// supported in an area once across members.
+    pub area: AreaBisogno,
     /// First day.
     pub start: Date,
     /// Last day, if ended.
