@@ -273,24 +273,6 @@ fn compared(o: &Map<String, Value>) -> Value {
     )
 }
 
-fn units(cube: &Cube, r: &Request) -> Vec<Unit> {
-    let all: Vec<Unit> = match r.level {
-        Level::Region => vec![Unit::Region],
-        Level::Zona => siso_shared::comuni::zone()
-            .iter()
-            .map(|z| Unit::Zona(z.number))
-            .collect(),
-        Level::Comune => cube.members.iter().cloned().map(Unit::Member).collect(),
-    };
-    all.into_iter()
-        .filter(|u| match (r.zona, u) {
-            (None, _) | (_, Unit::Region) => true,
-            (Some(z), Unit::Zona(x)) => *x == z,
-            (Some(z), Unit::Member(m)) => m.zona() == Some(z),
-        })
-        .collect()
-}
-
 fn labels(u: &Unit) -> Map<String, Value> {
     let mut o = Map::new();
     match u {
@@ -323,7 +305,7 @@ pub fn rows(rel: &Release, previous: Option<&Release>, r: &Request) -> Vec<Map<S
     let month = r.month.unwrap_or(0);
     let cube = &rel.cube;
     let mut out = Vec::new();
-    for u in units(cube, r) {
+    for u in crate::stats::units(cube, r.level, r.zona) {
         for (area, parts) in areas(r.classification) {
             if r.area.as_ref().is_some_and(|a| *a != area) {
                 continue;
@@ -354,7 +336,7 @@ pub fn rows(rel: &Release, previous: Option<&Release>, r: &Request) -> Vec<Map<S
 pub fn to_json(rel: &Release, previous: Option<&Release>, r: &Request) -> Value {
     json!({
         "epoch": r.epoch,
-        "level": match r.level { Level::Region => "region", Level::Zona => "zona", Level::Comune => "comune" },
+        "level": crate::stats::level_name(r.level),
         "month": r.month,
         "classification": match r.classification { Classification::Siso => "area_bisogno", Classification::Istat => "istat" },
         "k": rel.cube.k,

@@ -24,7 +24,7 @@ mod table;
 
 use table::table_of;
 
-pub use render::{rows, to_csv, to_json, Request, Row};
+pub use render::{level_name, rows, to_csv, to_json, units, Request, Row};
 
 /// A unit of the territorial hierarchy.
 #[derive(

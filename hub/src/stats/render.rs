@@ -57,15 +57,24 @@ pub struct Row {
     pub suppressed: bool,
 }
 
-fn level_units(cube: &Cube, level: Level) -> Vec<Unit> {
-    match level {
+/// The units of a level with rows in `cube`, in order; with `zona`, only that zona's (its
+/// Comuni at Comune level, its own row at zona level; the Region's row is kept).
+pub fn units(cube: &Cube, level: Level, zona: Option<u8>) -> Vec<Unit> {
+    let all: Vec<Unit> = match level {
         Level::Region => vec![Unit::Region],
         Level::Zona => siso_shared::comuni::zone()
             .iter()
             .map(|z| Unit::Zona(z.number))
             .collect(),
         Level::Comune => cube.members.iter().cloned().map(Unit::Member).collect(),
-    }
+    };
+    all.into_iter()
+        .filter(|u| match (zona, u) {
+            (None, _) | (_, Unit::Region) => true,
+            (Some(z), Unit::Zona(x)) => *x == z,
+            (Some(z), Unit::Member(m)) => m.zona() == Some(z),
+        })
+        .collect()
 }
 
 /// Cuts the rows of a request from the cube.
@@ -83,12 +92,7 @@ pub fn rows(cube: &Cube, r: &Request) -> Vec<Row> {
             .collect(),
     };
     let mut out = Vec::new();
-    let kept = |u: &Unit| match (r.zona, u) {
-        (None, _) | (_, Unit::Region) => true,
-        (Some(z), Unit::Zona(x)) => *x == z,
-        (Some(z), Unit::Member(m)) => m.zona() == Some(z),
-    };
-    for unit in level_units(cube, r.query.level).into_iter().filter(kept) {
+    for unit in units(cube, r.query.level, r.zona) {
         for g in &groups {
             let mut measures = Vec::new();
             let mut suppressed = false;
@@ -158,7 +162,8 @@ pub fn rows(cube: &Cube, r: &Request) -> Vec<Row> {
     out
 }
 
-fn level_name(l: Level) -> &'static str {
+/// The name of a level in the API.
+pub fn level_name(l: Level) -> &'static str {
     match l {
         Level::Region => "region",
         Level::Zona => "zona",
