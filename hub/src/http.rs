@@ -305,6 +305,27 @@ fn release_header(r: &Release) -> (header::HeaderName, String) {
     )
 }
 
+/// Narrows a request to what the caller may read and finds the release it is served from; a
+/// refusal (403) or the lack of a release (503) is written to the message log.
+async fn scoped_release(
+    s: &HttpState,
+    who: &Principal,
+    uri: &Uri,
+    r: &mut crate::stats::Request,
+) -> Result<Arc<Release>, Box<Response>> {
+    if let Err(msg) = scope(who, r) {
+        audit(s, who, uri, 0, "forbidden").await;
+        return Err(Box::new(forbidden(msg)));
+    }
+    match release_or_503(s, r.query.epoch, r.query.month) {
+        Ok(rel) => Ok(rel),
+        Err(e) => {
+            audit(s, who, uri, 0, "unavailable").await;
+            Err(e)
+        }
+    }
+}
+
 /// `/api/stats` (JSON) and `/api/stats.csv`: authorises, parses the query, and renders it from
 /// the latest release of its period in the format the path names.
 async fn stats(
@@ -325,16 +346,9 @@ async fn stats(
             return *e;
         }
     };
-    if let Err(msg) = scope(who, &mut r) {
-        audit(&s, who, &uri, 0, "forbidden").await;
-        return forbidden(msg);
-    }
-    let rel = match release_or_503(&s, r.query.epoch, r.query.month) {
-        Ok(c) => c,
-        Err(e) => {
-            audit(&s, who, &uri, 0, "unavailable").await;
-            return *e;
-        }
+    let rel = match scoped_release(&s, who, &uri, &mut r).await {
+        Ok(rel) => rel,
+        Err(e) => return *e,
     };
     let served = crate::stats::rows(&rel.cube, &r).len() as u64;
     audit(&s, who, &uri, served, "ok").await;
@@ -399,16 +413,9 @@ async fn supply_demand(
         // The workbook holds a sheet of Comuni: scoped as Comune level.
         r.query.level = siso_shared::wire::Level::Comune;
     }
-    if let Err(msg) = scope(who, &mut r) {
-        audit(&s, who, &uri, 0, "forbidden").await;
-        return forbidden(msg);
-    }
-    let rel = match release_or_503(&s, r.query.epoch, r.query.month) {
-        Ok(c) => c,
-        Err(e) => {
-            audit(&s, who, &uri, 0, "unavailable").await;
-            return *e;
-        }
+    let rel = match scoped_release(&s, who, &uri, &mut r).await {
+        Ok(rel) => rel,
+        Err(e) => return *e,
     };
     let previous = s.hub.release_for(r.query.epoch - 1, r.query.month);
     if xlsx {
