@@ -67,6 +67,34 @@ fn household(tag: u8, i: u8, person: (u8, u8), kind: TipoIntervento) -> Househol
     }
 }
 
+/// Submits `member`'s whole set of records for `epoch` over QUIC and checks the Ack.
+async fn submit_records(
+    hub: &TestHub,
+    pki: &Pki,
+    member: &str,
+    epoch: u16,
+    add: Vec<HouseholdRecord>,
+) {
+    // Not the aggregates' batch id ([epoch as u8; 16]): one ledger holds both.
+    let mut batch_id = [7u8; 16];
+    batch_id[..2].copy_from_slice(&epoch.to_be_bytes());
+    let (c, _) = hub.connect(pki, member).await.unwrap();
+    let r = c
+        .call(&Message::SubmitBatch(SubmitBatch {
+            member: member.parse().unwrap(),
+            epoch,
+            batch_id: BatchId(batch_id),
+            scheme: Scheme::SharedKey,
+            snapshot: true,
+            add,
+            remove: vec![],
+        }))
+        .await
+        .unwrap();
+    assert!(matches!(r, Message::Ack(_)), "{member}: {r:?}");
+    c.close().await;
+}
+
 /// Persons: Assisi's 1..=20 (tag 1), Bastia's own 1..=10 (tag 2), Perugia's 1..=12 (tag 3),
 /// the Caritas's own 1..=5 (tag 4).
 /// - Assisi supports its 20; Bastia its 10 and Assisi's persons 11..=15 (same zona);
@@ -74,23 +102,7 @@ fn household(tag: u8, i: u8, person: (u8, u8), kind: TipoIntervento) -> Househol
 /// - the Caritas supports Assisi's persons 1..=6, Perugia's 1..=8 and its own 5.
 async fn plant(hub: &TestHub, pki: &Pki) {
     use TipoIntervento::*;
-    let submit = |member: &'static str, add: Vec<HouseholdRecord>| async move {
-        let (c, _) = hub.connect(pki, member).await.unwrap();
-        let r = c
-            .call(&Message::SubmitBatch(SubmitBatch {
-                member: member.parse().unwrap(),
-                epoch: 2026,
-                batch_id: BatchId([7; 16]),
-                scheme: Scheme::SharedKey,
-                snapshot: true,
-                add,
-                remove: vec![],
-            }))
-            .await
-            .unwrap();
-        assert!(matches!(r, Message::Ack(_)), "{r:?}");
-        c.close().await;
-    };
+    let submit = |member: &'static str, add| submit_records(hub, pki, member, 2026, add);
     submit(
         ASSISI,
         (1..=20)
@@ -123,23 +135,16 @@ async fn plant(hub: &TestHub, pki: &Pki) {
         submit_aggregates(hub, pki, m, 2026, c).await;
     }
     // The previous epoch: Assisi alone, 10 households in need, 5 supported.
-    let (c, _) = hub.connect(pki, ASSISI).await.unwrap();
-    let r = c
-        .call(&Message::SubmitBatch(SubmitBatch {
-            member: ASSISI.parse().unwrap(),
-            epoch: 2025,
-            batch_id: BatchId([25; 16]),
-            scheme: Scheme::SharedKey,
-            snapshot: true,
-            add: (1..=5)
-                .map(|i| household(11, i, (1, i), ContributoEconomico))
-                .collect(),
-            remove: vec![],
-        }))
-        .await
-        .unwrap();
-    assert!(matches!(r, Message::Ack(_)), "{r:?}");
-    c.close().await;
+    submit_records(
+        hub,
+        pki,
+        ASSISI,
+        2025,
+        (1..=5)
+            .map(|i| household(11, i, (1, i), ContributoEconomico))
+            .collect(),
+    )
+    .await;
     submit_aggregates(
         hub,
         pki,
@@ -1007,27 +1012,7 @@ async fn a_health_authority_and_the_integration_figures() {
     let pki = pki();
     let dirs = tempfile::tempdir().unwrap();
     let hub = start_hub(&pki, &dirs.path().join("hub")).await;
-    let submit = |member: &'static str, add: Vec<HouseholdRecord>| {
-        let hub = &hub;
-        let pki = &pki;
-        async move {
-            let (c, _) = hub.connect(pki, member).await.unwrap();
-            let r = c
-                .call(&Message::SubmitBatch(SubmitBatch {
-                    member: member.parse().unwrap(),
-                    epoch: 2026,
-                    batch_id: BatchId([5; 16]),
-                    scheme: Scheme::SharedKey,
-                    snapshot: true,
-                    add,
-                    remove: vec![],
-                }))
-                .await
-                .unwrap();
-            assert!(matches!(r, Message::Ack(_)), "{r:?}");
-            c.close().await;
-        }
-    };
+    let submit = |member: &'static str, add| submit_records(&hub, &pki, member, 2026, add);
     // Assisi supports its persons 1..=15, Perugia its 1..=12; the USL supports Assisi's 1..=6,
     // Perugia's 1..=5 and 7 persons of its own (home care, residential care).
     submit(
