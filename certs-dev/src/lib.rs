@@ -251,14 +251,19 @@ impl Ca {
         Ok(Issuer::from_ca_cert_pem(&self.cert_pem, &self.key)?)
     }
 
-    fn record_issued(&self, serial: &str, subject: &str, not_after: OffsetDateTime) -> Result<()> {
+    /// Appends `serial, subject, expiry` lines to `issued.txt` in one write and syncs it.
+    fn record_issued(&self, issued: &[(&str, &str, OffsetDateTime)]) -> Result<()> {
         let path = self.dir.join("issued.txt");
+        let mut text = String::new();
+        for (serial, subject, not_after) in issued {
+            text.push_str(&format!("{serial}\t{subject}\t{}\n", not_after.date()));
+        }
         let mut f = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
             .map_err(io_err(&path))?;
-        writeln!(f, "{serial}\t{subject}\t{}", not_after.date()).map_err(io_err(&path))?;
+        f.write_all(text.as_bytes()).map_err(io_err(&path))?;
         f.sync_all().map_err(io_err(&path))
     }
 
@@ -382,9 +387,22 @@ impl Ca {
 
     fn sign(
         &self,
-        mut p: CertificateParams,
+        p: CertificateParams,
         public: &impl rcgen::PublicKeyData,
         subject: &str,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> Result<(String, String)> {
+        let (pem, serial) = Self::sign_with(&self.issuer()?, p, public, not_before, not_after)?;
+        self.record_issued(&[(serial.as_str(), subject, not_after)])?;
+        Ok((pem, serial))
+    }
+
+    /// Signs without recording the serial (the caller records it).
+    fn sign_with(
+        issuer: &Issuer<'_, &KeyPair>,
+        mut p: CertificateParams,
+        public: &impl rcgen::PublicKeyData,
         not_before: OffsetDateTime,
         not_after: OffsetDateTime,
     ) -> Result<(String, String)> {
@@ -394,9 +412,41 @@ impl Ca {
         p.not_before = not_before;
         p.not_after = not_after;
         p.use_authority_key_identifier_extension = true;
-        let cert = p.signed_by(public, &self.issuer()?)?;
-        self.record_issued(&serial_str, subject, not_after)?;
+        let cert = p.signed_by(public, issuer)?;
         Ok((cert.pem(), serial_str))
+    }
+
+    /// Issues client certificates to many members at once, valid from `now` for `days`: as
+    /// [`Ca::issue_member`] each, with `issued.txt` appended and synced once for all of them
+    /// (a load test or a regional roll-out of thousands of members).
+    pub fn issue_members(
+        &self,
+        members: &[MemberId],
+        now: OffsetDateTime,
+        days: i64,
+    ) -> Result<Vec<Issued>> {
+        let issuer = self.issuer()?;
+        let (not_before, not_after) = (now - Duration::minutes(5), now + Duration::days(days));
+        let mut out = Vec::with_capacity(members.len());
+        let mut names = Vec::with_capacity(members.len());
+        for member in members {
+            let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+            let (cert_pem, serial) =
+                Self::sign_with(&issuer, member_params(member)?, &key, not_before, not_after)?;
+            names.push(member.to_string());
+            out.push(Issued {
+                cert_pem,
+                key_pem: Some(key.serialize_pem()),
+                serial,
+            });
+        }
+        let lines: Vec<(&str, &str, OffsetDateTime)> = out
+            .iter()
+            .zip(&names)
+            .map(|(i, n)| (i.serial.as_str(), n.as_str(), not_after))
+            .collect();
+        self.record_issued(&lines)?;
+        Ok(out)
     }
 
     /// The serials issued so far, with their subjects (from `issued.txt`).

@@ -155,37 +155,91 @@ impl ClientTls {
     }
 }
 
-/// Opens a QUIC connection to `addr` (TLS name `server_name`) within `timeout`; a handshake
-/// that times out is abandoned for good.
+/// A client endpoint (one UDP socket) and one TLS configuration, kept to open several
+/// connections: opening a quinn endpoint allocates its receive buffers, and keeping the TLS
+/// configuration keeps its session tickets, so the next connection to the same server *resumes*
+/// the TLS 1.3 session (no certificate signatures or chain verification on either side; the
+/// server still knows the certificate verified at the full handshake).
+#[derive(Debug, Clone)]
+pub struct Dialer {
+    endpoint: quinn::Endpoint,
+    config: quinn::ClientConfig,
+    /// The endpoint serves only this dialer's connections (then closing the last one waits for
+    /// the endpoint to go idle).
+    own_endpoint: bool,
+}
+
+impl Dialer {
+    /// A dialer with an endpoint of its own, bound to the unspecified address of `addr`'s family.
+    pub fn new(addr: SocketAddr, tls: ClientTls) -> Result<Dialer, ClientError> {
+        let endpoint = client_endpoint(addr)?;
+        Ok(Dialer {
+            endpoint,
+            config: tls.quinn_config()?,
+            own_endpoint: true,
+        })
+    }
+
+    /// A dialer on an endpoint shared with other dialers (many identities, one socket).
+    pub fn on_endpoint(endpoint: quinn::Endpoint, tls: ClientTls) -> Result<Dialer, ClientError> {
+        Ok(Dialer {
+            endpoint,
+            config: tls.quinn_config()?,
+            own_endpoint: false,
+        })
+    }
+
+    /// Opens a QUIC connection to `addr` (TLS name `server_name`) within `timeout`; a handshake
+    /// that times out is abandoned for good.
+    pub async fn dial(
+        &self,
+        addr: SocketAddr,
+        server_name: &str,
+        timeout: Duration,
+    ) -> Result<quinn::Connection, ClientError> {
+        let connecting = self
+            .endpoint
+            .connect_with(self.config.clone(), addr, server_name)
+            .map_err(|e| ClientError::Connect {
+                addr,
+                reason: e.to_string(),
+            })?;
+        match tokio::time::timeout(timeout, connecting).await {
+            Err(_) => Err(ClientError::Timeout(timeout)),
+            Ok(Err(e)) => Err(ClientError::Connect {
+                addr,
+                reason: e.to_string(),
+            }),
+            Ok(Ok(c)) => Ok(c),
+        }
+    }
+}
+
+/// A client endpoint bound to the unspecified address of `addr`'s family (any free port).
+pub fn client_endpoint(addr: SocketAddr) -> Result<quinn::Endpoint, ClientError> {
+    let bind: SocketAddr = if addr.is_ipv6() {
+        SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0))
+    } else {
+        SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0))
+    };
+    quinn::Endpoint::client(bind).map_err(ClientError::Socket)
+}
+
+/// Opens a QUIC connection to `addr` (TLS name `server_name`) within `timeout` on an endpoint of
+/// its own; a handshake that times out is abandoned for good.
 pub async fn dial(
     addr: SocketAddr,
     server_name: &str,
     tls: ClientTls,
     timeout: Duration,
 ) -> Result<(quinn::Endpoint, quinn::Connection), ClientError> {
-    let bind: SocketAddr = if addr.is_ipv6() {
-        SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0))
-    } else {
-        SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0))
-    };
-    let mut endpoint = quinn::Endpoint::client(bind).map_err(ClientError::Socket)?;
-    endpoint.set_default_client_config(tls.quinn_config()?);
-    let connecting = endpoint
-        .connect(addr, server_name)
-        .map_err(|e| ClientError::Connect {
-            addr,
-            reason: e.to_string(),
-        })?;
-    match tokio::time::timeout(timeout, connecting).await {
-        Err(_) => {
-            endpoint.close(quinn::VarInt::from_u32(0), b"timeout");
-            Err(ClientError::Timeout(timeout))
+    let d = Dialer::new(addr, tls)?;
+    match d.dial(addr, server_name, timeout).await {
+        Ok(c) => Ok((d.endpoint, c)),
+        Err(e) => {
+            d.endpoint.close(quinn::VarInt::from_u32(0), b"timeout");
+            Err(e)
         }
-        Ok(Err(e)) => Err(ClientError::Connect {
-            addr,
-            reason: e.to_string(),
-        }),
-        Ok(Ok(c)) => Ok((endpoint, c)),
     }
 }
 
@@ -220,7 +274,8 @@ pub async fn exchange(
 /// A connection to the hub.
 #[derive(Debug)]
 pub struct HubClient {
-    endpoint: quinn::Endpoint,
+    /// The endpoint, if the client has it to itself (closing waits for it to go idle).
+    endpoint: Option<quinn::Endpoint>,
     conn: quinn::Connection,
     timeout: Duration,
 }
@@ -236,6 +291,28 @@ impl HubClient {
         timeout: Duration,
     ) -> Result<(HubClient, HelloAck), ClientError> {
         let (endpoint, conn) = dial(addr, server_name, tls, timeout).await?;
+        HubClient::hello(Some(endpoint), conn, member, timeout).await
+    }
+
+    /// Connects with a [`Dialer`] (its endpoint and TLS session cache) and says `Hello`.
+    pub async fn connect_via(
+        dialer: &Dialer,
+        addr: SocketAddr,
+        server_name: &str,
+        member: &MemberId,
+        timeout: Duration,
+    ) -> Result<(HubClient, HelloAck), ClientError> {
+        let conn = dialer.dial(addr, server_name, timeout).await?;
+        let endpoint = dialer.own_endpoint.then(|| dialer.endpoint.clone());
+        HubClient::hello(endpoint, conn, member, timeout).await
+    }
+
+    async fn hello(
+        endpoint: Option<quinn::Endpoint>,
+        conn: quinn::Connection,
+        member: &MemberId,
+        timeout: Duration,
+    ) -> Result<(HubClient, HelloAck), ClientError> {
         let client = HubClient {
             endpoint,
             conn,
@@ -281,9 +358,12 @@ impl HubClient {
     }
 
     /// Closes the connection politely and waits for the close to be sent.
+    /// On a shared endpoint the close is sent by the endpoint's driver, which keeps running.
     pub async fn close(self) {
         self.conn.close(quinn::VarInt::from_u32(0), b"bye");
-        self.endpoint.wait_idle().await;
+        if let Some(e) = self.endpoint {
+            e.wait_idle().await;
+        }
     }
 
     /// The underlying connection (tests).

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use siso_hub::config::Limits;
-use siso_node::client::{ClientTls, HubClient};
+use siso_node::client::{ClientTls, Dialer, HubClient};
 use siso_shared::wire::{
     BatchId, FetchOverlaps, HouseholdRecord, InterventionSummary, Message, RecordFlags, SubmitBatch,
 };
@@ -60,6 +60,10 @@ pub struct LoadReport {
     pub ingest_s: f64,
     /// Seconds to compute the region-wide overlap summary after ingest (in-process hub only).
     pub overlap_summary_s: Option<f64>,
+    /// Seconds of the fetch phase: every member connects again and fetches its overlaps.
+    pub fetch_s: f64,
+    /// Seconds of the whole run: PKI and certificates, hub start, ingest, summary, fetch, stop.
+    pub total_s: f64,
     /// The hub: `in-process` or its address.
     pub hub: String,
 }
@@ -174,6 +178,7 @@ pub async fn run_against(
     target: &Target,
     dir: &std::path::Path,
 ) -> Result<LoadReport, crate::demo::DemoError> {
+    let run_started = Instant::now();
     let now = time::OffsetDateTime::now_utc();
     let mut local = None;
     let (ca, addr, server_name) = match target {
@@ -210,12 +215,20 @@ pub async fn run_against(
             server_name.clone(),
         ),
     };
-    let mut creds = Vec::with_capacity(o.members);
-    for i in 0..o.members {
-        let issued = ca.issue_member(&member(i), now, 30)?;
-        creds.push((issued.cert_pem, issued.key_pem.unwrap_or_default()));
-    }
+    let ids: Vec<MemberId> = (0..o.members).map(member).collect();
+    let creds: Vec<(String, String)> = ca
+        .issue_members(&ids, now, 30)?
+        .into_iter()
+        .map(|i| (i.cert_pem, i.key_pem.unwrap_or_default()))
+        .collect();
     let ca_pem = ca.cert_pem().as_bytes().to_vec();
+    // The simulated members share a few client sockets (a real member has its own machine; on
+    // this one, opening thousands of quinn endpoints only measures their buffer allocation),
+    // and each keeps its TLS configuration, so that its second connection resumes its session
+    // as a real node's next round within a ticket's lifetime does.
+    let endpoints: Vec<quinn::Endpoint> = (0..ENDPOINTS)
+        .map(|_| siso_node::client::client_endpoint(addr))
+        .collect::<Result<_, _>>()?;
 
     let o2 = o.clone();
     let creds = Arc::new(creds);
@@ -226,9 +239,11 @@ pub async fn run_against(
     for i in 0..o.members {
         let (o, creds, ca_pem, sem) = (o2.clone(), creds.clone(), ca_pem.clone(), sem.clone());
         let server_name = server_name.clone();
+        let endpoint = endpoints[i % ENDPOINTS].clone();
         tasks.push(tokio::spawn(async move {
             let _p = sem.acquire().await.map_err(|e| e.to_string())?;
-            let client = connect(addr, &server_name, &ca_pem, &creds[i], i).await?;
+            let dialer = dialer(endpoint, &ca_pem, &creds[i])?;
+            let client = connect_via(&dialer, addr, &server_name, i).await?;
             let recs = records(&o, i);
             let mut lat = Vec::new();
             let mut errors = 0u64;
@@ -258,18 +273,21 @@ pub async fn run_against(
                 }
             }
             client.close().await;
-            Ok::<_, String>((lat, errors, fps))
+            Ok::<_, String>((lat, errors, fps, dialer))
         }));
     }
     let mut lat = Vec::new();
     let mut errors = 0;
     let mut fps = 0;
+    let mut dialers: Vec<Option<Dialer>> = Vec::with_capacity(o.members);
     for t in tasks {
+        let mut d = None;
         match t.await {
-            Ok(Ok((l, e, f))) => {
+            Ok(Ok((l, e, f, dialer))) => {
                 lat.extend(l);
                 errors += e;
                 fps += f;
+                d = Some(dialer);
             }
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "a simulated member failed");
@@ -277,6 +295,7 @@ pub async fn run_against(
             }
             Err(_) => errors += 1,
         }
+        dialers.push(d);
     }
     let ingest = started.elapsed().as_secs_f64();
     let overlap_summary_s = local.as_ref().map(|(hub, _)| {
@@ -286,13 +305,19 @@ pub async fn run_against(
     });
     // What the members are told: households of theirs linked to another member's. Overlaps are
     // planted in disjoint pairs, so every linked group is seen by exactly two members.
+    let fetch_started = Instant::now();
     let mut fetches = Vec::new();
-    for i in 0..o.members {
+    for (i, d) in dialers.into_iter().enumerate() {
         let (creds, ca_pem, sem) = (creds.clone(), ca_pem.clone(), sem.clone());
         let server_name = server_name.clone();
+        let endpoint = endpoints[i % ENDPOINTS].clone();
         fetches.push(tokio::spawn(async move {
             let _p = sem.acquire().await.map_err(|e| e.to_string())?;
-            let client = connect(addr, &server_name, &ca_pem, &creds[i], i).await?;
+            let dialer = match d {
+                Some(d) => d,
+                None => dialer(endpoint, &ca_pem, &creds[i])?,
+            };
+            let client = connect_via(&dialer, addr, &server_name, i).await?;
             let r = client
                 .call(&Message::FetchOverlaps(FetchOverlaps {
                     member: member(i),
@@ -320,6 +345,10 @@ pub async fn run_against(
             Err(_) => errors += 1,
         }
     }
+    let fetch_s = fetch_started.elapsed().as_secs_f64();
+    for e in &endpoints {
+        e.wait_idle().await;
+    }
     if let Some((hub, shutdown)) = local {
         shutdown.cancel();
         let _ = hub.done.await;
@@ -337,6 +366,8 @@ pub async fn run_against(
         errors,
         ingest_s: (ingest * 1000.0).round() / 1000.0,
         overlap_summary_s,
+        fetch_s: (fetch_s * 1000.0).round() / 1000.0,
+        total_s: (run_started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
         hub: match target {
             Target::InProcess => "in-process".to_owned(),
             Target::Remote { addr, .. } => addr.to_string(),
@@ -347,16 +378,13 @@ pub async fn run_against(
 /// The epoch the simulated members write.
 pub const EPOCH: u16 = 2026;
 
-/// Connects simulated member `i` with its certificate and key (PEM).
-pub async fn connect(
-    addr: std::net::SocketAddr,
-    server_name: &str,
-    ca_pem: &[u8],
-    cred: &(String, String),
-    i: usize,
-) -> Result<HubClient, String> {
+/// Client sockets the simulated members share.
+const ENDPOINTS: usize = 4;
+
+/// The client TLS material of a simulated member (PEM certificate and key).
+fn client_tls(ca_pem: &[u8], cred: &(String, String)) -> Result<ClientTls, String> {
     use rustls::pki_types::pem::PemObject;
-    let tls = ClientTls {
+    Ok(ClientTls {
         roots: rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.to_string())?,
@@ -368,7 +396,46 @@ pub async fn connect(
                 .map_err(|e| e.to_string())?,
         )),
         alpn: vec![siso_shared::wire::ALPN.to_vec()],
-    };
+    })
+}
+
+/// A simulated member's dialer on a shared endpoint (its own TLS session cache).
+fn dialer(
+    endpoint: quinn::Endpoint,
+    ca_pem: &[u8],
+    cred: &(String, String),
+) -> Result<Dialer, String> {
+    Dialer::on_endpoint(endpoint, client_tls(ca_pem, cred)?).map_err(|e| e.to_string())
+}
+
+/// Connects simulated member `i` through its dialer and says `Hello`.
+async fn connect_via(
+    dialer: &Dialer,
+    addr: std::net::SocketAddr,
+    server_name: &str,
+    i: usize,
+) -> Result<HubClient, String> {
+    let (client, _) = HubClient::connect_via(
+        dialer,
+        addr,
+        server_name,
+        &member(i),
+        Duration::from_secs(60),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(client)
+}
+
+/// Connects simulated member `i` with its certificate and key (PEM).
+pub async fn connect(
+    addr: std::net::SocketAddr,
+    server_name: &str,
+    ca_pem: &[u8],
+    cred: &(String, String),
+    i: usize,
+) -> Result<HubClient, String> {
+    let tls = client_tls(ca_pem, cred)?;
     let (client, _) =
         HubClient::connect(addr, server_name, tls, &member(i), Duration::from_secs(60))
             .await
