@@ -197,3 +197,28 @@ fn cli_help_and_usage_errors() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
 }
+
+#[test]
+fn members_issued_in_one_batch_are_recorded_and_revocable() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = OffsetDateTime::now_utc();
+    let ca = Ca::create(&dir.path().join("ca"), now, 30, false).unwrap();
+    let members: Vec<MemberId> = ["054039", "055032", "ets-caritas-perugia"]
+        .iter()
+        .map(|m| m.parse().unwrap())
+        .collect();
+    let issued = ca.issue_members(&members, now, 30).unwrap();
+    assert_eq!(issued.len(), 3);
+    let recorded = ca.issued().unwrap();
+    assert_eq!(recorded.len(), 3);
+    for ((m, i), (serial, subject)) in members.iter().zip(&issued).zip(&recorded) {
+        assert_eq!(member_of_cert_pem(&i.cert_pem).unwrap(), *m);
+        assert_eq!(&i.serial, serial);
+        assert_eq!(subject, &m.to_string());
+        assert!(i.key_pem.is_some());
+    }
+    // Distinct serials; each one can be revoked by name, as a single issue would be.
+    assert_ne!(issued[0].serial, issued[1].serial);
+    let subject = ca.revoke(&issued[2].serial, now, 30, false).unwrap();
+    assert_eq!(subject.as_deref(), Some("ets-caritas-perugia"));
+}
