@@ -3,14 +3,16 @@
 //! Trees (every key big-endian; `M` is a member id as one length byte and its bytes):
 //! - `meta`: `schema_version` → u32; `scheme` ‖ `epoch u16` → the epoch's fingerprint scheme
 //!   (the first batch's; none recorded on a store older than protocol 2 means the shared key).
-//! - `batches/` ‖ `epoch u16 ‖ M` (one tree per member and epoch): `seq u64` → an acknowledged
-//!   batch (adds, removes, snapshot flag). A member's current set is the replay of its batches in
-//!   `seq` order; a snapshot deletes the member's earlier batches in the same transaction, and
-//!   long histories are compacted into one snapshot. One value per batch keeps ingest far cheaper
-//!   than one sled key per fingerprint, and one tree per member keeps sled from rewriting
-//!   batches: a sled leaf holds up to 16 values and is rewritten whole every 10 updates, so with
-//!   every member in one tree each batch was written about three times; a member's own tree
-//!   rarely reaches 10 updates before its history is compacted.
+//! - `batchshard/` ‖ `epoch u16 ‖ shard u16` (at most [`SHARDS`] trees per epoch; a member's
+//!   shard is a hash of its id): `M ‖ seq u64` → an acknowledged batch (adds, removes, snapshot
+//!   flag). A member's current set is the replay of its batches in `seq` order; a snapshot
+//!   deletes the member's earlier batches in the same transaction, and long histories are
+//!   compacted into one snapshot. One value per batch keeps ingest far cheaper than one sled key
+//!   per fingerprint. Spreading members over many trees keeps sled from rewriting batches: a
+//!   sled leaf holds up to 16 values and is rewritten whole every 10 updates, so with every
+//!   member in one tree each batch was written about three times. A bounded number of trees
+//!   keeps sled's tree directory small: it is rewritten whole whenever a tree is created, so one
+//!   tree per member (schema 2 and 3) cost a national hub of 8,000 members a fifth of its CPU.
 //! - `ledger`: `epoch u16 ‖ M ‖ batch id [16]` → (seq, stored): batches already applied, so a
 //!   retried batch is acknowledged again and not applied twice.
 //! - `aggregates`: `epoch u16 ‖ M ‖ month u8` → a Comune's aggregate cells for that period.
@@ -41,15 +43,60 @@ const CACHE_CAPACITY: u64 = 128 << 20;
 /// The schema version this build reads and writes.
 /// Version 2: one batch tree per member and epoch (version 1 had one `batches` tree).
 /// Version 3: each intervention of a stored record carries its area of need (protocol 4).
-pub const SCHEMA_VERSION: u32 = 3;
+/// Version 4: batches in [`SHARDS`] trees per epoch instead of one tree per member.
+pub const SCHEMA_VERSION: u32 = 4;
+
+/// Batch trees per epoch (schema 4). Regional hubs (about a hundred members) still have nearly
+/// one member per tree; a national one about eight.
+pub const SHARDS: u16 = 1024;
 
 /// The schema migrations of the hub's store (`tests/fixtures/hub-store-v1`, a store of schema
 /// version 2 despite its name, is one every later release must migrate and read).
-pub const MIGRATIONS: &[siso_server::store::Migration] = &[siso_server::store::Migration {
-    from: 2,
-    describe: "stored interventions get an area of need (altro until the member's next round)",
-    run: v2::migrate,
-}];
+pub const MIGRATIONS: &[siso_server::store::Migration] = &[
+    siso_server::store::Migration {
+        from: 2,
+        describe: "stored interventions get an area of need (altro until the member's next round)",
+        run: v2::migrate,
+    },
+    siso_server::store::Migration {
+        from: 3,
+        describe: "batches move from one tree per member to a bounded set of trees per epoch",
+        run: v3::migrate,
+    },
+];
+
+/// The tree layout of schema versions 2 and 3, read only by the migration to 4.
+mod v3 {
+    use super::{batch_key, shard_tree_name, StoreError, MEMBER_TREES};
+
+    /// Moves every member tree's batches into its shard tree (keys `M ‖ seq`), then drops the
+    /// member tree. Safe to run again after a crash: a copied batch is copied again to the same
+    /// key, and a member tree is dropped only after its copy is flushed.
+    pub(super) fn migrate(db: &sled::Db) -> Result<(), StoreError> {
+        for name in db.tree_names() {
+            if !name.starts_with(MEMBER_TREES) {
+                continue;
+            }
+            let (epoch, member, _) = name
+                .get(MEMBER_TREES.len()..)
+                .and_then(super::parse_prefix)
+                .ok_or_else(|| StoreError::Corrupt("batch tree name".into()))?;
+            let old = db.open_tree(&name)?;
+            let new = db.open_tree(shard_tree_name(epoch, &member))?;
+            for kv in old.iter() {
+                let (k, v) = kv?;
+                let seq = <[u8; 8]>::try_from(k.as_ref())
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt("batch key".into()))?;
+                new.insert(batch_key(&member, seq), v)?;
+            }
+            db.flush()?;
+            db.drop_tree(&name)?;
+        }
+        db.flush()?;
+        Ok(())
+    }
+}
 
 /// The record layout of schema version 2 (protocol 3), read only by its migration.
 mod v2 {
@@ -57,7 +104,7 @@ mod v2 {
     use siso_shared::wire::{HouseholdRecord, InterventionSummary, RecordFlags};
     use siso_shared::{AreaBisogno, Fingerprint, TipoIntervento};
 
-    use super::{decode, encode, StoreError, StoredBatch, BATCH_TREES};
+    use super::{decode, encode, StoreError, StoredBatch, MEMBER_TREES as BATCH_TREES};
 
     #[derive(Serialize, Deserialize)]
     struct Intervention {
@@ -131,8 +178,45 @@ const OWNER: Owner = Owner {
     version: SCHEMA_VERSION,
 };
 
-/// Name prefix of the per-member batch trees.
-const BATCH_TREES: &[u8] = b"batches/";
+/// Name prefix of the per-member batch trees of schemas 2 and 3 (read by migrations only).
+const MEMBER_TREES: &[u8] = b"batches/";
+
+/// Name prefix of the batch trees (schema 4).
+const BATCH_TREES: &[u8] = b"batchshard/";
+
+/// The member id part of keys: one length byte and the id's bytes.
+fn member_key(member: &MemberId) -> Vec<u8> {
+    let m = member.to_string();
+    let mut k = Vec::with_capacity(1 + m.len() + 8);
+    k.push(m.len() as u8);
+    k.extend_from_slice(m.as_bytes());
+    k
+}
+
+/// The key of a member's batch in its shard tree: `M ‖ seq u64`.
+fn batch_key(member: &MemberId, seq: u64) -> Vec<u8> {
+    let mut k = member_key(member);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The name of the batch tree holding a member's batches of an epoch.
+fn shard_tree_name(epoch: u16, member: &MemberId) -> Vec<u8> {
+    let h = blake3::hash(member.to_string().as_bytes());
+    let shard = u16::from_be_bytes([h.as_bytes()[0], h.as_bytes()[1]]) % SHARDS;
+    let mut name = BATCH_TREES.to_vec();
+    name.extend_from_slice(&epoch.to_be_bytes());
+    name.extend_from_slice(&shard.to_be_bytes());
+    name
+}
+
+/// Splits a batch key into its member and sequence number.
+fn parse_batch_key(key: &[u8]) -> Option<(MemberId, u64)> {
+    let len = usize::from(*key.first()?);
+    let m = std::str::from_utf8(key.get(1..1 + len)?).ok()?;
+    let seq = <[u8; 8]>::try_from(key.get(1 + len..)?).ok()?;
+    Some((m.parse().ok()?, u64::from_be_bytes(seq)))
+}
 
 pub use siso_server::store::StoreError;
 
@@ -196,6 +280,20 @@ pub struct Store {
     releases: sled::Tree,
     release_cells: sled::Tree,
     barrier: siso_server::store::Barrier,
+    flushes: std::sync::Arc<FlushGroup>,
+}
+
+/// Group commit: callers waiting for durability share flushes. A flush that *starts* after a
+/// caller's writes covers them, so a caller arriving while one runs waits for the next one and
+/// every caller queued behind it is served by that single flush.
+#[derive(Debug, Default)]
+struct FlushGroup {
+    /// Generation of the last flush started (under `lock`).
+    started: std::sync::atomic::AtomicU64,
+    /// Generation of the last flush finished.
+    done: std::sync::atomic::AtomicU64,
+    /// Held while a flush runs.
+    lock: tokio::sync::Mutex<()>,
 }
 
 fn prefix(epoch: u16, member: &MemberId) -> Vec<u8> {
@@ -238,6 +336,7 @@ impl Store {
         let Versioned { db, meta, barrier } = open_versioned(config, dir, OWNER, mode)?;
         Ok(Store {
             barrier,
+            flushes: Default::default(),
             ledger: db.open_tree("ledger")?,
             aggregates: db.open_tree("aggregates")?,
             audit: db.open_tree("audit")?,
@@ -252,12 +351,23 @@ impl Store {
     ///
     /// sled 0.34's `flush_async` deadlocks when several flushes are awaited at once (sled issue
     /// #1308, seen here as a hung demo in release mode), so the blocking flush runs on the
-    /// blocking pool instead; concurrent callers still share sled's group commit.
+    /// blocking pool instead. Concurrent callers share flushes ([`FlushGroup`]): callers that
+    /// arrive while one runs are all served by the next, instead of one flush each.
     pub async fn flush(&self) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let g = &self.flushes;
+        // Any flush started after this point covers the caller's writes, made before it.
+        let want = g.started.load(SeqCst) + 1;
+        let _running = g.lock.lock().await;
+        if g.done.load(SeqCst) >= want {
+            return Ok(());
+        }
+        let generation = g.started.fetch_add(1, SeqCst) + 1;
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || db.flush())
             .await
             .map_err(|e| StoreError::Task(e.to_string()))??;
+        g.done.store(generation, SeqCst);
         Ok(())
     }
 
@@ -291,14 +401,16 @@ impl Store {
 
     /// The batch tree of a member in an epoch (sled keeps open trees in memory).
     fn batch_tree(&self, epoch: u16, member: &MemberId) -> Result<sled::Tree, StoreError> {
-        let mut name = BATCH_TREES.to_vec();
-        name.extend_from_slice(&prefix(epoch, member));
-        Ok(self.db.open_tree(name)?)
+        Ok(self.db.open_tree(shard_tree_name(epoch, member))?)
     }
 
     /// Batches stored for a member in an epoch.
     pub fn batch_count(&self, epoch: u16, member: &MemberId) -> Result<usize, StoreError> {
-        Ok(self.batch_tree(epoch, member)?.len())
+        Ok(self
+            .batch_tree(epoch, member)?
+            .scan_prefix(member_key(member))
+            .keys()
+            .count())
     }
 
     /// Stores an applied batch and its ledger entry in one transaction. A snapshot (or a
@@ -327,17 +439,28 @@ impl Store {
         let _w = self.barrier.enter();
         let p = prefix(epoch, member);
         let tree = self.batch_tree(epoch, member)?;
-        let existing: Vec<sled::IVec> = tree.iter().keys().collect::<Result<_, _>>()?;
+        let mk = member_key(member);
+        // Only a snapshot needs every earlier key (to delete them); otherwise the last one.
+        let existing: Vec<sled::IVec> = if batch.snapshot {
+            tree.scan_prefix(&mk).keys().collect::<Result<_, _>>()?
+        } else {
+            tree.scan_prefix(&mk)
+                .keys()
+                .next_back()
+                .transpose()?
+                .into_iter()
+                .collect()
+        };
         let seq = match existing.last() {
             Some(k) => {
-                <[u8; 8]>::try_from(k.as_ref())
-                    .map(u64::from_be_bytes)
-                    .map_err(|_| StoreError::Corrupt("batch key".into()))?
+                parse_batch_key(k)
+                    .map(|(_, seq)| seq)
+                    .ok_or_else(|| StoreError::Corrupt("batch key".into()))?
                     + 1
             }
             None => 0,
         };
-        let key = seq.to_be_bytes();
+        let key = batch_key(member, seq);
         let value: std::borrow::Cow<'_, [u8]> = match encoded {
             Some(e) => {
                 #[cfg(debug_assertions)]
@@ -379,7 +502,7 @@ impl Store {
         Ok(seq)
     }
 
-    /// Replays every stored batch in (epoch, member, seq) order.
+    /// Replays every stored batch: epoch by epoch, each member's batches in `seq` order.
     pub fn replay(
         &self,
         mut f: impl FnMut(u16, &MemberId, StoredBatch),
@@ -393,12 +516,16 @@ impl Store {
             .collect();
         names.sort();
         for name in names {
-            let (epoch, member, _) = name
-                .get(BATCH_TREES.len()..)
-                .and_then(parse_prefix)
+            let epoch = name
+                .get(BATCH_TREES.len()..BATCH_TREES.len() + 2)
+                .and_then(|e| <[u8; 2]>::try_from(e).ok())
+                .map(u16::from_be_bytes)
                 .ok_or_else(|| StoreError::Corrupt("batch tree name".into()))?;
-            for v in self.db.open_tree(&name)?.iter().values() {
-                f(epoch, &member, decode(&v?)?);
+            for kv in self.db.open_tree(&name)?.iter() {
+                let (k, v) = kv?;
+                let (member, _) =
+                    parse_batch_key(&k).ok_or_else(|| StoreError::Corrupt("batch key".into()))?;
+                f(epoch, &member, decode(&v)?);
                 n += 1;
             }
         }
@@ -564,95 +691,4 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use siso_shared::wire::RecordFlags;
-
-    fn rec(k: u8) -> HouseholdRecord {
-        HouseholdRecord {
-            key: Fingerprint([k; 32]),
-            persons: vec![Fingerprint([k + 1; 32])],
-            interventions: vec![],
-            flags: RecordFlags::default(),
-        }
-    }
-
-    #[test]
-    fn batches_ledger_snapshot_and_schema() {
-        let dir = tempfile::tempdir().unwrap();
-        let m: MemberId = "054039".parse().unwrap();
-        {
-            let s = Store::open(dir.path(), OpenMode::Create).unwrap();
-            let b = StoredBatch {
-                snapshot: false,
-                add: vec![rec(1)],
-                remove: vec![],
-            };
-            let id = BatchId([1; 16]);
-            s.put_batch(2026, &m, Some((&id, LedgerEntry { seq: 0, stored: 1 })), &b)
-                .unwrap();
-            s.put_batch(
-                2026,
-                &m,
-                Some((&BatchId([2; 16]), LedgerEntry { seq: 0, stored: 2 })),
-                &b,
-            )
-            .unwrap();
-            assert_eq!(s.batch_count(2026, &m).unwrap(), 2);
-            assert_eq!(
-                s.ledger_get(2026, &m, &id).unwrap(),
-                Some(LedgerEntry { seq: 0, stored: 1 })
-            );
-            let snap = StoredBatch {
-                snapshot: true,
-                add: vec![rec(3)],
-                remove: vec![],
-            };
-            let seq = s
-                .put_batch(
-                    2026,
-                    &m,
-                    Some((&BatchId([3; 16]), LedgerEntry { seq: 0, stored: 1 })),
-                    &snap,
-                )
-                .unwrap();
-            assert_eq!(seq, 2);
-            assert_eq!(s.batch_count(2026, &m).unwrap(), 1);
-            // The ledger keeps the earlier batches: their retries stay duplicates.
-            assert!(s.ledger_get(2026, &m, &id).unwrap().is_some());
-            futures_flush(&s);
-        }
-        let s = Store::open(dir.path(), OpenMode::Existing).unwrap();
-        let mut seen = Vec::new();
-        s.replay(|e, mm, b| seen.push((e, mm.clone(), b))).unwrap();
-        assert_eq!(seen.len(), 1);
-        assert!(seen[0].2.snapshot);
-        drop(s);
-        // A store of another schema version is refused.
-        {
-            let db = sled::Config::new()
-                .path(dir.path())
-                .cache_capacity(CACHE_CAPACITY)
-                .open()
-                .unwrap();
-            db.open_tree("meta")
-                .unwrap()
-                .insert("schema_version", &99u32.to_be_bytes())
-                .unwrap();
-            db.flush().unwrap();
-        }
-        assert!(matches!(
-            Store::open(dir.path(), OpenMode::Existing),
-            Err(StoreError::Schema { found: 99, .. })
-        ));
-        let empty = tempfile::tempdir().unwrap();
-        assert!(matches!(
-            Store::open(empty.path(), OpenMode::Existing),
-            Err(StoreError::Missing { .. })
-        ));
-    }
-
-    fn futures_flush(s: &Store) {
-        s.db.flush().unwrap();
-    }
-}
+mod tests;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use siso_hub::config::Limits;
-use siso_node::client::{ClientTls, Dialer, HubClient};
+use siso_node::client::{ClientError, ClientTls, Dialer, HubClient};
 use siso_shared::wire::{
     BatchId, FetchOverlaps, HouseholdRecord, InterventionSummary, Message, RecordFlags, SubmitBatch,
 };
@@ -60,6 +60,8 @@ pub struct LoadReport {
     pub ingest_s: f64,
     /// Seconds to compute the region-wide overlap summary after ingest (in-process hub only).
     pub overlap_summary_s: Option<f64>,
+    /// Seconds before the first member connects: the CA, the hub, every member's certificate.
+    pub setup_s: f64,
     /// Seconds of the fetch phase: every member connects again and fetches its overlaps.
     pub fetch_s: f64,
     /// Seconds of the whole run: PKI and certificates, hub start, ingest, summary, fetch, stop.
@@ -235,6 +237,7 @@ pub async fn run_against(
     let ca_pem = Arc::new(ca_pem);
     let sem = Arc::new(tokio::sync::Semaphore::new(o.concurrency.max(1)));
     let started = Instant::now();
+    let setup_s = run_started.elapsed().as_secs_f64();
     let mut tasks = Vec::new();
     for i in 0..o.members {
         let (o, creds, ca_pem, sem) = (o2.clone(), creds.clone(), ca_pem.clone(), sem.clone());
@@ -272,22 +275,23 @@ pub async fn run_against(
                     _ => errors += 1,
                 }
             }
-            client.close().await;
-            Ok::<_, String>((lat, errors, fps, dialer))
+            // The connection stays open for the member's fetch, as a node's round sends its
+            // records and fetches its overlaps on one connection.
+            Ok::<_, String>((lat, errors, fps, dialer, client))
         }));
     }
     let mut lat = Vec::new();
     let mut errors = 0;
     let mut fps = 0;
-    let mut dialers: Vec<Option<Dialer>> = Vec::with_capacity(o.members);
+    let mut dialers: Vec<Option<(Dialer, HubClient)>> = Vec::with_capacity(o.members);
     for t in tasks {
         let mut d = None;
         match t.await {
-            Ok(Ok((l, e, f, dialer))) => {
+            Ok(Ok((l, e, f, dialer, client))) => {
                 lat.extend(l);
                 errors += e;
                 fps += f;
-                d = Some(dialer);
+                d = Some((dialer, client));
             }
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "a simulated member failed");
@@ -313,18 +317,31 @@ pub async fn run_against(
         let endpoint = endpoints[i % ENDPOINTS].clone();
         fetches.push(tokio::spawn(async move {
             let _p = sem.acquire().await.map_err(|e| e.to_string())?;
-            let dialer = match d {
-                Some(d) => d,
-                None => dialer(endpoint, &ca_pem, &creds[i])?,
+            let fetch = Message::FetchOverlaps(FetchOverlaps {
+                member: member(i),
+                epoch: EPOCH,
+            });
+            let (dialer, r) = match d {
+                Some((dialer, client)) => {
+                    let r = client.call(&fetch).await;
+                    client.close().await;
+                    (dialer, r)
+                }
+                None => (
+                    dialer(endpoint, &ca_pem, &creds[i])?,
+                    Err(ClientError::Unexpected("no connection")),
+                ),
             };
-            let client = connect_via(&dialer, addr, &server_name, i).await?;
-            let r = client
-                .call(&Message::FetchOverlaps(FetchOverlaps {
-                    member: member(i),
-                    epoch: EPOCH,
-                }))
-                .await;
-            client.close().await;
+            // A connection lost meanwhile (or never made): connect again, resuming the session.
+            let r = match r {
+                Err(e) if e.is_transient() || matches!(e, ClientError::Unexpected(_)) => {
+                    let client = connect_via(&dialer, addr, &server_name, i).await?;
+                    let r = client.call(&fetch).await;
+                    client.close().await;
+                    r
+                }
+                r => r,
+            };
             match r {
                 Ok(Message::Overlaps(r)) => {
                     Ok(r.notices.iter().filter(|n| n.others_count > 0).count() as u64)
@@ -366,6 +383,7 @@ pub async fn run_against(
         errors,
         ingest_s: (ingest * 1000.0).round() / 1000.0,
         overlap_summary_s,
+        setup_s: (setup_s * 1000.0).round() / 1000.0,
         fetch_s: (fetch_s * 1000.0).round() / 1000.0,
         total_s: (run_started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
         hub: match target {
