@@ -2,17 +2,33 @@
 //! blocking part of a batch submission: ledger check, one fingerprint scheme per epoch, durable
 //! write, in-memory apply, compaction. [`crate::service`] calls it under the member's lock.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
 
 use siso_shared::wire;
 use siso_shared::MemberId;
 
-use crate::overlap::{EpochState, Members};
+use crate::overlap::{EpochState, MemberIx, Members};
 use crate::store::{LedgerEntry, Store, StoreError, StoredBatch};
 
-/// A delta history longer than this is compacted into one snapshot.
-const COMPACT_AFTER: usize = 64;
+/// A member's history of an epoch is compacted into one snapshot when it is longer than this
+/// many batches *and* its batches hold more than [`COMPACT_RATIO`] times the member's current
+/// records (adds and removes counted): compaction bounds the store's garbage and the replay's
+/// work, and a history that only adds has neither, so rewriting it would only cost a full
+/// copy of the member's set (at thirty million fingerprints, each member's set twice).
+const COMPACT_AFTER: u64 = 64;
+
+/// See [`COMPACT_AFTER`].
+const COMPACT_RATIO: u64 = 2;
+
+/// What a member's stored history of an epoch holds (rebuilt by the replay).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct History {
+    /// Batches stored.
+    pub batches: u64,
+    /// Records added and keys removed in them.
+    pub records: u64,
+}
 
 /// In-memory state rebuilt from the store at start.
 #[derive(Debug, Default)]
@@ -21,13 +37,45 @@ pub struct State {
     pub members: Members,
     /// Records per epoch.
     pub epochs: BTreeMap<u16, EpochState>,
+    /// Each member's stored history, per epoch.
+    histories: HashMap<(u16, MemberIx), History>,
 }
 
 impl State {
     pub(crate) fn apply(&mut self, epoch: u16, member: &MemberId, b: StoredBatch) {
         let m = self.members.intern(member);
+        let n = (b.add.len() + b.remove.len()) as u64;
+        let h = self.histories.entry((epoch, m)).or_default();
+        if b.snapshot {
+            *h = History {
+                batches: 1,
+                records: n,
+            };
+        } else {
+            h.batches += 1;
+            h.records += n;
+        }
         let st = self.epochs.entry(epoch).or_default();
         st.apply(m, b.snapshot, b.add, &b.remove, &self.members);
+    }
+
+    /// A member's stored history of an epoch.
+    pub(crate) fn history(&self, epoch: u16, member: &MemberId) -> History {
+        self.members
+            .get(member)
+            .and_then(|m| self.histories.get(&(epoch, m)))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Whether a member's history should be compacted now.
+    fn compaction_due(&self, epoch: u16, member: &MemberId) -> bool {
+        let h = self.history(epoch, member);
+        let live = match (self.members.get(member), self.epochs.get(&epoch)) {
+            (Some(m), Some(e)) => e.member_records(m) as u64,
+            _ => 0,
+        };
+        h.batches > COMPACT_AFTER && h.records > COMPACT_RATIO * live
     }
 
     /// Records of a member after applying `b`, without applying it.
@@ -126,7 +174,11 @@ pub(crate) fn ingest_blocking(
         .write()
         .unwrap_or_else(|p| p.into_inner())
         .apply(epoch, member, stored);
-    if store.batch_count(epoch, member)? > COMPACT_AFTER {
+    let due = state
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .compaction_due(epoch, member);
+    if due {
         let set = {
             let st = state.read().unwrap_or_else(|p| p.into_inner());
             match (st.members.get(member), st.epochs.get(&epoch)) {
@@ -134,6 +186,7 @@ pub(crate) fn ingest_blocking(
                 _ => Vec::new(),
             }
         };
+        let records = set.len() as u64;
         store.put_batch(
             epoch,
             member,
@@ -144,6 +197,16 @@ pub(crate) fn ingest_blocking(
                 remove: Vec::new(),
             },
         )?;
+        let mut st = state.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = st.members.get(member) {
+            st.histories.insert(
+                (epoch, m),
+                History {
+                    batches: 1,
+                    records,
+                },
+            );
+        }
     }
     Ok(Ingested::Applied(count))
 }

@@ -183,7 +183,9 @@ impl Hub {
     /// The region-wide overlap summary of an epoch.
     pub fn summary(&self, epoch: u16) -> Summary {
         let mut st = self.write_state();
-        let State { members, epochs } = &mut *st;
+        let State {
+            members, epochs, ..
+        } = &mut *st;
         epochs
             .get_mut(&epoch)
             .map(|e| e.summary(members))

@@ -142,38 +142,53 @@ async fn idempotent_and_durable_across_restarts() {
 }
 
 #[tokio::test]
-async fn many_small_batches_are_compacted_and_survive_restart() {
+async fn long_histories_are_compacted_when_they_carry_garbage_and_survive_restart() {
     let (pki, _data, hub) = fresh_hub().await;
-    let (c, _) = hub.connect(&pki, TERNI).await.unwrap();
+    let (terni, _) = hub.connect(&pki, TERNI).await.unwrap();
+    let (perugia, _) = hub.connect(&pki, PERUGIA).await.unwrap();
+    let record = |key: u8, person: u8| HouseholdRecord {
+        key: Fingerprint([key; 32]),
+        persons: vec![Fingerprint([person; 32])],
+        interventions: vec![],
+        flags: RecordFlags::default(),
+    };
     for i in 0..100u8 {
-        let p = Fingerprint([i; 32]);
-        let h = HouseholdRecord {
-            key: Fingerprint([i.wrapping_add(128); 32]),
-            persons: vec![p],
-            interventions: vec![],
-            flags: RecordFlags::default(),
-        };
+        // Terni keeps changing ten households (one record replaced per batch, and every tenth
+        // batch removes one and adds it back): its batches are mostly garbage.
         let remove = if i % 10 == 9 {
-            vec![Fingerprint([i.wrapping_add(127); 32])]
+            vec![Fingerprint([128 + (i % 10); 32])]
         } else {
             vec![]
         };
-        ack(&c, submit(TERNI, i, false, vec![h], remove)).await;
+        ack(
+            &terni,
+            submit(TERNI, i, false, vec![record(128 + (i % 10), i)], remove),
+        )
+        .await;
+        // Perugia only adds: its history is its set, nothing to compact.
+        ack(
+            &perugia,
+            submit(PERUGIA, i, false, vec![record(i, 200)], vec![]),
+        )
+        .await;
     }
-    assert_eq!(hub.running.hub.records(), 90);
-    assert!(
-        hub.running
-            .hub
-            .store()
-            .batch_count(2026, &TERNI.parse().unwrap())
-            .unwrap()
-            <= 65
+    let store = hub.running.hub.store();
+    let terni_batches = store.batch_count(2026, &TERNI.parse().unwrap()).unwrap();
+    assert!(terni_batches <= 65, "{terni_batches}");
+    assert_eq!(
+        store.batch_count(2026, &PERUGIA.parse().unwrap()).unwrap(),
+        100
     );
+    let before = hub.running.hub.records();
+    assert_eq!(before, 10 + 100);
+    let groups = hub.running.hub.summary(2026).overlap_groups;
     let cfg = hub.cfg.clone();
-    c.close().await;
+    terni.close().await;
+    perugia.close().await;
     hub.stop().await;
     let hub = start_hub_with(cfg).await;
-    assert_eq!(hub.running.hub.records(), 90);
+    assert_eq!(hub.running.hub.records(), before);
+    assert_eq!(hub.running.hub.summary(2026).overlap_groups, groups);
     hub.stop().await;
 }
 
