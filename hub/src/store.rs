@@ -12,7 +12,8 @@
 //!   sled leaf holds up to 16 values and is rewritten whole every 10 updates, so with every
 //!   member in one tree each batch was written about three times. A bounded number of trees
 //!   keeps sled's tree directory small: it is rewritten whole whenever a tree is created, so one
-//!   tree per member (schema 2 and 3) cost a national hub of 8,000 members a fifth of its CPU.
+//!   tree per member (schemas 2 and 3) cost a national hub of 8,000 members over a tenth of its
+//!   CPU.
 //! - `ledger`: `epoch u16 ‖ M ‖ batch id [16]` → (seq, stored): batches already applied, so a
 //!   retried batch is acknowledged again and not applied twice.
 //! - `aggregates`: `epoch u16 ‖ M ‖ month u8` → a Comune's aggregate cells for that period.

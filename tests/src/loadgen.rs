@@ -2,6 +2,10 @@
 //! rate, over real QUIC and mutual TLS, to a hub started in-process or running at a given
 //! address (member certificates are then issued by that hub's CA, from its directory).
 //!
+//! Each member sends its records and later, once every member has, fetches its overlaps on the
+//! same connection (a node's round does both on one); the members share a few client sockets
+//! and each keeps its TLS configuration, so a reconnection resumes its TLS session.
+//!
 //! Overlaps are planted in disjoint pairs: for a chosen set of household positions, members
 //! 2k and 2k+1 share one person, so the expected number of linked groups is exact.
 
