@@ -299,3 +299,38 @@ async fn allow_and_deny_lists() {
     hub.stop().await;
     let _ = InitOptions::default();
 }
+
+/// A node's rounds reuse its TLS configuration (and so resume their TLS session) while its
+/// credential files are unchanged; a renewed certificate makes a new configuration at the next
+/// connection, which still identifies the member.
+#[tokio::test]
+async fn a_nodes_tls_configuration_is_kept_until_its_files_change() {
+    use siso_node::client::{config_kept, Dialer, HubClient};
+    let (pki, _data, hub) = fresh_hub().await;
+    let ca_pem = pki.layout.ca_dir().join("ca.pem");
+    let dir = pki.layout.member_dir(&PERUGIA.parse().unwrap());
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let member = PERUGIA.parse().unwrap();
+    let timeout = std::time::Duration::from_secs(10);
+    assert!(!config_kept(&ca_pem, &cert, &key).unwrap());
+    for _ in 0..2 {
+        let d = Dialer::from_files(hub.addr(), &ca_pem, &cert, &key).unwrap();
+        let (c, ack) = HubClient::connect_via(&d, hub.addr(), "localhost", &member, timeout)
+            .await
+            .unwrap();
+        assert_eq!(ack.member.to_string(), PERUGIA);
+        c.close().await;
+        assert!(config_kept(&ca_pem, &cert, &key).unwrap());
+    }
+    let ca = Ca::load(&pki.layout.ca_dir()).unwrap();
+    siso_certs_dev::renew(&ca, &dir, OffsetDateTime::now_utc(), 365).unwrap();
+    assert!(!config_kept(&ca_pem, &cert, &key).unwrap());
+    let d = Dialer::from_files(hub.addr(), &ca_pem, &cert, &key).unwrap();
+    let (c, ack) = HubClient::connect_via(&d, hub.addr(), "localhost", &member, timeout)
+        .await
+        .unwrap();
+    assert_eq!(ack.member.to_string(), PERUGIA);
+    c.close().await;
+    assert!(config_kept(&ca_pem, &cert, &key).unwrap());
+    hub.stop().await;
+}

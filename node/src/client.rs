@@ -180,6 +180,22 @@ impl Dialer {
         })
     }
 
+    /// A dialer with an endpoint of its own and the node's TLS configuration from its PEM files
+    /// ([`config_from_files`]: the same configuration, and so its session tickets, for as long
+    /// as the files are unchanged).
+    pub fn from_files(
+        addr: SocketAddr,
+        ca: &Path,
+        cert: &Path,
+        key: &Path,
+    ) -> Result<Dialer, ClientError> {
+        Ok(Dialer {
+            endpoint: client_endpoint(addr)?,
+            config: config_from_files(ca, cert, key)?,
+            own_endpoint: true,
+        })
+    }
+
     /// A dialer on an endpoint shared with other dialers (many identities, one socket).
     pub fn on_endpoint(endpoint: quinn::Endpoint, tls: ClientTls) -> Result<Dialer, ClientError> {
         Ok(Dialer {
@@ -213,6 +229,64 @@ impl Dialer {
             Ok(Ok(c)) => Ok(c),
         }
     }
+}
+
+/// TLS configurations made from PEM files, by a hash of the files' bytes (at most
+/// [`CONFIGS_KEPT`]). A node's sync rounds reuse the configuration — and with it the session
+/// tickets the hub gave it, so the next round's handshake resumes — while its CA, certificate
+/// and key files are unchanged; a renewed certificate is read at the next connection, as ever,
+/// and makes a new configuration. Only the configuration is kept: endpoints belong to the
+/// runtime that made them.
+static CONFIGS: std::sync::Mutex<Vec<([u8; 32], quinn::ClientConfig)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// How many configurations [`CONFIGS`] keeps (the oldest goes first).
+const CONFIGS_KEPT: usize = 8;
+
+/// The TLS configuration for the CA, certificate and key in these PEM files (see [`CONFIGS`]).
+pub fn config_from_files(
+    ca: &Path,
+    cert: &Path,
+    key: &Path,
+) -> Result<quinn::ClientConfig, ClientError> {
+    let id = files_id(ca, cert, key)?;
+    if let Some((_, c)) = CONFIGS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .find(|(k, _)| *k == id)
+    {
+        return Ok(c.clone());
+    }
+    let config = ClientTls::from_files(ca, cert, key)?.quinn_config()?;
+    let mut kept = CONFIGS.lock().unwrap_or_else(|p| p.into_inner());
+    if kept.len() >= CONFIGS_KEPT {
+        kept.remove(0);
+    }
+    kept.push((id, config.clone()));
+    Ok(config)
+}
+
+/// The hash [`CONFIGS`] keeps configurations by.
+fn files_id(ca: &Path, cert: &Path, key: &Path) -> Result<[u8; 32], ClientError> {
+    let mut h = blake3::Hasher::new();
+    for p in [ca, cert, key] {
+        let bytes = std::fs::read(p).map_err(|e| pem_err(p, e))?;
+        h.update(&(bytes.len() as u64).to_le_bytes());
+        h.update(&bytes);
+    }
+    Ok(*h.finalize().as_bytes())
+}
+
+/// Whether a configuration for these files, as they are now, is kept (the next connection made
+/// with them may resume its TLS session).
+pub fn config_kept(ca: &Path, cert: &Path, key: &Path) -> Result<bool, ClientError> {
+    let id = files_id(ca, cert, key)?;
+    Ok(CONFIGS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .any(|(k, _)| *k == id))
 }
 
 /// A client endpoint bound to the unspecified address of `addr`'s family (any free port).

@@ -20,7 +20,7 @@ use siso_shared::wire::{
 use siso_shared::{CodiceFiscale, EpochKey, Fingerprint, FingerprintSecret, MemberId, Role};
 use time::Date;
 
-use crate::client::{ClientError, ClientTls, HubClient};
+use crate::client::{ClientError, Dialer, HubClient};
 use crate::config::NodeConfig;
 use crate::household::{household_of, LocalHousehold};
 use crate::model::*;
@@ -489,15 +489,18 @@ fn acknowledge(store: &Store, seq: &[u8], b: &OutboxBatch) -> Result<(), SyncErr
 }
 
 /// Connects to the hub with the node's credentials.
+/// The credentials are read from their files at every connection (a renewed certificate is
+/// used at once); while they are unchanged the TLS configuration is reused, so a round resumes
+/// the session of the one before ([`crate::client::config_from_files`]).
 pub async fn connect(cfg: &NodeConfig) -> Result<HubClient, SyncError> {
-    let tls = ClientTls::from_files(&cfg.ca, &cfg.cert, &cfg.key)?;
+    let dialer = Dialer::from_files(cfg.hub, &cfg.ca, &cfg.cert, &cfg.key)?;
     let member: MemberId = cfg
         .member_id()
         .map_err(|e| SyncError::Data(e.to_string()))?;
-    let (client, _ack) = HubClient::connect(
+    let (client, _ack) = HubClient::connect_via(
+        &dialer,
         cfg.hub,
         &cfg.hub_name,
-        tls,
         &member,
         Duration::from_secs(cfg.sync.timeout_secs.max(1)),
     )
