@@ -242,6 +242,7 @@ pub async fn run_against(
     let sem = Arc::new(tokio::sync::Semaphore::new(o.concurrency.max(1)));
     let started = Instant::now();
     let setup_s = run_started.elapsed().as_secs_f64();
+    let keep_open = matches!(target, Target::InProcess);
     let mut tasks = Vec::new();
     for i in 0..o.members {
         let (o, creds, ca_pem, sem) = (o2.clone(), creds.clone(), ca_pem.clone(), sem.clone());
@@ -280,14 +281,22 @@ pub async fn run_against(
                 }
             }
             // The connection stays open for the member's fetch, as a node's round sends its
-            // records and fetches its overlaps on one connection.
+            // records and fetches its overlaps on one connection — with the in-process hub,
+            // whose connection limit is set for all members at once. A running hub has its own
+            // limit, so there the member closes and resumes its session for the fetch.
+            let client = if keep_open {
+                Some(client)
+            } else {
+                client.close().await;
+                None
+            };
             Ok::<_, String>((lat, errors, fps, dialer, client))
         }));
     }
     let mut lat = Vec::new();
     let mut errors = 0;
     let mut fps = 0;
-    let mut dialers: Vec<Option<(Dialer, HubClient)>> = Vec::with_capacity(o.members);
+    let mut dialers: Vec<Option<(Dialer, Option<HubClient>)>> = Vec::with_capacity(o.members);
     for t in tasks {
         let mut d = None;
         match t.await {
@@ -326,11 +335,12 @@ pub async fn run_against(
                 epoch: EPOCH,
             });
             let (dialer, r) = match d {
-                Some((dialer, client)) => {
+                Some((dialer, Some(client))) => {
                     let r = client.call(&fetch).await;
                     client.close().await;
                     (dialer, r)
                 }
+                Some((dialer, None)) => (dialer, Err(ClientError::Unexpected("closed"))),
                 None => (
                     dialer(endpoint, &ca_pem, &creds[i])?,
                     Err(ClientError::Unexpected("no connection")),
