@@ -575,7 +575,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     sync::SyncError::Client(c) if c.is_transient() => anyhow::anyhow!(
                         "cannot reach the hub at {}: {c}; {} batch(es) wait in the outbox for the next sync",
                         cfg.hub,
-                        store.count(siso_node::store::Kind::Outbox)
+                        store
+                            .count(siso_node::store::Kind::Outbox)
+                            .map_or_else(|e| format!("? ({e})"), |n| n.to_string())
                     ),
                     other => other.into(),
                 })?;

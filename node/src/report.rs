@@ -149,14 +149,14 @@ pub fn status(store: &Store, member: &str, epoch: u16) -> Result<Status, StoreEr
     Ok(Status {
         member: member.to_owned(),
         epoch,
-        persons: store.count(Kind::Person),
-        families: store.count(Kind::Family),
-        accessi: store.count(Kind::Accesso),
-        prese_in_carico: store.count(Kind::PresaInCarico),
-        interventi: store.count(Kind::Intervento),
-        shared_records: store.count(Kind::Acked),
-        outbox_batches: store.count(Kind::Outbox),
-        overlap_notices: store.count(Kind::Notice),
+        persons: store.count(Kind::Person)?,
+        families: store.count(Kind::Family)?,
+        accessi: store.count(Kind::Accesso)?,
+        prese_in_carico: store.count(Kind::PresaInCarico)?,
+        interventi: store.count(Kind::Intervento)?,
+        shared_records: store.count(Kind::Acked)?,
+        outbox_batches: store.count(Kind::Outbox)?,
+        overlap_notices: store.count(Kind::Notice)?,
         last_sync: state.last_sync.and_then(|t| {
             time::OffsetDateTime::from_unix_timestamp(t)
                 .ok()

@@ -51,8 +51,14 @@ pub async fn serve(
                     let store = store.clone();
                     let expiries = expiries.clone();
                     async move {
-                        let outbox = store.count(crate::store::Kind::Outbox);
-                        let shared = store.count(crate::store::Kind::Acked);
+                        // A store that cannot be read shows as NaN (Prometheus's "no value").
+                        let gauge = |k| {
+                            store
+                                .count(k)
+                                .map_or_else(|_| "NaN".to_owned(), |n| n.to_string())
+                        };
+                        let outbox = gauge(crate::store::Kind::Outbox);
+                        let shared = gauge(crate::store::Kind::Acked);
                         format!(
                             "# TYPE siso_node_sync_rounds_total counter\nsiso_node_sync_rounds_total{{outcome=\"ok\"}} {}\nsiso_node_sync_rounds_total{{outcome=\"failed\"}} {}\n# TYPE siso_node_last_sync_success_timestamp_seconds gauge\nsiso_node_last_sync_success_timestamp_seconds {}\n# TYPE siso_node_outbox_batches gauge\nsiso_node_outbox_batches {outbox}\n# TYPE siso_node_shared_records gauge\nsiso_node_shared_records {shared}\n{expiries}",
                             m.rounds_ok.load(Ordering::Relaxed),

@@ -5,8 +5,8 @@
 //!
 //! | prefix | key | value |
 //! |---|---|---|
-//! | `P` | cf | [`Person`] |
-//! | `F` | family id | [`Family`] |
+//! | `p` | cf | [`Person`], in chunks |
+//! | `f` | family id | [`Family`], in chunks |
 //! | `S` | cf | [`Sanitaria`] |
 //! | `R` | cf ‖ year u16 | [`Reddito`] |
 //! | `I`, `L`, `T` | cf ‖ row hash [8] | [`Immobile`], [`Locazione`], [`Tributo`] |
@@ -24,6 +24,15 @@
 //! | `E` | user ‖ 0 ‖ device id | an operator's phone (`devices.rs`: first and last use, disconnected) |
 //! | `Y` | epoch u16 ‖ cf | a person fingerprint from the key services |
 //! | `Z` | person id [16] | an erased person's tombstone ([`StoredTombstone`]) |
+//!
+//! Persons and families (`p`, `f`) are *chunked* kinds: sorted runs of a few kilobytes of
+//! entries, one sled value per run keyed by its first entry's key (`store/chunk.rs` has the
+//! format, `store/chunked.rs` the reads and writes). Callers see one entry per key as for every
+//! other kind: [`Store::get`], [`Store::scan`], [`Tx::put`] and the rest resolve chunks
+//! themselves. A transaction's writes to chunked kinds become whole-chunk writes when it is
+//! applied, under a lock that every chunk writer takes, so two writers never lose each other's
+//! entries. Schema version 1 stored them one key per entry under `P` and `F`; the migration to 2
+//! moves them into chunks.
 //!
 //! Imported rows of accessi, prese in carico and interventi end in an 8-byte row hash; records
 //! written in the app end in a random 16-byte id, so no import can ever overwrite one.
@@ -56,6 +65,13 @@ use serde::{Deserialize, Serialize};
 pub use siso_server::store::OpenMode;
 use siso_server::store::{open_versioned, Owner, Versioned};
 use siso_shared::wire::{decode_value, encode_value};
+
+mod chunk;
+mod chunked;
+#[cfg(test)]
+mod tests;
+
+pub use chunk::ChunkError;
 
 /// The journal tree's name.
 const JOURNAL: &str = "journal";
@@ -93,7 +109,7 @@ fn decode_write(b: &[u8]) -> Result<(&[u8], Option<&[u8]>), StoreError> {
 const JOURNAL_COMMIT: &str = "journal_commit";
 
 /// The schema version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// This store, for the shared open and its messages.
 const OWNER: Owner = Owner {
@@ -103,19 +119,23 @@ const OWNER: Owner = Owner {
 
 pub use siso_server::store::{Migrated, StoreError};
 
-/// The schema migrations of the node's store, each from its version to the next (none yet:
-/// version 1 is the first; `tests/fixtures/node-store-v1` is a store of it that every later
-/// release must migrate and read).
-pub const MIGRATIONS: &[siso_server::store::Migration] = &[];
+/// The schema migrations of the node's store, each from its version to the next
+/// (`tests/fixtures/node-store-v1` is a store of version 1 that every later release must
+/// migrate and read).
+pub const MIGRATIONS: &[siso_server::store::Migration] = &[siso_server::store::Migration {
+    from: 1,
+    describe: "persons and families into chunks of a few kilobytes (one sled value per run of entries instead of one per entry)",
+    run: chunked::migrate_v1,
+}];
 
 /// Kinds of data, as key prefixes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Kind {
-    /// Persons.
-    Person = b'P',
-    /// Families.
-    Family = b'F',
+    /// Persons (chunked).
+    Person = b'p',
+    /// Families (chunked).
+    Family = b'f',
     /// Health facts.
     Sanitaria = b'S',
     /// Incomes.
@@ -166,6 +186,18 @@ pub enum Kind {
 /// row hash instead).
 pub const APP_ID_LEN: usize = 16;
 
+impl Kind {
+    /// Stored in chunks (`store/chunk.rs`) rather than one sled key per entry.
+    pub fn chunked(self) -> bool {
+        matches!(self, Kind::Person | Kind::Family)
+    }
+}
+
+/// Is this full key (kind byte first) of a chunked kind?
+fn chunked_key(k: &[u8]) -> bool {
+    matches!(k.first(), Some(&b) if b == Kind::Person as u8 || b == Kind::Family as u8)
+}
+
 fn key(kind: Kind, rest: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + rest.len());
     k.push(kind as u8);
@@ -181,44 +213,136 @@ fn dec<T: DeserializeOwned>(b: &[u8]) -> Result<T, StoreError> {
     decode_value(b).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-/// Commits of at most this many writes are one sled `Batch`; larger ones go through the journal.
+/// Commits of at most this many writes (and [`DIRECT_BYTES`]) are one sled `Batch`; larger ones
+/// go through the journal.
 pub const DIRECT_COMMIT: usize = 20_000;
 
-/// Journal entries written, or copied into `data`, per sled batch; each chunk is flushed, which
-/// lets sled release the pages behind it.
+/// Commits of at most this many bytes (and [`DIRECT_COMMIT`] writes) are one sled `Batch`.
+pub const DIRECT_BYTES: usize = 2 << 20;
+
+/// Journal entries written, or copied into `data`, per sled batch (at most this many, and at
+/// most [`JOURNAL_CHUNK_BYTES`]); each batch is flushed, which lets sled release the pages
+/// behind it.
 const JOURNAL_CHUNK: usize = 2_000;
+
+/// Bytes of journal entries per sled batch, at most.
+const JOURNAL_CHUNK_BYTES: usize = 4 << 20;
+
+/// A write: the full key, the value or `None` for a deletion.
+type Write = (Vec<u8>, Option<Vec<u8>>);
+
+fn write_len((k, v): &Write) -> usize {
+    k.len() + v.as_ref().map_or(0, Vec::len)
+}
+
+/// Cuts writes into runs of at most [`JOURNAL_CHUNK`] writes and [`JOURNAL_CHUNK_BYTES`] bytes
+/// (a run holds at least one write).
+fn runs(writes: &[Write]) -> impl Iterator<Item = &[Write]> {
+    let mut rest = writes;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut bytes = 0;
+        let mut n = 0;
+        while n < rest.len()
+            && n < JOURNAL_CHUNK
+            && (n == 0 || bytes + write_len(&rest[n]) <= JOURNAL_CHUNK_BYTES)
+        {
+            bytes += write_len(&rest[n]);
+            n += 1;
+        }
+        let (run, after) = rest.split_at(n);
+        rest = after;
+        Some(run)
+    })
+}
 
 /// A set of writes applied atomically by [`Store::commit`] (a later write to the same key wins).
 /// [`Store::apply_audited`] also checks its expectations: values read before the writes were
 /// decided, which must not have changed meanwhile.
+///
+/// Its writes are kept in one buffer (keys and values back to back, 16 bytes of bookkeeping
+/// each) rather than two allocations per write: an import of a million persons is a million
+/// writes.
 #[derive(Debug, Default)]
 pub struct Tx {
-    writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    expect: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    buf: Vec<u8>,
+    writes: Vec<Slot>,
+    expect: Vec<Write>,
+}
+
+/// Where a write of a [`Tx`] is in its buffer.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    at: usize,
+    klen: u32,
+    /// The value's length; [`Slot::DELETE`] for a deletion.
+    vlen: u32,
+}
+
+impl Slot {
+    const DELETE: u32 = u32::MAX;
 }
 
 impl Tx {
     /// Expects `k` to hold `v` (absent: `None`) when the writes are applied (optimistic
-    /// concurrency: a read-modify-write of a case, an idempotency key not yet used).
+    /// concurrency: a read-modify-write of a case, an idempotency key not yet used). Not for
+    /// chunked kinds (persons, families), whose writers are serialised instead.
     pub fn expect<T: Serialize>(
         &mut self,
         kind: Kind,
         k: &[u8],
         v: Option<&T>,
     ) -> Result<(), StoreError> {
+        debug_assert!(!kind.chunked(), "expectations on a chunked kind");
         self.expect.push((key(kind, k), v.map(enc).transpose()?));
         Ok(())
     }
 
     /// Puts a value.
     pub fn put<T: Serialize>(&mut self, kind: Kind, k: &[u8], v: &T) -> Result<(), StoreError> {
-        self.writes.push((key(kind, k), Some(enc(v)?)));
+        let v = enc(v)?;
+        let vlen = u32::try_from(v.len())
+            .ok()
+            .filter(|&n| n != Slot::DELETE)
+            .ok_or_else(|| StoreError::Corrupt(format!("a value of {} bytes", v.len())))?;
+        self.push(kind, k, vlen);
+        self.buf.extend_from_slice(&v);
         Ok(())
     }
 
     /// Deletes a key.
     pub fn delete(&mut self, kind: Kind, k: &[u8]) {
-        self.writes.push((key(kind, k), None));
+        self.push(kind, k, Slot::DELETE);
+    }
+
+    fn push(&mut self, kind: Kind, k: &[u8], vlen: u32) {
+        self.writes.push(Slot {
+            at: self.buf.len(),
+            klen: 1 + k.len() as u32,
+            vlen,
+        });
+        self.buf.push(kind as u8);
+        self.buf.extend_from_slice(k);
+    }
+
+    /// The full key of a write.
+    fn key_of(&self, s: Slot) -> &[u8] {
+        &self.buf[s.at..s.at + s.klen as usize]
+    }
+
+    /// The value of a write (`None`: a deletion).
+    fn value_of(&self, s: Slot) -> Option<&[u8]> {
+        let start = s.at + s.klen as usize;
+        (s.vlen != Slot::DELETE).then(|| &self.buf[start..start + s.vlen as usize])
+    }
+
+    /// The writes, in order.
+    fn iter(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> + '_ {
+        self.writes
+            .iter()
+            .map(|&s| (self.key_of(s), self.value_of(s)))
     }
 
     /// Writes in the set.
@@ -232,7 +356,7 @@ impl Tx {
     }
 }
 
-fn batch_of<'a>(writes: impl Iterator<Item = &'a (Vec<u8>, Option<Vec<u8>>)>) -> sled::Batch {
+fn batch_of<'a>(writes: impl Iterator<Item = &'a Write>) -> sled::Batch {
     let mut b = sled::Batch::default();
     for (k, v) in writes {
         match v {
@@ -285,6 +409,8 @@ pub struct Store {
     meta: sled::Tree,
     audit: sled::Tree,
     barrier: siso_server::store::Barrier,
+    /// Held by every writer of chunked kinds from reading the chunks to applying the writes.
+    chunk_lock: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -305,70 +431,33 @@ impl Store {
             meta,
             db,
             barrier,
+            chunk_lock: Default::default(),
         };
-        store.recover()?;
+        recover(&store.db, &store.data, &store.meta)?;
         Ok(store)
-    }
-
-    /// Finishes a committed journal, discards an uncommitted one.
-    fn recover(&self) -> Result<(), StoreError> {
-        if self.meta.get(JOURNAL_COMMIT)?.is_some() {
-            tracing::warn!("finishing an import interrupted after its commit point");
-            self.replay_journal()?;
-        } else if !self.journal()?.is_empty() {
-            tracing::warn!("discarding an import interrupted before its commit point");
-            self.clear_journal()?;
-        }
-        Ok(())
-    }
-
-    fn journal(&self) -> Result<sled::Tree, StoreError> {
-        Ok(self.db.open_tree(JOURNAL)?)
-    }
-
-    fn replay_journal(&self) -> Result<(), StoreError> {
-        let mut b = sled::Batch::default();
-        let mut n = 0;
-        for v in self.journal()?.iter().values() {
-            let v = v?;
-            match decode_write(&v)? {
-                (k, Some(v)) => b.insert(k, v),
-                (k, None) => b.remove(k),
-            }
-            n += 1;
-            if n == JOURNAL_CHUNK {
-                self.data.apply_batch(std::mem::take(&mut b))?;
-                self.db.flush()?;
-                n = 0;
-            }
-        }
-        self.data.apply_batch(b)?;
-        self.db.flush()?;
-        self.clear_journal()?;
-        self.meta.remove(JOURNAL_COMMIT)?;
-        self.db.flush()?;
-        Ok(())
-    }
-
-    fn clear_journal(&self) -> Result<(), StoreError> {
-        self.db.drop_tree(JOURNAL)?;
-        self.db.flush()?;
-        Ok(())
     }
 
     /// Applies a set of writes atomically and makes it durable: one sled batch when small,
     /// through the journal when large (see the module documentation).
-    pub fn commit(&self, mut tx: Tx) -> Result<(), StoreError> {
+    pub fn commit(&self, tx: Tx) -> Result<(), StoreError> {
         let _w = self.barrier.enter();
-        if tx.writes.len() <= DIRECT_COMMIT {
-            self.data.apply_batch(batch_of(tx.writes.iter()))?;
+        let _chunks = tx
+            .iter()
+            .any(|(k, _)| chunked_key(k))
+            .then(|| self.lock_chunks());
+        let (mut writes, _) = self.resolve(&tx, false)?;
+        drop(tx);
+        let bytes: usize = writes.iter().map(write_len).sum();
+        if writes.len() <= DIRECT_COMMIT && bytes <= DIRECT_BYTES {
+            self.data.apply_batch(batch_of(writes.iter()))?;
+            drop(_chunks);
             self.db.flush()?;
             return Ok(());
         }
         // In key order, the last write of each key only (what a `Batch` would apply): sled
         // inserts in key order are several times cheaper than in file order.
-        tx.writes.sort_by(|a, b| a.0.cmp(&b.0));
-        tx.writes.dedup_by(|later, earlier| {
+        writes.sort_by(|a, b| a.0.cmp(&b.0));
+        writes.dedup_by(|later, earlier| {
             if later.0 == earlier.0 {
                 std::mem::swap(later, earlier);
                 true
@@ -376,13 +465,14 @@ impl Store {
                 false
             }
         });
-        self.clear_journal()?;
-        let journal = self.journal()?;
-        for (n, chunk) in tx.writes.chunks(JOURNAL_CHUNK).enumerate() {
+        clear_journal(&self.db)?;
+        let journal = self.db.open_tree(JOURNAL)?;
+        let mut seq = 0u64;
+        for run in runs(&writes) {
             let mut b = sled::Batch::default();
-            for (i, (k, v)) in chunk.iter().enumerate() {
-                let seq = (n * JOURNAL_CHUNK + i) as u64;
+            for (k, v) in run {
                 b.insert(&seq.to_be_bytes(), encode_write(k, v.as_deref()));
+                seq += 1;
             }
             journal.apply_batch(b)?;
             self.db.flush()?;
@@ -390,13 +480,44 @@ impl Store {
         // The commit point: from here on, opening the store finishes the copy.
         self.meta.insert(JOURNAL_COMMIT, &[1u8])?;
         self.db.flush()?;
-        drop(tx);
-        self.replay_journal()
+        drop(writes);
+        replay_journal(&self.db, &self.data, &self.meta)
+    }
+
+    /// The lock of chunk writers (nothing it guards can be left half-done by a panic: a write
+    /// is applied by sled atomically or not at all).
+    fn lock_chunks(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.chunk_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Reads one value.
     pub fn get<T: DeserializeOwned>(&self, kind: Kind, k: &[u8]) -> Result<Option<T>, StoreError> {
+        if kind.chunked() {
+            return self.chunk_get(kind, k, |v| dec(v));
+        }
         self.data.get(key(kind, k))?.map(|v| dec(&v)).transpose()
+    }
+
+    /// Calls `f` with every (key without the kind byte, raw value) of `kind` under `prefix`, in
+    /// key order, until it returns `false`.
+    fn walk(
+        &self,
+        kind: Kind,
+        prefix: &[u8],
+        mut f: impl FnMut(&[u8], &[u8]) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        if kind.chunked() {
+            return self.chunk_walk(kind, prefix, f);
+        }
+        for kv in self.data.scan_prefix(key(kind, prefix)) {
+            let (k, v) = kv?;
+            if !f(&k[1..], &v)? {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Every (key without prefix, value) of a kind whose key starts with `prefix`.
@@ -406,20 +527,16 @@ impl Store {
         prefix: &[u8],
     ) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.data.scan_prefix(key(kind, prefix)) {
-            let (k, v) = kv?;
-            out.push((k[1..].to_vec(), dec(&v)?));
-        }
+        self.walk(kind, prefix, |k, v| {
+            out.push((k.to_vec(), dec(v)?));
+            Ok(true)
+        })?;
         Ok(out)
     }
 
     /// Keys (without prefix) of a kind.
     pub fn keys(&self, kind: Kind) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.data
-            .scan_prefix([kind as u8])
-            .keys()
-            .map(|k| k.map(|k| k[1..].to_vec()).map_err(StoreError::from))
-            .collect()
+        self.keys_under(kind, b"", usize::MAX)
     }
 
     /// Calls `f` with every value of a kind under a prefix, in key order, one at a time (no
@@ -430,11 +547,10 @@ impl Store {
         prefix: &[u8],
         mut f: impl FnMut(&[u8], T),
     ) -> Result<(), StoreError> {
-        for kv in self.data.scan_prefix(key(kind, prefix)) {
-            let (k, v) = kv?;
-            f(&k[1..], dec(&v)?);
-        }
-        Ok(())
+        self.walk(kind, prefix, |k, v| {
+            f(k, dec(v)?);
+            Ok(true)
+        })
     }
 
     /// At most `limit` keys of a kind under a prefix, in key order (without the kind byte).
@@ -444,22 +560,29 @@ impl Store {
         prefix: &[u8],
         limit: usize,
     ) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.data
-            .scan_prefix(key(kind, prefix))
-            .keys()
-            .take(limit)
-            .map(|k| k.map(|k| k[1..].to_vec()).map_err(StoreError::from))
-            .collect()
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        self.walk(kind, prefix, |k, _| {
+            out.push(k.to_vec());
+            Ok(out.len() < limit)
+        })?;
+        Ok(out)
     }
 
-    /// Entries of every kind (imports, sync state): what a failed import must leave unchanged.
+    /// Entries of every kind (imports, sync state): what a failed import must leave unchanged
+    /// (a chunk of persons or families counts once).
     pub fn entries(&self) -> usize {
         self.data.len()
     }
 
     /// Number of entries of a kind.
-    pub fn count(&self, kind: Kind) -> usize {
-        self.data.scan_prefix([kind as u8]).count()
+    pub fn count(&self, kind: Kind) -> Result<usize, StoreError> {
+        if kind.chunked() {
+            return self.chunk_count(kind);
+        }
+        Ok(self.data.scan_prefix([kind as u8]).count())
     }
 
     /// Reads a meta value.
@@ -482,13 +605,16 @@ impl Store {
         use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
         let audit_value = enc(rec)?;
         let _w = self.barrier.enter();
+        let chunked = tx.iter().any(|(k, _)| chunked_key(k));
+        let _chunks = chunked.then(|| self.lock_chunks());
+        let (writes, chunk_expect) = self.resolve(tx, chunked)?;
         let r = (&self.data, &self.audit).transaction(|(data, audit)| {
-            for (k, v) in &tx.expect {
+            for (k, v) in tx.expect.iter().chain(&chunk_expect) {
                 if data.get(k.as_slice())?.as_deref() != v.as_deref() {
                     return Err(ConflictableTransactionError::Abort(()));
                 }
             }
-            for (k, v) in &tx.writes {
+            for (k, v) in &writes {
                 match v {
                     Some(v) => data.insert(k.as_slice(), v.as_slice())?,
                     None => data.remove(k.as_slice())?,
@@ -578,138 +704,50 @@ pub struct SyncState {
     pub next_outbox: u64,
 }
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
+/// Finishes a committed journal, discards an uncommitted one.
+fn recover(db: &sled::Db, data: &sled::Tree, meta: &sled::Tree) -> Result<(), StoreError> {
+    if meta.get(JOURNAL_COMMIT)?.is_some() {
+        tracing::warn!("finishing an import interrupted after its commit point");
+        replay_journal(db, data, meta)?;
+    } else if db
+        .tree_names()
+        .iter()
+        .any(|n| n.as_ref() == JOURNAL.as_bytes())
+        && !db.open_tree(JOURNAL)?.is_empty()
+    {
+        tracing::warn!("discarding an import interrupted before its commit point");
+        clear_journal(db)?;
+    }
+    Ok(())
+}
 
-    fn big_tx(n: usize, tag: u8) -> Tx {
-        let mut tx = Tx::default();
-        for i in 0..n {
-            tx.put(
-                Kind::Person,
-                format!("P{i:07}").as_bytes(),
-                &(i as u64, tag),
-            )
-            .unwrap();
+fn replay_journal(db: &sled::Db, data: &sled::Tree, meta: &sled::Tree) -> Result<(), StoreError> {
+    let mut b = sled::Batch::default();
+    let (mut n, mut bytes) = (0, 0);
+    for v in db.open_tree(JOURNAL)?.iter().values() {
+        let v = v?;
+        bytes += v.len();
+        match decode_write(&v)? {
+            (k, Some(v)) => b.insert(k, v),
+            (k, None) => b.remove(k),
         }
-        tx.delete(Kind::Person, b"P0000000");
-        tx
-    }
-
-    fn audit_record(seq: u64) -> AuditRecord {
-        AuditRecord {
-            seq,
-            time: 0,
-            user: "u".into(),
-            role: "r".into(),
-            action: "registrazione".into(),
-            persons: Vec::new(),
-            detail: String::new(),
-            addr: String::new(),
-            prev: [0; 32],
+        n += 1;
+        if n == JOURNAL_CHUNK || bytes >= JOURNAL_CHUNK_BYTES {
+            data.apply_batch(std::mem::take(&mut b))?;
+            db.flush()?;
+            (n, bytes) = (0, 0);
         }
     }
+    data.apply_batch(b)?;
+    db.flush()?;
+    clear_journal(db)?;
+    meta.remove(JOURNAL_COMMIT)?;
+    db.flush()?;
+    Ok(())
+}
 
-    #[test]
-    fn an_audited_write_checks_what_it_read_and_lands_with_its_record_or_not_at_all() {
-        let d = tempfile::tempdir().unwrap();
-        let s = Store::open(&d.path().join("s"), OpenMode::Create).unwrap();
-        let mut tx = Tx::default();
-        tx.put(Kind::Caso, b"k", &1u32).unwrap();
-        s.apply_audited(&tx, &audit_record(0)).unwrap();
-        // Someone read 1 and writes 2; someone else, who also read 1, then writes 3: refused.
-        let mut first = Tx::default();
-        first.expect(Kind::Caso, b"k", Some(&1u32)).unwrap();
-        first.put(Kind::Caso, b"k", &2u32).unwrap();
-        let mut second = Tx::default();
-        second.expect(Kind::Caso, b"k", Some(&1u32)).unwrap();
-        second.put(Kind::Caso, b"k", &3u32).unwrap();
-        second.put(Kind::Attivita, b"other", &9u32).unwrap();
-        s.apply_audited(&first, &audit_record(1)).unwrap();
-        assert!(matches!(
-            s.apply_audited(&second, &audit_record(2)),
-            Err(StoreError::Changed)
-        ));
-        assert_eq!(s.get::<u32>(Kind::Caso, b"k").unwrap(), Some(2));
-        assert_eq!(s.get::<u32>(Kind::Attivita, b"other").unwrap(), None);
-        assert_eq!(
-            s.audit_iter().count(),
-            2,
-            "the refused write's record is not kept"
-        );
-        // An absent key expected absent.
-        let mut once = Tx::default();
-        once.expect::<u32>(Kind::Idempotency, b"key", None).unwrap();
-        once.put(Kind::Idempotency, b"key", &7u32).unwrap();
-        s.apply_audited(&once, &audit_record(2)).unwrap();
-        assert!(matches!(
-            s.apply_audited(&once, &audit_record(3)),
-            Err(StoreError::Changed)
-        ));
-    }
-
-    #[test]
-    fn a_large_commit_goes_through_the_journal_and_leaves_it_empty() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path(), OpenMode::Create).unwrap();
-        let n = DIRECT_COMMIT * 2 + 17;
-        s.commit(big_tx(n, 1)).unwrap();
-        // The later delete of the first key won; everything else is there.
-        assert_eq!(s.count(Kind::Person), n - 1);
-        assert_eq!(
-            s.get::<(u64, u8)>(Kind::Person, format!("P{:07}", n - 1).as_bytes())
-                .unwrap(),
-            Some(((n - 1) as u64, 1))
-        );
-        assert!(s.journal().unwrap().is_empty());
-        assert!(s.meta.get(JOURNAL_COMMIT).unwrap().is_none());
-    }
-
-    /// Stages a journal as `commit` does, optionally marks it committed, and "crashes".
-    fn stage(dir: &Path, n: usize, committed: bool) {
-        let s = Store::open(dir, OpenMode::Create).unwrap();
-        let tx = big_tx(n, 2);
-        let mut b = sled::Batch::default();
-        for (i, (k, v)) in tx.writes.iter().enumerate() {
-            b.insert(&(i as u64).to_be_bytes(), encode_write(k, v.as_deref()));
-        }
-        s.journal().unwrap().apply_batch(b).unwrap();
-        if committed {
-            s.meta.insert(JOURNAL_COMMIT, &[1u8]).unwrap();
-        }
-        s.db.flush().unwrap();
-    }
-
-    /// Opens after a "crash" (sled releases its file lock when its background thread lets go).
-    fn reopen(dir: &Path) -> Store {
-        for _ in 0..100 {
-            match Store::open(dir, OpenMode::Existing) {
-                Ok(s) => return s,
-                Err(StoreError::Sled(sled::Error::Io(_))) => {
-                    std::thread::sleep(std::time::Duration::from_millis(20))
-                }
-                Err(e) => panic!("{e}"),
-            }
-        }
-        panic!("the store stayed locked")
-    }
-
-    #[test]
-    fn a_committed_journal_is_finished_at_open_and_an_uncommitted_one_discarded() {
-        let n = DIRECT_COMMIT + 5;
-        let dir = tempfile::tempdir().unwrap();
-        stage(dir.path(), n, true);
-        let s = reopen(dir.path());
-        assert_eq!(s.count(Kind::Person), n - 1);
-        assert!(s.journal().unwrap().is_empty());
-        assert!(s.meta.get(JOURNAL_COMMIT).unwrap().is_none());
-        drop(s);
-
-        let dir = tempfile::tempdir().unwrap();
-        stage(dir.path(), n, false);
-        let s = reopen(dir.path());
-        assert_eq!(s.count(Kind::Person), 0);
-        assert!(s.journal().unwrap().is_empty());
-    }
+fn clear_journal(db: &sled::Db) -> Result<(), StoreError> {
+    db.drop_tree(JOURNAL)?;
+    db.flush()?;
+    Ok(())
 }

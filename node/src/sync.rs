@@ -526,7 +526,10 @@ pub async fn round(
     // What the hub holds for this member was made under the stored scheme (none recorded: the
     // shared key, the only scheme before protocol 2). Another scheme starts over as a snapshot.
     let held: Option<String> = store.meta_get("scheme")?;
-    let held = held.or_else(|| (store.count(Kind::Acked) > 0).then(|| "shared-key".to_owned()));
+    let held = match held {
+        Some(h) => Some(h),
+        None => (store.count(Kind::Acked)? > 0).then(|| "shared-key".to_owned()),
+    };
     let switched = held.as_deref().is_some_and(|h| h != scheme.as_str());
     // Persons erased since the last round: a snapshot replaces everything the hub holds for
     // this member (its earlier batches, with their fingerprints, are deleted with it).
@@ -545,7 +548,7 @@ pub async fn round(
     }
     let mut report = SyncReport::default();
     // Batches left by an interrupted round go first, as they are; new ones only after them.
-    if store.count(Kind::Outbox) == 0 {
+    if store.count(Kind::Outbox)? == 0 {
         let reference = now.date();
         let households = active_households(store, cfg.epoch, &opts.latent_need)?;
         let pseudonyms = match &cfg.oprf {
@@ -595,11 +598,11 @@ pub async fn round(
     }
     report.hub_records = state.hub_records;
     if report.shared == 0 {
-        report.shared = store.count(Kind::Acked) as u64;
+        report.shared = store.count(Kind::Acked)? as u64;
     }
     // After a batch it applied, the hub's count of this member's records must equal what the
     // node holds as acknowledged; fewer means the hub lost data it had acknowledged.
-    let acked = store.count(Kind::Acked) as u64;
+    let acked = store.count(Kind::Acked)? as u64;
     if let (false, Some(n)) = (opts.full, fresh_stored) {
         if n < acked {
             return resend_all(store, cfg, opts, now, client, &state, n, acked).await;

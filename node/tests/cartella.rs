@@ -267,7 +267,7 @@ async fn refusals_write_nothing() {
         Kind::AppRecord,
         Kind::Idempotency,
     ] {
-        assert_eq!(app.store.count(k), 0, "{k:?}");
+        assert_eq!(app.store.count(k).unwrap(), 0, "{k:?}");
     }
     app.shutdown.cancel();
 }
@@ -315,7 +315,7 @@ async fn from_the_desk_to_the_closure() {
         .await;
     assert_eq!(again.status, 200);
     assert_eq!(again.json()["id"], id.as_str());
-    assert_eq!(app.store.count(Kind::Accesso), 1);
+    assert_eq!(app.store.count(Kind::Accesso).unwrap(), 1);
 
     // The desk's card: household, accesses, open cases; no incomes, health or assessment.
     let card = desk.get(a, &format!("/api/v1/persone/{mario}")).await;
@@ -704,7 +704,7 @@ async fn a_new_person_at_the_desk_is_found_at_once() {
     assert_eq!(rows[0]["codice_fiscale"], "CNTSRA85L47H501X");
     assert_eq!(rows[0]["id"], r.json()["persona"]);
     // Not a request for a case: no case was opened.
-    assert_eq!(app.store.count(Kind::Caso), 0);
+    assert_eq!(app.store.count(Kind::Caso).unwrap(), 0);
     app.shutdown.cancel();
 }
 
@@ -819,7 +819,7 @@ async fn in_a_real_browser_from_the_desk_to_the_caseload() {
     .await;
     let err = element(&c, "#errori-interventi").await;
     assert!(err.text().await.unwrap().contains("Importo non valido"));
-    assert_eq!(app.store.count(Kind::Intervento), 1);
+    assert_eq!(app.store.count(Kind::Intervento).unwrap(), 1);
     // The caseload lists the case with its last activity.
     c.goto(&format!("{base}/carico")).await.unwrap();
     let row = element(&c, "table tbody tr").await.text().await.unwrap();

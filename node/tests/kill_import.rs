@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use harness::*;
 use siso_node::store::{Kind, OpenMode, Store};
 
-/// Enough persons for more than `DIRECT_COMMIT` writes, so the commit is journaled.
+/// Enough persons (about 30,000: 3 MB of chunks) for more than `DIRECT_BYTES`, so the commit is
+/// journaled.
 const FAMILIES: usize = 12_000;
 
 fn import(data: &Path, file: &Path) -> std::process::Child {
@@ -33,7 +34,7 @@ fn import(data: &Path, file: &Path) -> std::process::Child {
 fn persons(data: &Path) -> usize {
     for _ in 0..200 {
         match Store::open(&data.join("store"), OpenMode::Existing) {
-            Ok(s) => return s.count(Kind::Person),
+            Ok(s) => return s.count(Kind::Person).unwrap(),
             Err(_) => std::thread::sleep(Duration::from_millis(25)),
         }
     }

@@ -211,7 +211,7 @@ async fn sync_through_two_of_three_key_services() {
             siso_node::store::OpenMode::Existing,
         )
         .unwrap();
-        st.count(siso_node::store::Kind::Pseudonym)
+        st.count(siso_node::store::Kind::Pseudonym).unwrap()
     };
     assert_eq!(pseudonyms(&data), persons(50) as usize);
     let dealt = siso_keyd::shares::deal(2027, 3, 2, &dirs.path().join("dealt-2027")).unwrap();

@@ -95,7 +95,7 @@ async fn assert_fits(c: &Client, width: u32) {
 /// Waits (up to 30 s) until the store holds a record of `kind`.
 async fn stored(store: &siso_node::store::Store, kind: Kind, what: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while store.count(kind) == 0 {
+    while store.count(kind).unwrap() == 0 {
         assert!(std::time::Instant::now() < deadline, "{what}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -235,7 +235,7 @@ async fn on_a_phone_offline_and_back() {
     // What the phone holds is ciphertext: the note is nowhere in it.
     let stored = js(&c, "const db = await new Promise((ok) => { const r = indexedDB.open('siso-app'); r.onsuccess = () => ok(r.result); }); const all = await new Promise((ok) => { const q = db.transaction('bozze').objectStore('bozze').getAll(); q.onsuccess = () => ok(q.result); }); db.close(); return all.map((d) => new TextDecoder().decode(d.data).includes('senza rete') || JSON.stringify(d).includes('senza rete'));").await;
     assert_eq!(stored, json!([false]));
-    assert_eq!(app.store.count(Kind::Attivita), 0);
+    assert_eq!(app.store.count(Kind::Attivita).unwrap(), 0);
 
     // The node is back (same process, same sessions): the draft goes, and is recorded.
     let back = serve_again(a, app.state.clone()).await;
@@ -261,7 +261,7 @@ async fn on_a_phone_offline_and_back() {
          return [a.status, b.status];"
     )).await;
     assert_eq!(statuses, json!([201, 200]));
-    assert_eq!(app.store.count(Kind::Attivita), 2);
+    assert_eq!(app.store.count(Kind::Attivita).unwrap(), 2);
 
     // Offline again; meanwhile the manager closes the case: the late report comes back refused
     // and stays on the phone with the reason.
@@ -315,7 +315,7 @@ async fn on_a_phone_offline_and_back() {
     .await;
     let refused = text(&c, "#bozze li.rifiutata").await;
     assert!(refused.contains("chiuso"), "{refused}");
-    assert_eq!(app.store.count(Kind::Attivita), 2);
+    assert_eq!(app.store.count(Kind::Attivita).unwrap(), 2);
     shot(&c, "phone-rifiutata.png").await;
     click(
         &c,

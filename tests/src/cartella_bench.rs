@@ -323,7 +323,7 @@ pub async fn run(o: &Options, dir: &Path) -> anyhow::Result<serde_json::Value> {
     let written = write_ms.len();
     shutdown.cancel();
     server.await??;
-    let stored = store.count(Kind::Attivita);
+    let stored = store.count(Kind::Attivita)?;
     if stored != written || errors > 0 {
         bail!("{written} activities acknowledged, {stored} stored, {errors} errors");
     }

@@ -612,7 +612,7 @@ fn backup_cmd(n: usize, dir: &std::path::Path) -> anyhow::Result<()> {
     backup::restore(&to, None, "node", &dir.join("restored"), &mut |_, b| Ok(b))?;
     let restore_s = t.elapsed().as_secs_f64();
     let restored = Store::open(&dir.join("restored/store"), OpenMode::Existing)?;
-    let persons = restored.count(siso_node::store::Kind::Person);
+    let persons = restored.count(siso_node::store::Kind::Person)?;
     if persons != n {
         anyhow::bail!("the restored store holds {persons} persons, not {n}");
     }
