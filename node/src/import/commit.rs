@@ -1,12 +1,12 @@
-//! The commit stage: valid rows into one store transaction. The anagrafe replaces the families
-//! and marks residents missing from the file as non-residents; the other kinds add facts and
-//! records per person, keyed so that a re-imported row replaces itself.
+//! The commit stage of every kind but the anagrafe (`anagrafe.rs`): valid rows into one store
+//! transaction. They add facts and records per person, keyed so that a re-imported row
+//! replaces itself.
 //!
 //! **Invariant:** an import never touches a record written in the web app: app records end in a
 //! 16-byte random id that no row hash can equal, and a row whose natural key matches an app
 //! record of the same person is left out (counted in `already_in_app`), not duplicated.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use super::validate::Row;
 use super::{ImportError, ImportKind, ImportSummary};
@@ -62,59 +62,7 @@ pub(super) fn build_tx(
 ) -> Result<Tx, ImportError> {
     let mut tx = Tx::default();
     let mut persons: HashSet<&str> = HashSet::new();
-    if kind == ImportKind::Anagrafe {
-        let mut families: BTreeMap<String, Vec<&Person>> = BTreeMap::new();
-        for r in rows {
-            if let Row::Anagrafe(p) = r {
-                persons.insert(&p.cf);
-                if let Some(fam) = &p.famiglia {
-                    families.entry(fam.clone()).or_default().push(p);
-                }
-                tx.put(Kind::Person, p.cf.as_bytes(), p)?;
-            }
-        }
-        // The file is the registry as of today: families are replaced, and residents who are
-        // no longer in it keep their records but become non-residents.
-        for k in store.keys(Kind::Family)? {
-            if !families.contains_key(String::from_utf8_lossy(&k).as_ref()) {
-                tx.delete(Kind::Family, &k);
-            }
-        }
-        for (k, p) in store.scan::<Person>(Kind::Person, b"")? {
-            if p.resident && !persons.contains(String::from_utf8_lossy(&k).as_ref()) {
-                let moved = Person {
-                    resident: false,
-                    famiglia: None,
-                    ..p
-                };
-                tx.put(Kind::Person, &k, &moved)?;
-            }
-        }
-        for (id, members) in &families {
-            let reference = members
-                .iter()
-                .find(|p| p.rapporto.trim().eq_ignore_ascii_case("IS"))
-                .or_else(|| {
-                    members
-                        .iter()
-                        .min_by_key(|p| (p.data_nascita, p.cf.clone()))
-                })
-                .map(|p| p.cf.clone())
-                .unwrap_or_default();
-            let mut cfs: Vec<String> = members.iter().map(|p| p.cf.clone()).collect();
-            cfs.sort();
-            tx.put(
-                Kind::Family,
-                id.as_bytes(),
-                &Family {
-                    id: id.clone(),
-                    members: cfs,
-                    reference,
-                },
-            )?;
-        }
-        summary.households = families.len() as u64;
-    } else {
+    {
         let app_kind = match kind {
             ImportKind::Accessi => Some(AppKind::Accesso),
             ImportKind::PreseInCarico => Some(AppKind::Caso),

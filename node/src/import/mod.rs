@@ -7,6 +7,7 @@
 //!
 //! **Invariant:** an import with errors (and no `--skip-invalid`) writes nothing.
 
+mod anagrafe;
 mod commit;
 pub mod profile;
 mod read;
@@ -369,13 +370,42 @@ pub fn import(
         });
     }
     let shown = path.display().to_string();
+    // Erased persons stay erased: their rows are left out (tombstones are few; most imports
+    // find none and check nothing).
+    let erased: std::collections::HashSet<Vec<u8>> = store
+        .keys(crate::store::Kind::Tombstone)?
+        .into_iter()
+        .collect();
+    let tombstones = if erased.is_empty() {
+        None
+    } else {
+        let key = crate::persons::id_key(store).map_err(|e| ImportError::Io {
+            path: "store".into(),
+            reason: e.to_string(),
+        })?;
+        Some((erased, key))
+    };
+    // The anagrafe is built into its transaction row by row; other kinds are small enough per
+    // person to be collected first.
+    let mut registry =
+        (kind == ImportKind::Anagrafe).then(|| anagrafe::Anagrafe::new(tombstones.clone()));
+    let mut rows: Vec<validate::Row> = Vec::new();
+    let mut valid = 0u64;
     let ReadOutcome {
         header,
-        rows,
         errors,
         rejects,
         rows_read,
-    } = read_rows(kind, path, profile, opts)?;
+    } = read_rows(kind, path, profile, opts, &mut |r| {
+        valid += 1;
+        match (&mut registry, r) {
+            (Some(a), validate::Row::Anagrafe(p)) => a.person(p),
+            (_, r) => {
+                rows.push(r);
+                Ok(())
+            }
+        }
+    })?;
     let mut summary = ImportSummary {
         dry_run: opts.dry_run,
         rows_read,
@@ -406,24 +436,25 @@ pub fn import(
         }
     }
     summary.rejected = rejects.len() as u64;
-    let mut rows = rows;
-    // Erased persons stay erased: their rows are left out (tombstones are few; most imports
-    // find none and check nothing).
-    let tombstones: std::collections::HashSet<Vec<u8>> = store
-        .keys(crate::store::Kind::Tombstone)?
-        .into_iter()
-        .collect();
-    if !tombstones.is_empty() {
-        let key = crate::persons::id_key(store).map_err(|e| ImportError::Io {
-            path: "store".into(),
-            reason: e.to_string(),
-        })?;
-        let before = rows.len();
-        rows.retain(|r| !tombstones.contains(key.id(r.cf()).as_slice()));
-        summary.erased = (before - rows.len()) as u64;
-    }
-    let tx = build_tx(store, kind, &rows, &mut summary)?;
-    summary.imported = rows.len() as u64 - summary.already_in_app;
+    let tx = match registry {
+        Some(a) => {
+            summary.erased = a.erased;
+            let (tx, persons, households) = a.finish(store)?;
+            summary.persons = persons;
+            summary.households = households;
+            tx
+        }
+        None => {
+            if let Some((erased, key)) = &tombstones {
+                let before = rows.len();
+                rows.retain(|r| !erased.contains(key.id(r.cf()).as_slice()));
+                summary.erased = (before - rows.len()) as u64;
+            }
+            build_tx(store, kind, &rows, &mut summary)?
+        }
+    };
+    drop(rows);
+    summary.imported = valid - summary.erased - summary.already_in_app;
     if !opts.dry_run {
         store.commit(tx)?;
     }

@@ -12,8 +12,6 @@ use super::{Encoding, ImportError, ImportKind, ImportOptions, Profile, RowError}
 pub(super) struct ReadOutcome {
     /// The header as found.
     pub(super) header: Vec<String>,
-    /// The valid rows.
-    pub(super) rows: Vec<Row>,
     /// Every error, row by row.
     pub(super) errors: Vec<RowError>,
     /// The invalid rows' values, with their reasons.
@@ -22,14 +20,15 @@ pub(super) struct ReadOutcome {
     pub(super) rows_read: u64,
 }
 
-/// Reads and validates every row of `path`: the header is checked for the kind's columns, each
-/// row is validated on its own, and a broken record (bad quoting, invalid encoding) ends the
-/// file with an `unreadable` error.
+/// Reads and validates every row of `path`, passing each valid one to `sink` as it is read: the
+/// header is checked for the kind's columns, each row is validated on its own, and a broken
+/// record (bad quoting, invalid encoding) ends the file with an `unreadable` error.
 pub(super) fn read_rows(
     kind: ImportKind,
     path: &Path,
     profile: &Profile,
     opts: &ImportOptions,
+    sink: &mut dyn FnMut(Row) -> Result<(), ImportError>,
 ) -> Result<ReadOutcome, ImportError> {
     let shown = path.display().to_string();
     let io_err = |reason: String| ImportError::Io {
@@ -87,10 +86,10 @@ pub(super) fn read_rows(
     };
 
     let mut rows_read = 0u64;
-    let mut rows: Vec<Row> = Vec::new();
     let mut errors: Vec<RowError> = Vec::new();
     let mut rejects: Vec<(Vec<String>, String)> = Vec::new();
-    let mut seen_cf: HashSet<String> = HashSet::new();
+    // Validated codici fiscali are 16 ASCII bytes.
+    let mut seen_cf: HashSet<[u8; 16], foldhash::fast::RandomState> = HashSet::default();
     let mut record = csv::ByteRecord::new();
     loop {
         let line = newlines.line_of(rdr.position().byte());
@@ -141,24 +140,26 @@ pub(super) fn read_rows(
         let parsed = if row_errors.is_empty() {
             let mut f = Fields {
                 cols: &cols,
-                values: values.clone(),
+                values,
                 profile,
                 reference: opts.reference,
                 errors: Vec::new(),
             };
             let r = parse_row(kind, &mut f);
             row_errors.extend(f.errors);
+            values = f.values;
             r
         } else {
             None
         };
         if let (Some(Row::Anagrafe(p)), true) = (&parsed, row_errors.is_empty()) {
-            if !seen_cf.insert(p.cf.clone()) {
+            let first = <[u8; 16]>::try_from(p.cf.as_bytes()).map_or(true, |cf| seen_cf.insert(cf));
+            if !first {
                 row_errors.push(("codice_fiscale".into(), "appears twice in the file".into()));
             }
         }
         match (parsed, row_errors.is_empty()) {
-            (Some(r), true) => rows.push(r),
+            (Some(r), true) => sink(r)?,
             _ => {
                 let reason = row_errors
                     .iter()
@@ -184,7 +185,6 @@ pub(super) fn read_rows(
     }
     Ok(ReadOutcome {
         header: header_text,
-        rows,
         errors,
         rejects,
         rows_read,
