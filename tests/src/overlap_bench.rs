@@ -277,7 +277,8 @@ fn status_kb(field: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-fn dir_mb(p: &Path) -> f64 {
+/// Bytes of every file under `p`, in MB (10^6).
+pub fn dir_mb(p: &Path) -> f64 {
     fn walk(p: &Path) -> u64 {
         std::fs::read_dir(p)
             .into_iter()

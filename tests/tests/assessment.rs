@@ -150,7 +150,7 @@ async fn latent_need_until_supported() {
     assess_and_round(&st, &cfg, &Rules::defaults(), now)
         .await
         .unwrap();
-    assert_eq!(st.count(Kind::Notice), 0);
+    assert_eq!(st.count(Kind::Notice).unwrap(), 0);
     let s = hub.running.hub.summary(2026);
     assert_eq!(s.unsupported_need, 0);
     hub.stop().await;

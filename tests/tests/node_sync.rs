@@ -54,7 +54,7 @@ async fn sync_overlaps_and_ets_node() {
     assert_eq!(r.shared, 3);
     assert_eq!(r.hub_records, 3);
     assert_eq!(r.notices, 0);
-    assert_eq!(pg.count(Kind::Outbox), 0);
+    assert_eq!(pg.count(Kind::Outbox).unwrap(), 0);
     // A second round sends nothing.
     let r2 = round(&pg, &pg_cfg, &SyncOptions::default(), NOW)
         .await
@@ -157,7 +157,7 @@ async fn interrupted_round_resumes_and_offline_outbox_survives() {
     };
     let e = round(&st, &cfg, &interrupted, NOW).await.unwrap_err();
     assert!(matches!(e, SyncError::Interrupted(1)));
-    assert_eq!(st.count(Kind::Outbox), 2);
+    assert_eq!(st.count(Kind::Outbox).unwrap(), 2);
     assert_eq!(hub.running.hub.records(), 1);
     // The next round sends what is left, nothing twice.
     let r = round(&st, &cfg, &SyncOptions::default(), NOW)
@@ -166,7 +166,7 @@ async fn interrupted_round_resumes_and_offline_outbox_survives() {
     assert_eq!(r.batches, 2);
     assert_eq!(r.hub_records, 3);
     assert_eq!(hub.running.hub.records(), 3);
-    assert_eq!(st.count(Kind::Outbox), 0);
+    assert_eq!(st.count(Kind::Outbox).unwrap(), 0);
 
     // The hub goes down; a change is made; sync fails cleanly and the outbox keeps it.
     let hub_cfg = hub.cfg.clone();
@@ -193,7 +193,7 @@ async fn interrupted_round_resumes_and_offline_outbox_survives() {
         SyncError::Client(c) => assert!(c.is_transient(), "{c}"),
         other => panic!("expected a connection error, got {other}"),
     }
-    assert_eq!(st.count(Kind::Outbox), 1);
+    assert_eq!(st.count(Kind::Outbox).unwrap(), 1);
     // Back up (same address): the outbox drains.
     let mut hub_cfg = hub_cfg;
     hub_cfg.listen = cfg.hub;
@@ -203,7 +203,7 @@ async fn interrupted_round_resumes_and_offline_outbox_survives() {
         .unwrap();
     assert_eq!(r.batches, 1);
     assert_eq!(r.hub_records, 4);
-    assert_eq!(st.count(Kind::Outbox), 0);
+    assert_eq!(st.count(Kind::Outbox).unwrap(), 0);
     hub.stop().await;
 }
 
@@ -251,7 +251,7 @@ async fn a_full_sync_refills_a_recreated_hub() {
     assert_eq!(r.added, 3);
     assert_eq!(r.hub_records, 3);
     assert_eq!(hub.running.hub.summary(2026), before);
-    assert_eq!(st.count(Kind::Outbox), 0);
+    assert_eq!(st.count(Kind::Outbox).unwrap(), 0);
     // And a normal round afterwards is quiet again.
     let r = round(&st, &cfg, &SyncOptions::default(), NOW)
         .await

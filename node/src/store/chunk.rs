@@ -4,7 +4,8 @@
 //! Comune) is stored as sorted runs of entries, one sled value per run, keyed by the run's first
 //! entry key. sled's cost is per key (tree nodes, page frames, log records: a million persons
 //! one key each were 15 s to write in key order and 220 MB on disk; in runs of 64, 1.4 s and 120
-//! MB — docs/benchmarks.md), so a run of a few kilobytes costs about what one entry did.
+//! MB — docs/benchmarks.md), so a run of a few kilobytes costs about what one entry did. Runs of
+//! 16 KB (before compression) made the smallest store of the sizes measured.
 //!
 //! Format: a version byte (`1`), the entry count (u32 BE), the body's length (u32 BE), and the
 //! body compressed as one LZ4 block. The body holds, per entry, the key length (u16 BE), the
@@ -26,7 +27,7 @@ const MAX_BODY: usize = 64 << 20;
 
 /// A chunk grows to about this many bytes before a new one starts (bulk writes), and is split
 /// into pieces of this size when an update makes it larger than [`MAX_BYTES`].
-pub(crate) const TARGET_BYTES: usize = 6 * 1024;
+pub(crate) const TARGET_BYTES: usize = 16 * 1024;
 
 /// A chunk larger than this after an update is split.
 pub(crate) const MAX_BYTES: usize = 2 * TARGET_BYTES;

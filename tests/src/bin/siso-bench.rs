@@ -505,11 +505,15 @@ fn anagrafe_cmd(n: usize, dir: &std::path::Path) -> anyhow::Result<()> {
         anyhow::bail!("the import read or imported a different number of rows: {imp}");
     }
     let rows_per_s = imp["rows_per_s"].as_f64().unwrap_or(0.0);
+    // The store's files, summed (what `du -sb` says), against the CSV's bytes.
+    let store_mb = overlap_bench::dir_mb(&store);
     println!(
         "{}",
         serde_json::json!({
             "persons": rows,
             "file_mb": (bytes as f64 / 1e6 * 10.0).round() / 10.0,
+            "store_mb": (store_mb * 10.0).round() / 10.0,
+            "store_over_csv": (store_mb / (bytes as f64 / 1e6) * 1000.0).round() / 1000.0,
             "import": imp,
             "csv_parse_rows_per_s": rows as f64 / raw_s,
             "ratio_import_over_csv_parse": rows_per_s / (rows as f64 / raw_s),
