@@ -57,13 +57,14 @@ pub fn take(
                 Store::open(&data.join("store"), OpenMode::Existing).map_err(|e| e.to_string())?;
             store.dump(out).map(drop).map_err(|e| e.to_string())
         },
-        &mut |tree, k, _| match tree {
+        &mut |tree, k, v| match tree {
             b"data" => {
                 if let Some((_, name)) = k
                     .first()
                     .and_then(|p| SUMMARY.iter().find(|(kind, _)| *kind as u8 == *p))
                 {
-                    *summary.entry((*name).to_owned()).or_default() += 1;
+                    *summary.entry((*name).to_owned()).or_default() +=
+                        crate::store::entries_in(k, v);
                 }
             }
             b"audit" => audit += 1,

@@ -193,6 +193,16 @@ impl Kind {
     }
 }
 
+/// How many entries the raw `data` value at full key `k` holds (a chunk's count, else one; an
+/// undecodable chunk counts none): for summaries of a store dump.
+pub fn entries_in(k: &[u8], v: &[u8]) -> u64 {
+    if chunked_key(k) {
+        chunk::count(v).map_or(0, |n| n as u64)
+    } else {
+        1
+    }
+}
+
 /// Is this full key (kind byte first) of a chunked kind?
 fn chunked_key(k: &[u8]) -> bool {
     matches!(k.first(), Some(&b) if b == Kind::Person as u8 || b == Kind::Family as u8)
