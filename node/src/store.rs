@@ -245,6 +245,20 @@ fn write_len((k, v): &Write) -> usize {
     k.len() + v.as_ref().map_or(0, Vec::len)
 }
 
+/// Sorts `writes` by key (stably) and keeps the last write of each key: what a sled `Batch`
+/// applies when it is given the same key twice.
+fn last_per_key<T>(writes: &mut Vec<T>, key: impl Fn(&T) -> &[u8]) {
+    writes.sort_by(|a, b| key(a).cmp(key(b)));
+    writes.dedup_by(|later, earlier| {
+        if key(later) == key(earlier) {
+            std::mem::swap(later, earlier);
+            true
+        } else {
+            false
+        }
+    });
+}
+
 /// Cuts writes into runs of at most [`JOURNAL_CHUNK`] writes and [`JOURNAL_CHUNK_BYTES`] bytes
 /// (a run holds at least one write).
 fn runs(writes: &[Write]) -> impl Iterator<Item = &[Write]> {
@@ -466,15 +480,7 @@ impl Store {
         }
         // In key order, the last write of each key only (what a `Batch` would apply): sled
         // inserts in key order are several times cheaper than in file order.
-        writes.sort_by(|a, b| a.0.cmp(&b.0));
-        writes.dedup_by(|later, earlier| {
-            if later.0 == earlier.0 {
-                std::mem::swap(later, earlier);
-                true
-            } else {
-                false
-            }
-        });
+        last_per_key(&mut writes, |w| w.0.as_slice());
         clear_journal(&self.db)?;
         let journal = self.db.open_tree(JOURNAL)?;
         let mut seq = 0u64;

@@ -46,7 +46,7 @@ fn cf_bytes(cf: &str) -> Result<[u8; 16], ImportError> {
 }
 
 impl Anagrafe {
-    /// A builder for `store`, leaving out rows of the erased persons in `tombstones`.
+    /// A builder that leaves out the rows of the erased persons in `tombstones`.
     pub(super) fn new(tombstones: Option<(HashSet<Vec<u8>>, IdKey)>) -> Anagrafe {
         Anagrafe {
             tx: Tx::default(),

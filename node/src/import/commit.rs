@@ -52,7 +52,7 @@ fn app_keys(store: &Store, kind: AppKind) -> Result<HashSet<Vec<u8>>, StoreError
     Ok(out)
 }
 
-/// The transaction that imports `rows` of `kind`, counting persons and households in
+/// The transaction that imports `rows` of `kind` (any but the anagrafe), counting persons in
 /// `summary`.
 pub(super) fn build_tx(
     store: &Store,
@@ -62,86 +62,84 @@ pub(super) fn build_tx(
 ) -> Result<Tx, ImportError> {
     let mut tx = Tx::default();
     let mut persons: HashSet<&str> = HashSet::new();
-    {
-        let app_kind = match kind {
-            ImportKind::Accessi => Some(AppKind::Accesso),
-            ImportKind::PreseInCarico => Some(AppKind::Caso),
-            ImportKind::Interventi => Some(AppKind::Intervento),
+    let app_kind = match kind {
+        ImportKind::Accessi => Some(AppKind::Accesso),
+        ImportKind::PreseInCarico => Some(AppKind::Caso),
+        ImportKind::Interventi => Some(AppKind::Intervento),
+        _ => None,
+    };
+    let in_app = match app_kind {
+        Some(k) => app_keys(store, k)?,
+        None => HashSet::new(),
+    };
+    let mut subjects: HashMap<&str, &Person> = HashMap::new();
+    for r in rows {
+        let natural = match r {
+            Row::Accesso(p, v) => Some((&p.cf, row_hash(v)?)),
+            Row::Presa(p, v) => Some((&p.cf, natural_presa(v)?)),
+            Row::Intervento(p, v) => Some((&p.cf, natural_intervento(v)?)),
             _ => None,
         };
-        let in_app = match app_kind {
-            Some(k) => app_keys(store, k)?,
-            None => HashSet::new(),
-        };
-        let mut subjects: HashMap<&str, &Person> = HashMap::new();
-        for r in rows {
-            let natural = match r {
-                Row::Accesso(p, v) => Some((&p.cf, row_hash(v)?)),
-                Row::Presa(p, v) => Some((&p.cf, natural_presa(v)?)),
-                Row::Intervento(p, v) => Some((&p.cf, natural_intervento(v)?)),
-                _ => None,
-            };
-            if let Some((cf, n)) = natural {
-                if in_app.contains(&cf_key(cf, &n)) {
-                    summary.already_in_app += 1;
-                    continue;
-                }
-            }
-            match r {
-                Row::Sanitaria(cf, v) => {
-                    persons.insert(cf);
-                    tx.put(Kind::Sanitaria, cf.as_bytes(), v)?;
-                }
-                Row::Reddito(cf, v) => {
-                    persons.insert(cf);
-                    tx.put(Kind::Reddito, &cf_key(cf, &v.anno.to_be_bytes()), v)?;
-                }
-                Row::Immobile(cf, v) => {
-                    persons.insert(cf);
-                    let k = row_hash(&(&v.categoria, v.rendita, v.quota))?;
-                    tx.put(Kind::Immobile, &cf_key(cf, &k), v)?;
-                }
-                Row::Locazione(cf, v) => {
-                    persons.insert(cf);
-                    let k = row_hash(&(&v.ruolo, v.inizio))?;
-                    tx.put(Kind::Locazione, &cf_key(cf, &k), v)?;
-                }
-                Row::Tributo(cf, v) => {
-                    persons.insert(cf);
-                    let k = row_hash(&(&v.tributo, v.anno))?;
-                    tx.put(Kind::Tributo, &cf_key(cf, &k), v)?;
-                }
-                Row::Accesso(p, v) => {
-                    persons.insert(&p.cf);
-                    subjects.entry(&p.cf).or_insert(p);
-                    let k = row_hash(v)?;
-                    tx.put(Kind::Accesso, &cf_key(&p.cf, &k), v)?;
-                }
-                Row::Presa(p, v) => {
-                    persons.insert(&p.cf);
-                    subjects.entry(&p.cf).or_insert(p);
-                    let k = natural_presa(v)?;
-                    tx.put(Kind::PresaInCarico, &cf_key(&p.cf, &k), v)?;
-                }
-                Row::Intervento(p, v) => {
-                    persons.insert(&p.cf);
-                    subjects.entry(&p.cf).or_insert(p);
-                    let k = natural_intervento(v)?;
-                    tx.put(Kind::Intervento, &cf_key(&p.cf, &k), v)?;
-                }
-                Row::Anagrafe(_) => {}
+        if let Some((cf, n)) = natural {
+            if in_app.contains(&cf_key(cf, &n)) {
+                summary.already_in_app += 1;
+                continue;
             }
         }
-        // Persons not in the anagrafe (moved away, not resident) are recorded as non-residents.
-        for (cf, p) in subjects {
-            let known: Option<Person> = store.get(Kind::Person, cf.as_bytes())?;
-            match known {
-                None => tx.put(Kind::Person, cf.as_bytes(), p)?,
-                Some(k) if !k.resident && k.cognome.is_empty() && !p.cognome.is_empty() => {
-                    tx.put(Kind::Person, cf.as_bytes(), p)?
-                }
-                Some(_) => {}
+        match r {
+            Row::Sanitaria(cf, v) => {
+                persons.insert(cf);
+                tx.put(Kind::Sanitaria, cf.as_bytes(), v)?;
             }
+            Row::Reddito(cf, v) => {
+                persons.insert(cf);
+                tx.put(Kind::Reddito, &cf_key(cf, &v.anno.to_be_bytes()), v)?;
+            }
+            Row::Immobile(cf, v) => {
+                persons.insert(cf);
+                let k = row_hash(&(&v.categoria, v.rendita, v.quota))?;
+                tx.put(Kind::Immobile, &cf_key(cf, &k), v)?;
+            }
+            Row::Locazione(cf, v) => {
+                persons.insert(cf);
+                let k = row_hash(&(&v.ruolo, v.inizio))?;
+                tx.put(Kind::Locazione, &cf_key(cf, &k), v)?;
+            }
+            Row::Tributo(cf, v) => {
+                persons.insert(cf);
+                let k = row_hash(&(&v.tributo, v.anno))?;
+                tx.put(Kind::Tributo, &cf_key(cf, &k), v)?;
+            }
+            Row::Accesso(p, v) => {
+                persons.insert(&p.cf);
+                subjects.entry(&p.cf).or_insert(p);
+                let k = row_hash(v)?;
+                tx.put(Kind::Accesso, &cf_key(&p.cf, &k), v)?;
+            }
+            Row::Presa(p, v) => {
+                persons.insert(&p.cf);
+                subjects.entry(&p.cf).or_insert(p);
+                let k = natural_presa(v)?;
+                tx.put(Kind::PresaInCarico, &cf_key(&p.cf, &k), v)?;
+            }
+            Row::Intervento(p, v) => {
+                persons.insert(&p.cf);
+                subjects.entry(&p.cf).or_insert(p);
+                let k = natural_intervento(v)?;
+                tx.put(Kind::Intervento, &cf_key(&p.cf, &k), v)?;
+            }
+            Row::Anagrafe(_) => {}
+        }
+    }
+    // Persons not in the anagrafe (moved away, not resident) are recorded as non-residents.
+    for (cf, p) in subjects {
+        let known: Option<Person> = store.get(Kind::Person, cf.as_bytes())?;
+        match known {
+            None => tx.put(Kind::Person, cf.as_bytes(), p)?,
+            Some(k) if !k.resident && k.cognome.is_empty() && !p.cognome.is_empty() => {
+                tx.put(Kind::Person, cf.as_bytes(), p)?
+            }
+            Some(_) => {}
         }
     }
     summary.persons = persons.len() as u64;

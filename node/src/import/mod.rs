@@ -376,7 +376,7 @@ pub fn import(
         .keys(crate::store::Kind::Tombstone)?
         .into_iter()
         .collect();
-    let tombstones = if erased.is_empty() {
+    let mut tombstones = if erased.is_empty() {
         None
     } else {
         let key = crate::persons::id_key(store).map_err(|e| ImportError::Io {
@@ -388,7 +388,7 @@ pub fn import(
     // The anagrafe is built into its transaction row by row; other kinds are small enough per
     // person to be collected first.
     let mut registry =
-        (kind == ImportKind::Anagrafe).then(|| anagrafe::Anagrafe::new(tombstones.clone()));
+        (kind == ImportKind::Anagrafe).then(|| anagrafe::Anagrafe::new(tombstones.take()));
     let mut rows: Vec<validate::Row> = Vec::new();
     let mut valid = 0u64;
     let ReadOutcome {

@@ -13,7 +13,7 @@
 
 use std::ops::Bound;
 
-use super::{chunk, chunked_key, key, Kind, Store, StoreError, Tx, Write};
+use super::{chunk, chunked_key, key, last_per_key, Kind, Store, StoreError, Tx, Write};
 
 fn corrupt(e: chunk::ChunkError) -> StoreError {
     StoreError::Corrupt(e.to_string())
@@ -118,15 +118,7 @@ impl Store {
             }
         }
         // The last write of each key wins, as in a batch.
-        chunked.sort_by(|a, b| a.0.cmp(b.0));
-        chunked.dedup_by(|later, earlier| {
-            if later.0 == earlier.0 {
-                std::mem::swap(later, earlier);
-                true
-            } else {
-                false
-            }
-        });
+        last_per_key(&mut chunked, |w| w.0);
         let mut expect = Vec::new();
         let mut i = 0;
         while i < chunked.len() {
