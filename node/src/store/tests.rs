@@ -276,7 +276,7 @@ fn concurrent_writers_of_one_chunk_lose_nothing() {
 }
 
 #[test]
-fn a_million_entries_commit_as_few_chunks_through_the_journal() {
+fn two_hundred_thousand_entries_commit_as_few_chunks_through_the_journal() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(dir.path(), OpenMode::Create).unwrap();
     let mut tx = Tx::default();
